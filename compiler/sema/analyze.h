@@ -1,0 +1,20 @@
+// Semantic analysis: from syntax trees to a checked `model::Policy`.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "compiler/base/diagnostic.h"
+#include "compiler/base/source.h"
+#include "compiler/sema/model.h"
+#include "compiler/syntax/ast.h"
+
+namespace allot::sema {
+
+// Resolves names across all files, converts units, checks ranges and types,
+// expands implicit `default-queue`s and reports lint warnings. Returns the
+// policy when no error was reported, otherwise nothing.
+std::optional<model::Policy> analyze(const SourceManager& sources, const std::vector<ast::File>& files,
+                                     DiagnosticSink& sink);
+
+}  // namespace allot::sema
