@@ -16,8 +16,7 @@ topItem : assertion | declaration ;
 assertion : ASSERT expr (AS STRING)? SEP? ;
 
 declaration
-    : kind=word declName (ON target=word)? body SEP?
-    | kind=word declName EQ value SEP?
+    : kind=word declName ((ON target=word)? body | EQ value) SEP?
     ;
 
 // A dotted name (`Quota1.1`) is parsed so that the checker can reject it with
@@ -34,8 +33,7 @@ value
     : LBRACK (value (SEP value)* SEP?)? RBRACK     # listValue
     | word? body                                   # objectValue
     | count=NUMBER X flavor=word                   # nodesValue
-    | low=expr RANGE high=expr?                    # rangeValue
-    | expr                                         # scalarValue
+    | low=expr (RANGE high=expr?)?                 # scalarValue
     ;
 
 expr
@@ -96,9 +94,9 @@ IDENT  : [a-zA-Z_] ([a-zA-Z0-9_-]* [a-zA-Z0-9_])? ;
 STRING : '"' (~["\\\r\n] | '\\' ~[\r\n])* '"' ;
 UNTERMINATED_STRING : '"' (~["\\\r\n] | '\\' ~[\r\n])* ;
 
-LINE_COMMENT  : ('//' | '#') ~[\r\n]* -> channel(HIDDEN) ;
-BLOCK_COMMENT : '/*' .*? '*/' -> channel(HIDDEN) ;
-WS : [ \t\r\n]+ -> channel(HIDDEN) ;
+LINE_COMMENT  : ('//' | '#') ~[\r\n]* -> skip ;
+BLOCK_COMMENT : '/*' .*? '*/' -> skip ;
+WS : [ \t\r\n]+ -> skip ;
 
 // Anything else becomes one token so the parser facade can report it precisely.
 UNEXPECTED_CHAR : . ;

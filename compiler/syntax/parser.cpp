@@ -56,8 +56,9 @@ std::string describe_token(const Token* token) {
 
 class ErrorReporter : public antlr4::BaseErrorListener {
  public:
-  ErrorReporter(FileId file, const OffsetMap& offsets, DiagnosticSink& sink, std::size_t max_errors)
-      : file_(file), offsets_(offsets), sink_(sink), max_errors_(max_errors) {}
+  ErrorReporter(FileId file, const OffsetMap& offsets, DiagnosticSink& sink, std::size_t max_errors,
+                std::optional<SourceRange> unclosed)
+      : file_(file), offsets_(offsets), sink_(sink), max_errors_(max_errors), unclosed_(unclosed) {}
 
   void syntaxError(antlr4::Recognizer* recognizer, Token* offending, size_t /*line*/, size_t /*column*/,
                    const std::string& /*msg*/, std::exception_ptr /*e*/) override {
@@ -69,6 +70,10 @@ class ErrorReporter : public antlr4::BaseErrorListener {
       range.end = offending->getType() == Token::EOF ? range.begin : offsets_.byte(offending->getStopIndex() + 1);
     }
     Diagnostic& d = sink_.error("E0004", range, fmt::format("unexpected {}", describe_token(offending)));
+    const bool at_end = offending == nullptr || offending->getType() == Token::EOF;
+    if (at_end && unclosed_) d.note("this bracket is never closed", *unclosed_);
+    const bool value_token = offending != nullptr && (offending->getType() == AllotLexer::NUMBER ||
+                                                      offending->getType() == AllotLexer::STRING);
     if (auto* parser = dynamic_cast<antlr4::Parser*>(recognizer)) {
       std::vector<std::string> expected;
       const antlr4::misc::IntervalSet set = parser->getExpectedTokens();
@@ -95,6 +100,7 @@ class ErrorReporter : public antlr4::BaseErrorListener {
         }
       }
       if (wants_name) expected.insert(expected.begin(), "a name");
+      if (wants_name && value_token) d.add_help("a property is written `key = value`");
       if (!expected.empty() && expected.size() <= 8) {
         std::string wanted = expected[0];
         if (expected.size() == 2) wanted = expected[0] + " or " + expected[1];
@@ -120,6 +126,7 @@ class ErrorReporter : public antlr4::BaseErrorListener {
   const OffsetMap& offsets_;
   DiagnosticSink& sink_;
   std::size_t max_errors_;
+  std::optional<SourceRange> unclosed_;
   std::size_t count_ = 0;
 };
 
@@ -154,15 +161,14 @@ bool is_operator(std::size_t type) {
 // Checks the token stream before parsing: lexical errors, and the nesting
 // and operator-chain limits that keep the recursive-descent parser and every
 // later tree walk far from the end of the stack.
-bool prescan(AllotLexer& lexer, FileId file, const OffsetMap& offsets, DiagnosticSink& sink,
-             const ParseLimits& limits) {
+bool prescan(const std::vector<Token*>& tokens, FileId file, const OffsetMap& offsets, DiagnosticSink& sink,
+             const ParseLimits& limits, std::optional<SourceRange>& unclosed) {
   bool ok = true;
   std::size_t depth = 0;
+  std::vector<SourceRange> open;
   std::size_t operators = 0;
   std::size_t lexical_errors = 0;
-  // Tokens are looked at one by one and dropped: the parser lexes again.
-  for (std::unique_ptr<Token> token = lexer.nextToken(); token->getType() != Token::EOF; token = lexer.nextToken()) {
-    if (token->getChannel() != Token::DEFAULT_CHANNEL) continue;
+  for (const Token* token : tokens) {
     const std::size_t type = token->getType();
     const SourceRange range{file, offsets.byte(token->getStartIndex()), offsets.byte(token->getStopIndex() + 1)};
     if (type == AllotLexer::UNEXPECTED_CHAR || type == AllotLexer::UNTERMINATED_STRING) {
@@ -179,6 +185,7 @@ bool prescan(AllotLexer& lexer, FileId file, const OffsetMap& offsets, Diagnosti
       continue;
     }
     if (is_opener(type)) {
+      open.push_back(range);
       if (++depth > limits.max_nesting) {
         sink.error("E0005", range, fmt::format("nesting deeper than {} levels", limits.max_nesting))
             .add_help("flatten the structure; no policy needs this depth");
@@ -186,6 +193,7 @@ bool prescan(AllotLexer& lexer, FileId file, const OffsetMap& offsets, Diagnosti
       }
     } else if (is_closer(type) && depth > 0) {
       --depth;
+      open.pop_back();
     }
     if (is_operator(type)) {
       if (++operators > limits.max_expression_operators) {
@@ -199,6 +207,7 @@ bool prescan(AllotLexer& lexer, FileId file, const OffsetMap& offsets, Diagnosti
       operators = 0;
     }
   }
+  if (!open.empty()) unclosed = open.back();
   return ok;
 }
 
@@ -228,7 +237,8 @@ std::string unescape(std::string_view quoted) {
 // Builds the AST from a parse tree known to be free of syntax errors.
 class Builder {
  public:
-  Builder(FileId file, const OffsetMap& offsets) : file_(file), offsets_(offsets) {}
+  Builder(FileId file, std::string_view text, const OffsetMap& offsets)
+      : file_(file), text_(text), offsets_(offsets) {}
 
   ast::File build(G::PolicyFileContext* ctx) {
     ast::File out;
@@ -259,7 +269,16 @@ class Builder {
   SourceRange range(const Token* token) const {
     return SourceRange{file_, offsets_.byte(token->getStartIndex()), offsets_.byte(token->getStopIndex() + 1)};
   }
-  ast::Identifier identifier(G::WordContext* ctx) const { return ast::Identifier{ctx->getText(), range(ctx)}; }
+  // Token text is sliced from the source: ANTLR's getText() converts from
+  // UTF-32 and allocates per call, which dominates on large policies.
+  std::string text_of(const Token* token) const {
+    const SourceRange r = range(token);
+    return std::string(text_.substr(r.begin, r.end - r.begin));
+  }
+  ast::Identifier identifier(G::WordContext* ctx) const {
+    const Token* token = ctx->getStart();
+    return ast::Identifier{text_of(token), range(token)};
+  }
 
   static ast::NumberLit number(const std::string& text) {
     std::size_t split = 0;
@@ -279,7 +298,8 @@ class Builder {
     ast::Declaration out;
     out.kind = identifier(ctx->kind);
     G::DeclNameContext* name = ctx->declName();
-    out.name = ast::Identifier{name->getText(), range(name)};
+    const SourceRange name_range = range(name);
+    out.name = ast::Identifier{std::string(text_.substr(name_range.begin, name_range.end - name_range.begin)), name_range};
     out.dotted_name = !name->DOT().empty();
     if (ctx->target != nullptr) out.target = identifier(ctx->target);
     if (ctx->body() != nullptr) out.body = body(ctx->body());
@@ -316,14 +336,17 @@ class Builder {
       o.body = body(object->body());
       out.node = std::move(o);
     } else if (auto* nodes = dynamic_cast<G::NodesValueContext*>(ctx)) {
-      out.node = ast::NodesValue{number(nodes->count->getText()), range(nodes->count), identifier(nodes->word())};
-    } else if (auto* r = dynamic_cast<G::RangeValueContext*>(ctx)) {
-      ast::RangeValue rv;
-      rv.low = expr(r->low);
-      if (r->high != nullptr) rv.high = expr(r->high);
-      out.node = std::move(rv);
+      out.node = ast::NodesValue{number(text_of(nodes->count)), range(nodes->count), identifier(nodes->word())};
     } else {
-      out.node = ast::ScalarValue{expr(static_cast<G::ScalarValueContext*>(ctx)->expr())};
+      auto* scalar = static_cast<G::ScalarValueContext*>(ctx);
+      if (scalar->RANGE() != nullptr) {
+        ast::RangeValue rv;
+        rv.low = expr(scalar->low);
+        if (scalar->high != nullptr) rv.high = expr(scalar->high);
+        out.node = std::move(rv);
+      } else {
+        out.node = ast::ScalarValue{expr(scalar->low)};
+      }
     }
     return out;
   }
@@ -382,18 +405,19 @@ class Builder {
     } else if (auto* o = dynamic_cast<G::OrExprContext*>(ctx)) {
       out = binary(ast::BinaryOp::logical_or, o->expr(0), o->expr(1));
     } else if (auto* n = dynamic_cast<G::NumberExprContext*>(ctx)) {
-      out = std::make_unique<ast::Expr>(ast::Expr{{}, number(n->NUMBER()->getText())});
+      out = std::make_unique<ast::Expr>(ast::Expr{{}, number(text_of(n->getStart()))});
     } else if (auto* s = dynamic_cast<G::StringExprContext*>(ctx)) {
       out = std::make_unique<ast::Expr>(ast::Expr{{}, ast::StringLit{unescape(s->STRING()->getText())}});
     } else {
       auto* name = static_cast<G::NameExprContext*>(ctx);
-      out = std::make_unique<ast::Expr>(ast::Expr{{}, ast::NameRef{name->word()->getText()}});
+      out = std::make_unique<ast::Expr>(ast::Expr{{}, ast::NameRef{text_of(name->getStart())}});
     }
     out->range = range(ctx);
     return out;
   }
 
   FileId file_;
+  std::string_view text_;
   const OffsetMap& offsets_;
 };
 
@@ -420,12 +444,10 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
   antlr4::ANTLRInputStream input(text.data(), text.size());
   AllotLexer lexer(&input);
   lexer.removeErrorListeners();
-  if (!prescan(lexer, file, offsets, sink, limits)) return std::nullopt;
-
-  lexer.reset();
-  input.reset();
   antlr4::CommonTokenStream tokens(&lexer);
   tokens.fill();
+  std::optional<SourceRange> unclosed;
+  if (!prescan(tokens.getTokens(), file, offsets, sink, limits, unclosed)) return std::nullopt;
   AllotParser parser(&tokens);
   parser.removeErrorListeners();
 
@@ -442,7 +464,7 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
   if (tree == nullptr) {
     tokens.seek(0);
     parser.reset();
-    ErrorReporter reporter(file, offsets, sink, limits.max_syntax_errors_per_file);
+    ErrorReporter reporter(file, offsets, sink, limits.max_syntax_errors_per_file, unclosed);
     parser.addErrorListener(&reporter);
     parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
     parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
@@ -454,7 +476,7 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
     parser.reset();
     tree = parser.policyFile();
   }
-  Builder builder(file, offsets);
+  Builder builder(file, text, offsets);
   return builder.build(tree);
 }
 
@@ -513,9 +535,12 @@ LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, D
           const std::filesystem::path target = dir / import.path;
           const std::string target_key = normalize(target);
           if (in_progress.count(target_key) != 0) {
-            Diagnostic& d = sink.error("E0010", import.range, fmt::format("cyclic import of `{}`", import.path));
-            for (const std::string& step : stack) d.note(fmt::format("`{}` is being imported", step));
-            d.add_help("move the shared declarations into a file that both import");
+            std::string chain;
+            for (const std::string& step : stack) chain += fmt::format("`{}` -> ", step);
+            chain += fmt::format("`{}`", target.lexically_normal().string());
+            sink.error("E0010", import.range, fmt::format("cyclic import of `{}`", import.path))
+                .note(fmt::format("import chain: {}", chain))
+                .add_help("move the shared declarations into a file that both import");
             continue;
           }
           visit(target.lexically_normal().string(), target_key, import.range);
