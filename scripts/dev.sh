@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config antlr4 libantlr4-runtime-dev libtomlplusplus-dev libfmt-dev
-          libz3-dev catch2 default-jre-headless)
+          libz3-dev catch2 default-jre-headless python3 clang-format)
 
 install_missing() {
   local missing=()

@@ -6,8 +6,7 @@
 
 namespace allot {
 
-Diagnostic& DiagnosticSink::push(Severity severity, std::string code, SourceRange range,
-                                 std::string message) {
+Diagnostic& DiagnosticSink::push(Severity severity, std::string code, SourceRange range, std::string message) {
   const bool is_error = severity == Severity::error;
   if (diagnostics_.size() >= max_errors_ * 2 || (is_error && error_count_ >= max_errors_)) {
     ++dropped_;
@@ -48,8 +47,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     row[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t above = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      const bool same =
+          std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
       row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
       diagonal = above;
     }

@@ -41,8 +41,8 @@ std::string_view SourceManager::line_text(FileId id, std::uint32_t line) const {
   const File& file = *files_.at(id);
   if (line == 0 || line > file.line_starts.size()) return {};
   const std::uint32_t start = file.line_starts[line - 1];
-  std::uint32_t end = line < file.line_starts.size() ? file.line_starts[line] - 1
-                                                     : static_cast<std::uint32_t>(file.text.size());
+  std::uint32_t end =
+      line < file.line_starts.size() ? file.line_starts[line] - 1 : static_cast<std::uint32_t>(file.text.size());
   if (end > start && file.text[end - 1] == '\r') --end;
   return std::string_view(file.text).substr(start, end - start);
 }

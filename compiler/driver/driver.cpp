@@ -45,7 +45,8 @@ struct CheckOptions {
 };
 
 int usage_error(Streams& streams, const std::string& message) {
-  streams.err << "allot: " << message << "\n" << "try `allot help`\n";
+  streams.err << "allot: " << message << "\n"
+              << "try `allot help`\n";
   return kExitUsage;
 }
 

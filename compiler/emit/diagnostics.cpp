@@ -63,8 +63,8 @@ void append_snippet(std::string& out, const SourceManager& sources, SourceRange 
   // Byte offset of the range inside the line.
   const std::size_t line_offset = static_cast<std::size_t>(full_line.data() - sources.text(range.file).data());
   std::size_t begin = std::min<std::size_t>(range.begin - line_offset, full_line.size());
-  std::size_t end = std::clamp<std::size_t>(range.end >= line_offset ? range.end - line_offset : begin, begin,
-                                            full_line.size());
+  std::size_t end =
+      std::clamp<std::size_t>(range.end >= line_offset ? range.end - line_offset : begin, begin, full_line.size());
   std::size_t window_start = begin > kContext ? begin - kContext : 0;
   while (window_start > 0 && (static_cast<unsigned char>(full_line[window_start]) & 0xC0) == 0x80) --window_start;
   std::size_t window_end = std::min(full_line.size(), window_start + kWindow);

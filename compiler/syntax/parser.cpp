@@ -72,17 +72,17 @@ class ErrorReporter : public antlr4::BaseErrorListener {
     Diagnostic& d = sink_.error("E0004", range, fmt::format("unexpected {}", describe_token(offending)));
     const bool at_end = offending == nullptr || offending->getType() == Token::EOF;
     if (at_end && unclosed_) d.note("this bracket is never closed", *unclosed_);
-    const bool value_token = offending != nullptr && (offending->getType() == AllotLexer::NUMBER ||
-                                                      offending->getType() == AllotLexer::STRING);
+    const bool value_token = offending != nullptr &&
+                             (offending->getType() == AllotLexer::NUMBER || offending->getType() == AllotLexer::STRING);
     if (auto* parser = dynamic_cast<antlr4::Parser*>(recognizer)) {
       std::vector<std::string> expected;
       const antlr4::misc::IntervalSet set = parser->getExpectedTokens();
       const antlr4::dfa::Vocabulary& vocabulary = parser->getVocabulary();
       bool wants_name = false;
       for (std::size_t type : set.toList()) {
-        if (type == AllotLexer::IDENT || type == AllotLexer::X || type == AllotLexer::ON ||
-            type == AllotLexer::AS || type == AllotLexer::AND || type == AllotLexer::OR ||
-            type == AllotLexer::NOT || type == AllotLexer::IMPORT || type == AllotLexer::ASSERT) {
+        if (type == AllotLexer::IDENT || type == AllotLexer::X || type == AllotLexer::ON || type == AllotLexer::AS ||
+            type == AllotLexer::AND || type == AllotLexer::OR || type == AllotLexer::NOT ||
+            type == AllotLexer::IMPORT || type == AllotLexer::ASSERT) {
           wants_name = true;
           continue;
         }
@@ -175,7 +175,8 @@ bool prescan(const std::vector<Token*>& tokens, FileId file, const OffsetMap& of
       ok = false;
       if (++lexical_errors > limits.max_syntax_errors_per_file) continue;
       if (type == AllotLexer::UNTERMINATED_STRING) {
-        sink.error("E0003", range, "unterminated string").add_help("close the string with `\"` before the end of the line");
+        sink.error("E0003", range, "unterminated string")
+            .add_help("close the string with `\"` before the end of the line");
       } else {
         const std::string text = token->getText();
         Diagnostic& d = sink.error("E0002", range, fmt::format("unexpected character `{}`", text));
@@ -197,8 +198,7 @@ bool prescan(const std::vector<Token*>& tokens, FileId file, const OffsetMap& of
     }
     if (is_operator(type)) {
       if (++operators > limits.max_expression_operators) {
-        sink.error("E0005", range,
-                   fmt::format("expression longer than {} operators", limits.max_expression_operators))
+        sink.error("E0005", range, fmt::format("expression longer than {} operators", limits.max_expression_operators))
             .add_help("split the expression into several assertions");
         return false;
       }
@@ -237,8 +237,7 @@ std::string unescape(std::string_view quoted) {
 // Builds the AST from a parse tree known to be free of syntax errors.
 class Builder {
  public:
-  Builder(FileId file, std::string_view text, const OffsetMap& offsets)
-      : file_(file), text_(text), offsets_(offsets) {}
+  Builder(FileId file, std::string_view text, const OffsetMap& offsets) : file_(file), text_(text), offsets_(offsets) {}
 
   ast::File build(G::PolicyFileContext* ctx) {
     ast::File out;
@@ -282,7 +281,8 @@ class Builder {
 
   static ast::NumberLit number(const std::string& text) {
     std::size_t split = 0;
-    while (split < text.size() && (std::isdigit(static_cast<unsigned char>(text[split])) || text[split] == '.')) ++split;
+    while (split < text.size() && (std::isdigit(static_cast<unsigned char>(text[split])) || text[split] == '.'))
+      ++split;
     return ast::NumberLit{text.substr(0, split), text.substr(split)};
   }
 
@@ -299,7 +299,8 @@ class Builder {
     out.kind = identifier(ctx->kind);
     G::DeclNameContext* name = ctx->declName();
     const SourceRange name_range = range(name);
-    out.name = ast::Identifier{std::string(text_.substr(name_range.begin, name_range.end - name_range.begin)), name_range};
+    out.name =
+        ast::Identifier{std::string(text_.substr(name_range.begin, name_range.end - name_range.begin)), name_range};
     out.dotted_name = !name->DOT().empty();
     if (ctx->target != nullptr) out.target = identifier(ctx->target);
     if (ctx->body() != nullptr) out.body = body(ctx->body());
