@@ -3,14 +3,21 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <ostream>
 #include <set>
+#include <sstream>
 
 #include "compiler/base/diagnostic.h"
 #include "compiler/emit/diagnostics.h"
+#include "compiler/emit/sarif.h"
 #include "compiler/sema/analyze.h"
 #include "compiler/syntax/parser.h"
+#include "compiler/verify/state.h"
+#include "compiler/verify/verify.h"
 
 namespace allot::driver {
 namespace {
@@ -26,7 +33,11 @@ commands:
   version             show the version
 
 check options:
-  --format=text|json  output format (default: text)
+  --format=text|json|sarif
+                      output format (default: text; sarif is SARIF 2.1.0)
+  --state FILE        also prove that the change from the deployed policy
+                      named in FILE (docs/state.md) is allowed
+  --timeout-ms N      per-obligation solver timeout (default: 10000)
   --deny-warnings     exit 1 when there are warnings
   --color=auto|always|never
   -q, --quiet         print nothing when the policy is clean
@@ -34,13 +45,15 @@ check options:
 exit status: 0 clean, 1 policy errors, 2 usage or I/O errors
 )";
 
-enum class Format { text, json };
+enum class Format { text, json, sarif };
 
 struct CheckOptions {
   Format format = Format::text;
   bool deny_warnings = false;
   bool quiet = false;
   std::string color = "auto";
+  std::string state;
+  long long timeout_ms = 10000;
   std::vector<std::string> inputs;
 };
 
@@ -77,6 +90,47 @@ bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::stri
   return true;
 }
 
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+// `--state FILE`: loads the live state and the deployed policy it names, and
+// proves the change to `next` allowed. False on a usage or I/O problem (the
+// state file unreadable or invalid, the deployed policy missing or broken).
+bool check_state(const std::string& path, const model::Policy& next, SourceManager& sources, DiagnosticSink& sink,
+                 Streams& streams) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    streams.err << fmt::format("allot: cannot read state file `{}`\n", path);
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  const FileId file = sources.add(path, text.str());
+  const std::optional<verify::LiveState> state = verify::parse_state(sources, file, today(), sink);
+  if (!state) return false;
+  DiagnosticSink deployed_sink;
+  syntax::LoadResult loaded = syntax::load(sources, state->policy_files, deployed_sink);
+  std::optional<model::Policy> deployed;
+  if (!loaded.io_error) deployed = sema::analyze(sources, loaded.files, deployed_sink);
+  if (loaded.io_error || !deployed || deployed_sink.has_errors()) {
+    Diagnostic& d = sink.error("E0228", state->policy_range, "the deployed policy named by the state does not check");
+    for (const Diagnostic& problem : deployed_sink.diagnostics()) {
+      if (problem.severity != Severity::error) continue;
+      d.note(fmt::format("{}: {}", problem.code, problem.message), problem.range);
+      if (d.notes.size() >= 3) break;
+    }
+    if (loaded.io_error) d.note("a file of the deployed policy could not be read");
+    d.add_help("`policy` in the state file names the deployed `.allot` files, relative to the state file");
+    return false;
+  }
+  verify::check_change(*deployed, next, *state, sink);
+  return true;
+}
+
 int run_check(const std::vector<std::string>& args, Streams& streams) {
   CheckOptions options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -85,17 +139,42 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
       options.format = Format::text;
     } else if (a == "--format=json") {
       options.format = Format::json;
+    } else if (a == "--format=sarif") {
+      options.format = Format::sarif;
     } else if (a == "--format" && i + 1 < args.size()) {
       const std::string& f = args[++i];
       if (f == "text") {
         options.format = Format::text;
       } else if (f == "json") {
         options.format = Format::json;
+      } else if (f == "sarif") {
+        options.format = Format::sarif;
       } else {
         return usage_error(streams, fmt::format("unknown format `{}`", f));
       }
     } else if (a.rfind("--format=", 0) == 0) {
       return usage_error(streams, fmt::format("unknown format `{}`", a.substr(9)));
+    } else if (a == "--state" || a.rfind("--state=", 0) == 0) {
+      if (a == "--state") {
+        if (i + 1 >= args.size()) return usage_error(streams, "`--state` needs a file");
+        options.state = args[++i];
+      } else {
+        options.state = a.substr(8);
+      }
+      if (options.state.empty()) return usage_error(streams, "`--state` needs a file");
+    } else if (a == "--timeout-ms" || a.rfind("--timeout-ms=", 0) == 0) {
+      std::string value;
+      if (a == "--timeout-ms") {
+        if (i + 1 >= args.size()) return usage_error(streams, "`--timeout-ms` needs a number");
+        value = args[++i];
+      } else {
+        value = a.substr(13);
+      }
+      if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoll(value) == 0) {
+        return usage_error(streams, fmt::format("invalid timeout `{}`: a number of milliseconds, at least 1", value));
+      }
+      options.timeout_ms = std::stoll(value);
     } else if (a == "--deny-warnings") {
       options.deny_warnings = true;
     } else if (a == "-q" || a == "--quiet") {
@@ -122,21 +201,31 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
   SourceManager sources;
   DiagnosticSink sink;
   syntax::LoadResult loaded = syntax::load(sources, files, sink);
-  if (!loaded.io_error) sema::analyze(sources, loaded.files, sink);
+  std::optional<model::Policy> policy;
+  if (!loaded.io_error) policy = sema::analyze(sources, loaded.files, sink);
+  const std::size_t checked_files = sources.file_count();
+  verify::Options verify_options;
+  verify_options.timeout = std::chrono::milliseconds(options.timeout_ms);
+  if (policy && !sink.has_errors()) verify::verify(sources, *policy, sink, verify_options);
+  bool state_error = false;
+  if (policy && !sink.has_errors() && !options.state.empty()) {
+    state_error = !check_state(options.state, *policy, sources, sink, streams);
+  }
   sink.sort();
 
   if (options.format == Format::json) {
     streams.out << emit::render_json(sources, sink);
+  } else if (options.format == Format::sarif) {
+    streams.out << emit::render_sarif(sources, sink, kVersion);
   } else {
     const bool color = options.color == "always" || (options.color == "auto" && streams.err_is_terminal);
     const std::string text = emit::render_text(sources, sink, emit::TextOptions{color});
     streams.err << text;
     if (!options.quiet && !sink.has_errors() && sink.warning_count() == 0) {
-      streams.out << fmt::format("ok: {} file{} checked, no problems\n", sources.file_count(),
-                                 sources.file_count() == 1 ? "" : "s");
+      streams.out << fmt::format("ok: {} file{} checked, no problems\n", checked_files, checked_files == 1 ? "" : "s");
     }
   }
-  if (loaded.io_error) return kExitUsage;
+  if (loaded.io_error || state_error) return kExitUsage;
   if (sink.has_errors()) return kExitPolicyError;
   if (options.deny_warnings && sink.warning_count() > 0) return kExitPolicyError;
   return kExitOk;

@@ -1,0 +1,504 @@
+#include "compiler/verify/state.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "compiler/verify/common.h"
+
+namespace allot::verify {
+
+using namespace model;
+
+namespace {
+
+SourceRange to_range(const SourceManager& sources, FileId file, const toml::source_region& region) {
+  auto offset = [&](const toml::source_position& p) -> std::uint32_t {
+    if (p.line == 0) return 0;
+    const std::string_view line = sources.line_text(file, p.line);
+    const std::size_t base = static_cast<std::size_t>(line.data() - sources.text(file).data());
+    // Columns count code points; walk them.
+    std::size_t i = 0;
+    for (std::uint32_t col = 1; col < p.column && i < line.size(); ++col) {
+      ++i;
+      while (i < line.size() && (static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) ++i;
+    }
+    return static_cast<std::uint32_t>(base + i);
+  };
+  SourceRange r{file, offset(region.begin), offset(region.end)};
+  if (r.end < r.begin) r.end = r.begin;
+  return r;
+}
+
+std::string date_text(const toml::node& node) {
+  if (const auto* d = node.as_date()) {
+    const toml::date& v = d->get();
+    return fmt::format("{:04}-{:02}-{:02}", v.year, v.month, v.day);
+  }
+  if (const auto* s = node.as_string()) return s->get();
+  return {};
+}
+
+bool valid_date(const std::string& s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, const std::string& today,
+                                     DiagnosticSink& sink) {
+  const std::size_t errors = sink.error_count();
+  toml::table root;
+  try {
+    root = toml::parse(sources.text(file), sources.path(file));
+  } catch (const toml::parse_error& e) {
+    sink.error("E0220", to_range(sources, file, e.source()),
+               fmt::format("invalid state file: {}", std::string(e.description())));
+    return std::nullopt;
+  }
+  auto bad = [&](const toml::node& node, std::string message) -> Diagnostic& {
+    return sink.error("E0220", to_range(sources, file, node.source()), std::move(message));
+  };
+  LiveState state;
+  state.as_of = today;
+  const std::filesystem::path dir = std::filesystem::path(sources.path(file)).parent_path();
+  for (auto&& [key, node] : root) {
+    const std::string k(key.str());
+    if (k == "policy") {
+      state.policy_range = to_range(sources, file, node.source());
+      if (const auto* s = node.as_string()) {
+        state.policy_files.push_back((dir / s->get()).lexically_normal().string());
+      } else if (const auto* a = node.as_array()) {
+        for (const toml::node& item : *a) {
+          if (const auto* s2 = item.as_string()) {
+            state.policy_files.push_back((dir / s2->get()).lexically_normal().string());
+          } else {
+            bad(item, "`policy` lists paths: strings");
+          }
+        }
+      } else {
+        bad(node, "`policy` is a path or a list of paths");
+      }
+    } else if (k == "as_of") {
+      state.as_of = date_text(node);
+      if (!valid_date(state.as_of)) bad(node, "`as_of` is a date such as 2026-05-01");
+    } else if (k == "pools") {
+      const auto* t = node.as_table();
+      if (!t) {
+        bad(node, "`pools` is a table of pools by name");
+        continue;
+      }
+      for (auto&& [name, pnode] : *t) {
+        LivePool pool;
+        pool.name = std::string(name.str());
+        pool.range = to_range(sources, file, name.source());
+        const auto* pt = pnode.as_table();
+        if (!pt) {
+          bad(pnode, fmt::format("pool `{}` is a table", pool.name));
+          continue;
+        }
+        for (auto&& [pk, pv] : *pt) {
+          const std::string pks(pk.str());
+          if (pks == "status") {
+            const std::string s = pv.value_or(std::string());
+            if (s == "running") {
+              pool.status = PoolStatus::running;
+            } else if (s == "abnormal") {
+              pool.status = PoolStatus::abnormal;
+            } else if (s == "creating") {
+              pool.status = PoolStatus::creating;
+            } else {
+              bad(pv, "`status` is \"running\", \"abnormal\" or \"creating\"");
+            }
+          } else if (pks == "nodes") {
+            const auto* a = pv.as_array();
+            if (!a) {
+              bad(pv, "`nodes` is a list of `{ name = \"...\", expires = 2027-03-31 }`");
+              continue;
+            }
+            for (const toml::node& item : *a) {
+              const auto* nt = item.as_table();
+              if (!nt || !(*nt)["name"].is_string()) {
+                bad(item, "a node is `{ name = \"...\", expires = 2027-03-31 }`");
+                continue;
+              }
+              LiveNode n;
+              n.name = (*nt)["name"].value_or(std::string());
+              n.range = to_range(sources, file, item.source());
+              if (const toml::node* e = nt->get("expires")) {
+                n.expires = date_text(*e);
+                if (!valid_date(*n.expires)) bad(*e, "`expires` is a date such as 2027-03-31");
+              }
+              pool.nodes.push_back(std::move(n));
+            }
+          } else {
+            bad(pv, fmt::format("unknown pool key `{}`", pks));
+          }
+        }
+        state.pools.push_back(std::move(pool));
+      }
+    } else if (k == "scopes") {
+      const auto* t = node.as_table();
+      if (!t) {
+        bad(node, "`scopes` is a table of scopes by path");
+        continue;
+      }
+      for (auto&& [path, snode] : *t) {
+        LiveScope scope;
+        scope.path = std::string(path.str());
+        scope.range = to_range(sources, file, path.source());
+        const auto* st = snode.as_table();
+        if (!st) {
+          bad(snode, fmt::format("scope `{}` is a table", scope.path));
+          continue;
+        }
+        for (auto&& [sk, sv] : *st) {
+          const std::string sks(sk.str());
+          if (sks == "used") {
+            const auto* ut = sv.as_table();
+            if (!ut) {
+              bad(sv, "`used` is a table such as `{ gpu = 78 }`");
+              continue;
+            }
+            for (auto&& [res, amount] : *ut) {
+              LiveAmount a;
+              a.resource = std::string(res.str());
+              a.range = to_range(sources, file, amount.source());
+              if (const auto* i = amount.as_integer()) {
+                a.text = std::to_string(i->get());
+              } else if (const auto* f = amount.as_floating_point()) {
+                a.text = fmt::format("{:.6f}", f->get());
+              } else if (const auto* s = amount.as_string()) {
+                a.text = s->get();
+              } else {
+                bad(amount, "an amount is a number or a string such as \"80GiB\"");
+                continue;
+              }
+              scope.used.push_back(std::move(a));
+            }
+          } else if (sks == "deployments" || sks == "jobs") {
+            if (const auto* i = sv.as_integer()) {
+              scope.active += i->get();
+            } else if (const auto* a = sv.as_array()) {
+              scope.active += static_cast<std::int64_t>(a->size());
+            } else {
+              bad(sv, fmt::format("`{}` is a count or a list of names", sks));
+            }
+          } else {
+            bad(sv, fmt::format("unknown scope key `{}`", sks));
+          }
+        }
+        state.scopes.push_back(std::move(scope));
+      }
+    } else {
+      bad(node, fmt::format("unknown key `{}`", k));
+    }
+  }
+  if (state.policy_files.empty() && sink.error_count() == errors) {
+    sink.error("E0220", SourceRange{file, 0, 0}, "the state file names no deployed policy")
+        .add_help("add `policy = \"deployed.allot\"` (relative to the state file)");
+  }
+  if (sink.error_count() != errors) return std::nullopt;
+  return state;
+}
+
+std::optional<Amount> parse_live_amount(const Policy& policy, Index resource, const std::string& text) {
+  const bool memory = resource < policy.resources.size() ? policy.resources[resource].kind == ResourceKind::memory
+                                                         : resource == kMemory;
+  std::size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+  const std::string number = text.substr(0, i), unit = text.substr(i);
+  if (number.empty()) return std::nullopt;
+  // Exact decimal: whole and fraction parts.
+  const std::size_t dot = number.find('.');
+  const std::string whole = number.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : number.substr(dot + 1);
+  if (whole.size() > 12 || frac.find('.') != std::string::npos) return std::nullopt;
+  std::int64_t multiplier = 0;
+  if (memory) {
+    if (unit == "MiB")
+      multiplier = 1;
+    else if (unit == "GiB" || unit.empty())
+      multiplier = 1024;
+    else if (unit == "TiB")
+      multiplier = 1024 * 1024;
+  } else {
+    if (unit.empty())
+      multiplier = 1000;
+    else if (unit == "m")
+      multiplier = 1;
+  }
+  if (multiplier == 0) return std::nullopt;
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  std::int64_t w = whole.empty() ? 0 : std::stoll(whole);
+  __int128 value = static_cast<__int128>(w) * multiplier;
+  __int128 denom = 1, f = 0;
+  for (char c : frac) {
+    f = f * 10 + (c - '0');
+    denom *= 10;
+    if (denom > 1'000'000'000'000LL) return std::nullopt;
+  }
+  if ((f * multiplier) % denom != 0) return std::nullopt;
+  value += f * multiplier / denom;
+  return static_cast<Amount>(value);
+}
+
+namespace {
+
+std::string name_of(const Scope& s) {
+  return quoted(s.kind == ScopeKind::quota || s.kind == ScopeKind::workspace ? s.name : s.path);
+}
+
+std::optional<Index> resource_index(const Policy& policy, const std::string& name) {
+  for (Index r = 0; r < policy.resources.size(); ++r) {
+    if (policy.resources[r].name == name) return r;
+  }
+  static constexpr const char* kBuiltin[] = {"gpu", "cpu", "memory", "cu"};
+  if (policy.resources.empty()) {
+    for (Index r = 0; r < 4; ++r) {
+      if (name == kBuiltin[r]) return r;
+    }
+  }
+  return std::nullopt;
+}
+
+Amount fixed_total(const Policy& policy, Index pool, Index resource) {
+  return pool_capacity(policy, pool, resource).fixed;
+}
+
+std::int64_t node_count(const Pool& pool) {
+  std::int64_t n = static_cast<std::int64_t>(pool.nodes.size());
+  for (const NodeGroup& g : pool.node_groups) n += g.count;
+  return n;
+}
+
+}  // namespace
+
+std::size_t check_change(const Policy& deployed, const Policy& next, const LiveState& state, DiagnosticSink& sink) {
+  const std::size_t before = sink.error_count();
+  std::size_t resources = std::max<std::size_t>(4, deployed.resources.size());
+
+  // Usage per deployed scope and resource: what the state reports, at least
+  // the sum of its children.
+  std::vector<std::vector<Amount>> used(deployed.scopes.size(), std::vector<Amount>(resources, 0));
+  std::vector<std::vector<SourceRange>> used_at(deployed.scopes.size(), std::vector<SourceRange>(resources));
+  std::vector<std::int64_t> active(deployed.scopes.size(), 0);
+  std::vector<SourceRange> active_at(deployed.scopes.size());
+  for (const LiveScope& ls : state.scopes) {
+    const std::optional<Index> s = find_scope(deployed, ls.path);
+    if (!s) {
+      sink.warning("E0229", ls.range,
+                   fmt::format("the state names scope `{}`, which the deployed policy lacks", ls.path));
+      continue;
+    }
+    active[*s] += ls.active;
+    active_at[*s] = ls.range;
+    for (const LiveAmount& a : ls.used) {
+      const std::optional<Index> r = resource_index(deployed, a.resource);
+      std::optional<Amount> v = r ? parse_live_amount(deployed, *r, a.text) : std::nullopt;
+      if (!r || *r >= resources) {
+        sink.warning("E0229", a.range,
+                     fmt::format("the state names resource `{}`, which the deployed policy lacks", a.resource));
+        continue;
+      }
+      if (!v) {
+        sink.error("E0220", a.range, fmt::format("invalid amount `{}` of {}", a.text, quoted(a.resource)));
+        continue;
+      }
+      used[*s][*r] = *v;
+      used_at[*s][*r] = a.range;
+    }
+  }
+  // Children after parents: sum bottom-up.
+  for (Index i = static_cast<Index>(deployed.scopes.size()); i-- > 0;) {
+    const Scope& s = deployed.scopes[i];
+    for (Index r = 0; r < resources; ++r) {
+      Amount children = 0;
+      for (Index c : s.children) children += c < used.size() ? used[c][r] : 0;
+      if (children > used[i][r]) {
+        used[i][r] = children;
+        if (!used_at[i][r].valid()) {
+          for (Index c : s.children) {
+            if (used_at[c][r].valid()) used_at[i][r] = used_at[c][r];
+          }
+        }
+      }
+    }
+    for (Index c : s.children) active[i] += c < active.size() ? active[c] : 0;
+  }
+  for (const LivePool& lp : state.pools) {
+    if (!find_pool(deployed, lp.name) && !find_pool(next, lp.name)) {
+      sink.warning("E0229", lp.range, fmt::format("the state names pool `{}`, which neither policy has", lp.name));
+    }
+  }
+
+  // Deleted scopes.
+  for (Index d = 0; d < deployed.scopes.size(); ++d) {
+    const Scope& ds = deployed.scopes[d];
+    if (find_scope(next, ds.path)) continue;
+    if (ds.kind == ScopeKind::queue) {
+      const std::optional<Index> parent_in_next =
+          ds.parent == kNone ? std::nullopt : find_scope(next, deployed.scopes[ds.parent].path);
+      if (ds.name == "default-queue" && parent_in_next) {
+        sink.error("E0222", next.scopes[*parent_in_next].name_range,
+                   fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
+            .note("it is declared here in the deployed policy", ds.name_range);
+      }
+      // Only the queue itself: its own deployments.
+      std::int64_t own = 0;
+      for (const LiveScope& ls : state.scopes) {
+        if (ls.path == ds.path) own += ls.active;
+      }
+      if (own > 0) {
+        sink.error("E0221", active_at[d],
+                   fmt::format("the change deletes queue {}, which has {} active deployment{}", name_of(ds), own,
+                               own == 1 ? "" : "s"))
+            .note("it is declared here in the deployed policy", ds.name_range)
+            .add_help("stop or move its deployments first, then delete the queue");
+      }
+      continue;
+    }
+    for (Index r = 0; r < resources; ++r) {
+      if (used[d][r] <= 0) continue;
+      if (ds.parent != kNone && !find_scope(next, deployed.scopes[ds.parent].path)) break;  // reported at the parent
+      sink.error(
+              "E0224", used_at[d][r],
+              fmt::format("the change deletes {}, which uses {}", name_of(ds), format_amount(deployed, r, used[d][r])))
+          .note("it is declared here in the deployed policy", ds.name_range)
+          .add_help("let its work finish or move it first");
+      break;
+    }
+  }
+
+  // Reduced scopes and new guarantees on pools that are not running.
+  for (Index n = 0; n < next.scopes.size(); ++n) {
+    const Scope& ns = next.scopes[n];
+    const std::optional<Index> d = find_scope(deployed, ns.path);
+    for (Index r = 0; r < resources && r < std::max(ns.bounds.size(), std::size_t{4}); ++r) {
+      if (d) {
+        // Only where the scope's own bound changes; scopes below it inherit.
+        const Bound* own_bound = bound_of(next, n, r);
+        const bool has_limit = own_bound != nullptr && own_bound->limit.has_value();
+        const Amount new_limit = has_limit ? *own_bound->limit : 0;
+        const std::optional<Amount> old_limit = effective_limit(deployed, *d, r);
+        const Amount u = used[*d][r];
+        if (has_limit && u > new_limit && (!old_limit || new_limit < *old_limit)) {
+          Diagnostic& diag = sink.error("E0223", bound_range(next, n, r),
+                                        fmt::format("{} cannot be reduced to {}: it uses {} now", name_of(ns),
+                                                    format_amount(next, r, new_limit), format_amount(next, r, u)));
+          diag.note(fmt::format("the live state reports {} in use by {} and its children", format_amount(next, r, u),
+                                name_of(ns)),
+                    used_at[*d][r]);
+          if (old_limit) {
+            diag.note(fmt::format("the deployed policy allows {}", format_amount(deployed, r, *old_limit)),
+                      bound_range(deployed, *d, r));
+          }
+          diag.add_help("reduce it only after its usage has fallen, or reduce it in steps (scale down bottom-up)");
+        }
+      }
+      const Amount new_g = guarantee_of(next, n, r);
+      const Amount old_g = d ? guarantee_of(deployed, *d, r) : 0;
+      if (new_g > old_g && ns.pool < next.pools.size()) {
+        const std::string& pool = next.pools[ns.pool].name;
+        for (const LivePool& lp : state.pools) {
+          if (lp.name != pool || lp.status == PoolStatus::running) continue;
+          sink.error("E0227", bound_range(next, n, r),
+                     fmt::format("the change raises the guarantee of {} on pool {}, which is {}", name_of(ns),
+                                 quoted(pool), lp.status == PoolStatus::creating ? "still being created" : "abnormal"))
+              .note(fmt::format("the live state reports pool {} as `{}`", quoted(pool),
+                                lp.status == PoolStatus::creating ? "creating" : "abnormal"),
+                    lp.range)
+              .add_help("place new guarantees once the pool is `running`");
+        }
+      }
+    }
+  }
+
+  // Subscription pools: no scale-in, no deletion, no node removed before it expires.
+  for (Index p = 0; p < deployed.pools.size(); ++p) {
+    const Pool& dp = deployed.pools[p];
+    if (dp.billing.mode == BillingMode::pay_as_you_go) continue;
+    const std::optional<Index> np = find_pool(next, dp.name);
+    const SourceRange live_range = [&] {
+      for (const LivePool& lp : state.pools) {
+        if (lp.name == dp.name) return lp.range;
+      }
+      return SourceRange{};
+    }();
+    if (!np) {
+      sink.error("E0225", live_range.valid() ? live_range : state.policy_range,
+                 fmt::format("the change deletes subscription pool {}", quoted(dp.name)))
+          .note("it is declared here in the deployed policy", dp.name_range)
+          .add_help("a subscription pool runs until its term ends; keep it in the policy");
+      continue;
+    }
+    const Pool& npool = next.pools[*np];
+    for (Index r : {kGpu, kCpu, kMemory}) {
+      const Amount before_amount = fixed_total(deployed, p, r), after = fixed_total(next, *np, r);
+      if (after < before_amount) {
+        sink.error("E0225", npool.name_range,
+                   fmt::format("the change scales in subscription pool {} from {} to {}", quoted(dp.name),
+                               format_amount(deployed, r, before_amount), format_amount(next, r, after)))
+            .note("the deployed policy has it here", dp.name_range)
+            .add_help("subscription nodes stay until their term ends");
+        break;
+      }
+    }
+    // Nodes with a future expiry must remain.
+    auto has_node = [&](const std::string& name) {
+      for (const NamedNode& nn : npool.nodes) {
+        if (nn.name == name) return true;
+      }
+      return false;
+    };
+    std::int64_t unexpired = 0;
+    for (const LivePool& lp : state.pools) {
+      if (lp.name != dp.name) continue;
+      for (const LiveNode& node : lp.nodes) {
+        if (node.expires && *node.expires <= state.as_of) continue;
+        ++unexpired;
+        const bool named_before = [&] {
+          for (const NamedNode& nn : dp.nodes) {
+            if (nn.name == node.name) return true;
+          }
+          return false;
+        }();
+        if (named_before && !has_node(node.name)) {
+          sink.error("E0226", npool.name_range,
+                     fmt::format("the change removes node `{}` from pool {} before it expires{}", node.name,
+                                 quoted(dp.name), node.expires ? " on " + *node.expires : ""))
+              .note("the live state lists it here", node.range)
+              .add_help("remove a subscription node only after its expiry date");
+        }
+      }
+    }
+    for (const NamedNode& nn : dp.nodes) {
+      if (!nn.expires || *nn.expires <= state.as_of || has_node(nn.name)) continue;
+      bool listed = false;
+      for (const LivePool& lp : state.pools) {
+        for (const LiveNode& node : lp.nodes) listed = listed || (lp.name == dp.name && node.name == nn.name);
+      }
+      if (listed) continue;
+      sink.error("E0226", npool.name_range,
+                 fmt::format("the change removes node `{}` from pool {} before it expires on {}", nn.name,
+                             quoted(dp.name), *nn.expires))
+          .note("the deployed policy declares it here", nn.range)
+          .add_help("remove a subscription node only after its expiry date");
+    }
+    if (unexpired > 0 && node_count(npool) < unexpired) {
+      sink.error("E0226", npool.name_range,
+                 fmt::format("pool {} would have {} nodes, fewer than the {} whose subscription has not expired",
+                             quoted(dp.name), node_count(npool), unexpired));
+    }
+  }
+  return sink.error_count() - before;
+}
+
+}  // namespace allot::verify

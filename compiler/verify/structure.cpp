@@ -1,0 +1,319 @@
+// Invariants 1-5, checked natively in time linear in the size of the policy
+// (the preemption graph: linear in its edges).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "compiler/verify/common.h"
+#include "compiler/verify/verify.h"
+
+namespace allot::verify {
+
+using namespace model;
+
+namespace {
+
+std::size_t resource_count(const Policy& policy) {
+  std::size_t n = policy.resources.size();
+  for (const Scope& s : policy.scopes) n = std::max(n, s.bounds.size());
+  return n;
+}
+
+std::string display_name(const Scope& s) {
+  return quoted(s.kind == ScopeKind::quota || s.kind == ScopeKind::workspace ? s.name : s.path);
+}
+
+// 1. Children never exceed their parent.
+void check_children(const Policy& policy, DiagnosticSink& sink, std::size_t resources) {
+  for (Index p = 0; p < policy.scopes.size(); ++p) {
+    const Scope& parent = policy.scopes[p];
+    for (Index r = 0; r < resources; ++r) {
+      const Bound* pb = bound_of(policy, p, r);
+      if (!pb) continue;
+      // 1a: the sum of the children's guarantees.
+      const std::vector<Index> children = bounded_frontier(policy, p, r);
+      Amount sum = 0;
+      for (Index c : children) sum += guarantee_of(policy, c, r);
+      if (sum > pb->guarantee) {
+        Diagnostic& d =
+            sink.error("E0201", bound_range(policy, p, r),
+                       fmt::format("children of {} guarantee {}, more than its {}", display_name(parent),
+                                   format_amount(policy, r, sum), format_quantity(policy, r, pb->guarantee)));
+        for (Index c : children) {
+          d.note(fmt::format("{} guarantees {}", display_name(policy.scopes[c]),
+                             format_amount(policy, r, guarantee_of(policy, c, r))),
+                 bound_range(policy, c, r));
+        }
+        d.add_help(fmt::format("lower the children's guarantees by {} in all, or raise the guarantee of {}",
+                               format_amount(policy, r, sum - pb->guarantee), display_name(parent)));
+      }
+      // 1c: a guarantee within its own limit.
+      if (pb->limit && pb->guarantee > *pb->limit) {
+        sink.error("E0203", bound_range(policy, p, r),
+                   fmt::format("{} guarantees {} but is limited to {}", display_name(parent),
+                               format_amount(policy, r, pb->guarantee), format_amount(policy, r, *pb->limit)))
+            .add_help("write the guarantee first: `GUARANTEE..LIMIT` with GUARANTEE <= LIMIT");
+      }
+      // 1b: a limit within the nearest ancestor's limit.
+      if (pb->limit) {
+        for (Index a = parent.parent; a != kNone && a < policy.scopes.size(); a = policy.scopes[a].parent) {
+          const Bound* ab = bound_of(policy, a, r);
+          if (!ab || !ab->limit) continue;
+          if (*pb->limit > *ab->limit) {
+            sink.error("E0202", bound_range(policy, p, r),
+                       fmt::format("{} may use up to {}, more than the limit of its parent {} ({})",
+                                   display_name(parent), format_amount(policy, r, *pb->limit),
+                                   display_name(policy.scopes[a]), format_amount(policy, r, *ab->limit)))
+                .note(fmt::format("{} is limited to {}", display_name(policy.scopes[a]),
+                                  format_amount(policy, r, *ab->limit)),
+                      bound_range(policy, a, r))
+                .add_help(
+                    fmt::format("lower the limit to at most {}, or write `{}..` to borrow up to the parent's limit",
+                                format_quantity(policy, r, *ab->limit), format_quantity(policy, r, pb->guarantee)));
+          }
+          break;
+        }
+      }
+    }
+  }
+}
+
+std::string capacity_words(const Pool& pool) {
+  return pool.billing.mode == BillingMode::subscription ? "capacity" : "ceiling";
+}
+
+// 2. Root scopes fit their pool; elastic billing respects its ceiling.
+void check_pools(const Policy& policy, DiagnosticSink& sink, std::size_t resources) {
+  for (Index p = 0; p < policy.pools.size(); ++p) {
+    const Pool& pool = policy.pools[p];
+    for (Index r = 0; r < resources; ++r) {
+      const Capacity cap = pool_capacity(policy, p, r);
+      if (!cap.known || cap.unbounded) continue;
+      const std::vector<Index> tops = pool_frontier(policy, p, r);
+      Amount sum = 0;
+      for (Index s : tops) sum += guarantee_of(policy, s, r);
+      const std::string what =
+          pool.billing.mode == BillingMode::hybrid ? "capacity with its ceiling" : capacity_words(pool);
+      if (sum > cap.amount) {
+        Diagnostic& d =
+            sink.error("E0204", pool.name_range.valid() ? pool.name_range : pool.range,
+                       fmt::format("scopes on pool {} guarantee {}, more than its {} of {}", quoted(pool.name),
+                                   format_amount(policy, r, sum), what, format_amount(policy, r, cap.amount)));
+        for (Index s : tops) {
+          d.note(fmt::format("{} guarantees {}", display_name(policy.scopes[s]),
+                             format_amount(policy, r, guarantee_of(policy, s, r))),
+                 bound_range(policy, s, r));
+        }
+        for (const NodeGroup& g : pool.node_groups) {
+          if (g.flavor >= policy.flavors.size()) continue;
+          d.note(fmt::format("{} nodes of {}", g.count, quoted(policy.flavors[g.flavor].name)), g.range);
+        }
+        d.add_help(pool.billing.mode == BillingMode::subscription
+                       ? "add nodes to the pool or lower the guarantees"
+                       : "raise the pool's ceiling, add nodes or lower the guarantees");
+      }
+      for (Index s : tops) {
+        const Bound* b = bound_of(policy, s, r);
+        if (!b || !b->limit || *b->limit <= cap.amount) continue;
+        sink.error("E0205", bound_range(policy, s, r),
+                   fmt::format("{} may use up to {}, more than the {} of pool {} ({})", display_name(policy.scopes[s]),
+                               format_amount(policy, r, *b->limit), what, quoted(pool.name),
+                               format_amount(policy, r, cap.amount)))
+            .note(fmt::format("pool {} offers {}", quoted(pool.name), format_amount(policy, r, cap.amount)),
+                  pool.name_range.valid() ? pool.name_range : pool.range)
+            .add_help(fmt::format("lower the limit to at most {}", format_quantity(policy, r, cap.amount)));
+      }
+    }
+  }
+  // Workspaces with their own billing.
+  for (Index s = 0; s < policy.scopes.size(); ++s) {
+    const Scope& scope = policy.scopes[s];
+    if (!scope.billing) continue;
+    const Billing& billing = *scope.billing;
+    for (Index r = 0; r < resources; ++r) {
+      const Bound* b = bound_of(policy, s, r);
+      if (!b || !b->limit || r >= billing.ceiling.size() || !billing.ceiling[r]) continue;
+      const Bound& c = *billing.ceiling[r];
+      const Amount ceiling = c.limit ? *c.limit : c.guarantee;
+      Amount allowed = 0;
+      if (billing.mode == BillingMode::hybrid) {
+        allowed = b->guarantee + ceiling;
+      } else if (billing.mode == BillingMode::pay_as_you_go) {
+        allowed = ceiling;
+      } else {
+        continue;
+      }
+      if (*b->limit > allowed) {
+        sink.error("E0206", bound_range(policy, s, r),
+                   fmt::format("{} may use up to {}, more than its billing allows ({})", display_name(scope),
+                               format_amount(policy, r, *b->limit), format_amount(policy, r, allowed)))
+            .note(fmt::format("the elastic ceiling is {}", format_amount(policy, r, ceiling)),
+                  c.range.valid() ? c.range : billing.range)
+            .add_help("raise the ceiling or lower the limit");
+      }
+    }
+  }
+}
+
+// 3. Every namespace has a `default-queue`.
+void check_default_queues(const Policy& policy, DiagnosticSink& sink) {
+  for (const Scope& ns : policy.scopes) {
+    if (ns.kind != ScopeKind::namespace_) continue;
+    const bool found = std::any_of(ns.children.begin(), ns.children.end(), [&](Index c) {
+      return c < policy.scopes.size() && policy.scopes[c].kind == ScopeKind::queue &&
+             policy.scopes[c].name == "default-queue";
+    });
+    if (!found) {
+      sink.error("E0207", ns.name_range.valid() ? ns.name_range : ns.range,
+                 fmt::format("namespace {} has no `default-queue`", quoted(ns.path)))
+          .add_help("every namespace needs a `default-queue`; declare `queue default-queue {}` in it");
+    }
+  }
+}
+
+std::string kinds(WorkloadSet set) {
+  std::string out;
+  for (WorkloadKind k : {WorkloadKind::inference, WorkloadKind::training, WorkloadKind::development}) {
+    if ((set & static_cast<WorkloadSet>(k)) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += to_string(k);
+  }
+  return out.empty() ? "nothing" : out;
+}
+
+// 4. A queue only accepts workload kinds its pool hosts.
+void check_workloads(const Policy& policy, DiagnosticSink& sink) {
+  for (const Scope& q : policy.scopes) {
+    if (q.kind != ScopeKind::queue || q.pool >= policy.pools.size()) continue;
+    const Pool& pool = policy.pools[q.pool];
+    const WorkloadSet extra = static_cast<WorkloadSet>(q.accepts & ~pool.hosts & kAllWorkloads);
+    if (extra == 0) continue;
+    sink.error("E0208", q.name_range.valid() ? q.name_range : q.range,
+               fmt::format("queue {} accepts {}, which pool {} does not host", quoted(q.path), kinds(extra),
+                           quoted(pool.name)))
+        .note(fmt::format("pool {} hosts {}", quoted(pool.name), kinds(pool.hosts)),
+              pool.name_range.valid() ? pool.name_range : pool.range)
+        .add_help(fmt::format("set `accepts` to kinds the pool hosts ({}), or use a pool that hosts {}",
+                              kinds(pool.hosts), kinds(extra)));
+  }
+}
+
+// 5. Preemption: never upwards, never in a cycle.
+void check_preemption(const Policy& policy, DiagnosticSink& sink) {
+  const auto& classes = policy.priorities;
+  const Index n = static_cast<Index>(classes.size());
+  for (Index a = 0; a < n; ++a) {
+    for (Index b : classes[a].preempts) {
+      if (b >= n || classes[b].value <= classes[a].value) continue;
+      sink.error("E0209", classes[a].range,
+                 fmt::format("priority {} ({}) preempts {}, which has the higher value {}", quoted(classes[a].name),
+                             classes[a].value, quoted(classes[b].name), classes[b].value))
+          .note(fmt::format("{} is declared here", quoted(classes[b].name)), classes[b].range)
+          .add_help(fmt::format("remove {} from `preempts`, or give {} a higher value", quoted(classes[b].name),
+                                quoted(classes[a].name)));
+    }
+  }
+  // Strongly connected components (Tarjan, iterative): each one with an edge
+  // inside holds a cycle; report one cycle per component.
+  std::vector<int> index(n, -1), low(n, 0), component(n, -1);
+  std::vector<bool> on_stack(n, false);
+  std::vector<Index> stack;
+  int counter = 0, components = 0;
+  for (Index root = 0; root < n; ++root) {
+    if (index[root] != -1) continue;
+    std::vector<std::pair<Index, std::size_t>> work{{root, 0}};
+    index[root] = low[root] = counter++;
+    stack.push_back(root);
+    on_stack[root] = true;
+    while (!work.empty()) {
+      auto& [v, edge] = work.back();
+      if (edge < classes[v].preempts.size()) {
+        const Index w = classes[v].preempts[edge++];
+        if (w >= n) continue;
+        if (index[w] == -1) {
+          index[w] = low[w] = counter++;
+          stack.push_back(w);
+          on_stack[w] = true;
+          work.push_back({w, 0});
+        } else if (on_stack[w]) {
+          low[v] = std::min(low[v], index[w]);
+        }
+        continue;
+      }
+      const Index done = v;
+      work.pop_back();
+      if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[done]);
+      if (low[done] == index[done]) {
+        Index w;
+        do {
+          w = stack.back();
+          stack.pop_back();
+          on_stack[w] = false;
+          component[w] = components;
+        } while (w != done);
+        ++components;
+      }
+    }
+  }
+  std::vector<bool> reported(static_cast<std::size_t>(components), false);
+  for (Index start = 0; start < n; ++start) {
+    const int comp = component[start];
+    if (reported[static_cast<std::size_t>(comp)]) continue;
+    // Shortest path from `start` back to itself inside its component.
+    std::vector<Index> previous(n, kNone);
+    std::vector<Index> queue{start};
+    bool closed = false;
+    Index last = kNone;
+    for (std::size_t head = 0; head < queue.size() && !closed; ++head) {
+      const Index v = queue[head];
+      for (Index w : classes[v].preempts) {
+        if (w >= n || component[w] != comp) continue;
+        if (w == start) {
+          closed = true;
+          last = v;
+          break;
+        }
+        if (previous[w] == kNone) {
+          previous[w] = v;
+          queue.push_back(w);
+        }
+      }
+    }
+    if (!closed) continue;
+    reported[static_cast<std::size_t>(comp)] = true;
+    std::vector<Index> cycle;
+    for (Index v = last; v != start; v = previous[v]) cycle.push_back(v);
+    cycle.push_back(start);
+    std::reverse(cycle.begin(), cycle.end());
+    std::string text;
+    for (Index v : cycle) text += quoted(classes[v].name) + " -> ";
+    text += quoted(classes[start].name);
+    Diagnostic& d =
+        sink.error("E0210", classes[start].range,
+                   cycle.size() == 1 ? fmt::format("priority {} preempts itself", quoted(classes[start].name))
+                                     : fmt::format("priority classes preempt each other in a cycle: {}", text));
+    for (std::size_t i = 1; i < cycle.size(); ++i) {
+      const Index v = cycle[i];
+      d.note(
+          fmt::format("{} preempts {}", quoted(classes[v].name), quoted(classes[cycle[(i + 1) % cycle.size()]].name)),
+          classes[v].range);
+    }
+    d.add_help("preemption must go from higher to lower priority; remove one edge of the cycle");
+  }
+}
+
+}  // namespace
+
+std::size_t check_structure(const Policy& policy, DiagnosticSink& sink) {
+  const std::size_t before = sink.error_count();
+  const std::size_t resources = resource_count(policy);
+  check_children(policy, sink, resources);
+  check_pools(policy, sink, resources);
+  check_default_queues(policy, sink);
+  check_workloads(policy, sink);
+  check_preemption(policy, sink);
+  return sink.error_count() - before;
+}
+
+}  // namespace allot::verify

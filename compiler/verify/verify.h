@@ -1,0 +1,32 @@
+// Verification: proves the invariants of a checked policy (docs/diagnostics.md,
+// codes E0201..E0219) and, with a live state, that a change is allowed
+// (E0220..E0239).
+#pragma once
+
+#include <chrono>
+
+#include "compiler/base/diagnostic.h"
+#include "compiler/base/source.h"
+#include "compiler/sema/model.h"
+#include "compiler/verify/solver.h"
+
+namespace allot::verify {
+
+struct Options {
+  // Per-obligation solver timeout; an obligation that runs out is reported
+  // as a warning (not proved).
+  std::chrono::milliseconds timeout{10000};
+  // The solver to use; null means a fresh Z3 solver.
+  Solver* solver = nullptr;
+};
+
+// Checks invariants 1-7 and reports violations into `sink`.
+void verify(const SourceManager& sources, const model::Policy& policy, DiagnosticSink& sink,
+            const Options& options = {});
+
+// The separate passes, for tests. Each returns the number of errors it added.
+std::size_t check_structure(const model::Policy& policy, DiagnosticSink& sink);                                 // 1-5
+std::size_t check_reachability(const model::Policy& policy, DiagnosticSink& sink, const Options& options);      // 6
+std::size_t check_assertions(const SourceManager& sources, const model::Policy& policy, DiagnosticSink& sink);  // 7
+
+}  // namespace allot::verify
