@@ -54,11 +54,11 @@ using Bounds = std::vector<std::optional<Bound>>;
 
 struct Flavor {
   std::string name;
-  std::string gpu_model;       // e.g. "A100-80G"; empty for CPU-only flavors
-  std::int64_t gpus = 0;       // per node
-  Amount gpu_memory = 0;       // MiB per GPU
-  Amount cpu = 0;              // milli-cores per node
-  Amount memory = 0;           // MiB per node
+  std::string gpu_model;          // e.g. "A100-80G"; empty for CPU-only flavors
+  std::int64_t gpus = 0;          // per node
+  Amount gpu_memory = 0;          // MiB per GPU
+  Amount cpu = 0;                 // milli-cores per node
+  Amount memory = 0;              // MiB per node
   std::int64_t interconnect = 0;  // GPUs per interconnect domain (NVLink); 0 = gpus
   SourceRange range;
 };
@@ -73,9 +73,9 @@ enum class BillingMode { subscription, pay_as_you_go, hybrid };
 
 struct Billing {
   BillingMode mode = BillingMode::pay_as_you_go;
-  int term_months = 0;          // subscription and hybrid: 1, 2, 3, 6 or 12
+  int term_months = 0;  // subscription and hybrid: 1, 2, 3, 6 or 12
   bool auto_renew = false;
-  Bounds ceiling;               // pay_as_you_go and hybrid: elastic ceiling (limits only)
+  Bounds ceiling;  // pay_as_you_go and hybrid: elastic ceiling (limits only)
   SourceRange range;
 };
 
@@ -123,10 +123,10 @@ struct Scope {
   std::string path;
   Index parent = kNone;
   std::vector<Index> children;
-  Index pool = kNone;  // written or inherited from the nearest ancestor
-  Bounds bounds;       // by resource index
-  bool child_preemption = false;  // quotas: parent jobs may preempt children's
-  std::vector<Index> roles;       // usable roles (indices into Policy::roles)
+  Index pool = kNone;              // written or inherited from the nearest ancestor
+  Bounds bounds;                   // by resource index
+  bool child_preemption = false;   // quotas: parent jobs may preempt children's
+  std::vector<Index> roles;        // usable roles (indices into Policy::roles)
   std::optional<Billing> billing;  // workspaces with their own CU quota
 
   // Queues.
