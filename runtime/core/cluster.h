@@ -1,0 +1,109 @@
+// The static configuration a Scheduler works over: the nodes of one pool, the
+// tree of scopes that divides them, the priority classes and the optional
+// placement of guaranteed GPUs. Plain structs; cross references are indices.
+// Building this from a checked policy (and its roles) is the caller's job:
+// the core does not depend on the compiler.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/core/types.h"
+
+namespace allot::runtime {
+
+struct Node {
+  std::string name;
+  std::uint32_t gpu_count = 0;  // at most 64
+  std::string gpu_model;        // informational
+  // GPUs per interconnect (NVLink) domain: GPUs [0, d), [d, 2d), ... of the
+  // node form one domain each. 0 means the whole node is one domain.
+  std::uint32_t interconnect_domain_size = 0;
+};
+
+// Guarantee (min) and limit (max) of one resource of one scope. A missing
+// limit means "whatever the parent allows" (unlimited at a root).
+struct Bound {
+  Amount guarantee = 0;
+  std::optional<Amount> limit;
+};
+
+// A scope that declares no bound for a resource guarantees nothing of it and
+// inherits its limit; such a resource is ignored when deciding whether the
+// scope is within its guarantee.
+struct ScopeBounds {
+  std::optional<Bound> gpu;
+  std::optional<Bound> cpu;
+  std::optional<Bound> memory;
+
+  const std::optional<Bound>& operator[](Resource r) const {
+    return r == Resource::gpu ? gpu : r == Resource::cpu ? cpu : memory;
+  }
+};
+
+enum class ScopeKind : std::uint8_t { quota, workspace, namespace_, queue };
+enum class OnPreempt : std::uint8_t { requeue, cancel };
+
+enum class WorkloadKind : std::uint8_t { inference = 1, training = 2, development = 4 };
+using WorkloadSet = std::uint8_t;  // bit set of WorkloadKind
+inline constexpr WorkloadSet kAllWorkloads = 7;
+inline constexpr bool accepts(WorkloadSet set, WorkloadKind kind) {
+  return (set & static_cast<WorkloadSet>(kind)) != 0;
+}
+
+enum Action : std::uint8_t { kSubmit = 1, kList = 2, kCancel = 4, kAdmin = 8 };
+
+// Who may do what on a queue: anyone listed in `users`, or in one of
+// `groups`, may perform the `actions` (bit set of Action).
+struct Grant {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+  std::uint8_t actions = kSubmit | kList | kCancel;
+};
+
+// Settings that only mean something on queues.
+struct QueueSettings {
+  PriorityId default_priority = kNone;  // kNone: priority value 0, preempts nothing
+  bool preemptible = true;              // false: no job of this queue is ever a victim
+  Time grace_period_ms = 30000;
+  OnPreempt on_preempt = OnPreempt::requeue;
+  WorkloadSet accepts = kAllWorkloads;
+  bool gpu_sharing = false;  // fractional GPU requests allowed
+  // Empty: everybody may do everything (the policy put no roles on the queue
+  // or its ancestors). The caller flattens inherited roles into this list.
+  std::vector<Grant> grants;
+};
+
+// One node of the allocation tree. Jobs are submitted to queues only.
+struct Scope {
+  ScopeKind kind = ScopeKind::quota;
+  std::string name;  // for messages: the unique path is best (`ws/ns/queue`)
+  ScopeId parent = kNone;
+  ScopeBounds bounds;
+  bool child_preemption = false;  // quotas: jobs of this quota may preempt its sub-quotas' jobs
+  QueueSettings queue;            // read only when kind == queue
+};
+
+struct PriorityClass {
+  std::string name;
+  std::int64_t value = 0;
+  std::vector<PriorityId> preempts;  // classes whose jobs this one may preempt (same queue)
+};
+
+// Pins a guaranteed GPU to the scope (usually a leaf quota) it belongs to.
+// Jobs below `home` take these GPUs first; anyone else using them borrows.
+struct PinnedGpu {
+  GpuRef gpu;
+  ScopeId home = kNone;
+};
+
+struct Cluster {
+  std::vector<Node> nodes;
+  std::vector<Scope> scopes;  // parents before children
+  std::vector<PriorityClass> priorities;
+  std::vector<PinnedGpu> placement;  // optional; GPUs not listed have no home
+};
+
+}  // namespace allot::runtime

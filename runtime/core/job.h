@@ -1,0 +1,154 @@
+// Jobs and what the scheduler answers about them: submit results, scheduling
+// decisions, restore results and reports.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "runtime/core/cluster.h"
+#include "runtime/core/types.h"
+
+namespace allot::runtime {
+
+struct Job {
+  JobId id = 0;  // chosen by the caller, unique among live jobs
+  ScopeId queue = kNone;
+  std::string user;
+  std::vector<std::string> groups;  // the user's groups, for queue grants
+  WorkloadKind kind = WorkloadKind::training;
+  std::optional<PriorityId> priority;  // nullopt: the queue's default priority
+  // gpu_milli: a multiple of 1000 (whole GPUs), or below 1000 (a share of one
+  // GPU, only on gpu_sharing queues).
+  Resources request;
+  Time submit_time = 0;
+  bool preemptible = true;  // effective only if the queue is preemptible too
+};
+
+// ---- submit -------------------------------------------------------------------
+
+struct Queued {};  // the job waits for the next schedule()
+
+enum class RefusalReason : std::uint8_t {
+  duplicate_id,
+  unknown_queue,  // not a scope, or not a queue
+  unknown_priority,
+  invalid_request,    // negative amounts, or a fractional GPU request above one GPU
+  kind_not_accepted,  // the queue does not accept this workload kind
+  user_not_authorized,
+  fractional_gpu_not_shared,  // a GPU fraction on a queue without gpu_sharing
+  exceeds_limit,              // larger than the limit of the queue or an ancestor
+  exceeds_cluster,            // more GPUs than the cluster has, or a whole-GPU job on no node
+};
+
+const char* to_string(RefusalReason reason);
+
+// The job can never run as submitted.
+struct Refusal {
+  RefusalReason reason = RefusalReason::invalid_request;
+  std::string message;
+};
+
+using SubmitResult = std::variant<Queued, Refusal>;
+
+// ---- schedule ---------------------------------------------------------------
+
+// The job runs on these GPU shares from now on (empty for CPU-only jobs).
+struct Admission {
+  JobId job = 0;
+  std::vector<GpuSlice> gpus;
+};
+
+enum class PreemptionReason : std::uint8_t {
+  reclaim_guarantee,  // the preemptor's scope is below its guarantee; the victim borrows
+  priority,           // same queue, the preemptor's class lists the victim's class
+  child_preemption,   // the preemptor's quota has child_preemption; the victim is in a sub-quota
+};
+
+const char* to_string(PreemptionReason reason);
+
+// The caller must stop `victim` (daemon: SIGTERM, wait grace_period_ms,
+// SIGKILL; simulator: at once) and then call release(victim). `preemptor`
+// is admitted by a later schedule() once all its victims are released.
+struct Preemption {
+  JobId victim = 0;
+  JobId preemptor = 0;
+  PreemptionReason reason = PreemptionReason::reclaim_guarantee;
+  Time grace_period_ms = 0;  // from the victim's queue
+  OnPreempt on_preempt = OnPreempt::requeue;
+  std::string message;
+};
+
+// Everything one schedule() call decided, each list in decision order.
+struct Decision {
+  std::vector<Admission> admitted;
+  std::vector<Preemption> preempted;
+};
+
+enum class ReleaseOutcome : std::uint8_t {
+  unknown_job,
+  removed,   // the job is gone
+  requeued,  // a preempted job of an on_preempt=requeue queue: pending again, same place in line
+};
+
+// ---- restore ----------------------------------------------------------------
+
+// A job that was running before a crash, where it ran.
+struct RunningJob {
+  Job job;
+  std::vector<GpuSlice> gpus;
+  Time started_at = 0;
+};
+
+struct Restored {
+  std::size_t jobs = 0;
+};
+
+enum class RestoreErrorKind : std::uint8_t {
+  duplicate_id,
+  unknown_queue,
+  unknown_priority,
+  unknown_gpu,
+  gpu_over_assigned,  // the shares of one GPU add up to more than 1000 milli
+  gpus_do_not_match_request,
+};
+
+const char* to_string(RestoreErrorKind kind);
+
+struct RestoreError {
+  JobId job = 0;
+  RestoreErrorKind kind = RestoreErrorKind::unknown_gpu;
+  std::string message;
+};
+
+using RestoreResult = std::variant<Restored, RestoreError>;
+
+// ---- queries ------------------------------------------------------------------
+
+struct ScopeReport {
+  Resources used;        // by running (and terminating) jobs in the subtree
+  Resources guaranteed;  // declared guarantees (0 where undeclared)
+  Resources limit;       // effective limits (kUnlimited where none)
+  Resources reserved;    // for preemptors waiting for their victims; counts against limits
+  Resources borrowed;    // max(0, used - guarantee) for declared resources
+  Resources pending;     // requested by pending jobs in the subtree
+  std::uint32_t running_jobs = 0;
+  std::uint32_t pending_jobs = 0;
+};
+
+enum class JobState : std::uint8_t { pending, running, terminating };
+
+struct JobView {
+  JobState state = JobState::pending;
+  ScopeId queue = kNone;
+  std::int64_t priority_value = 0;
+  std::vector<GpuSlice> gpus;
+  Time started_at = 0;
+  // How far (tree distance) the scope owning its GPUs is from the job's own
+  // home scope; 0 when it uses only its own or unpinned GPUs.
+  std::uint32_t borrow_distance = 0;
+};
+
+}  // namespace allot::runtime
