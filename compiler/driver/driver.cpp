@@ -13,11 +13,14 @@
 
 #include "compiler/base/diagnostic.h"
 #include "compiler/emit/diagnostics.h"
+#include "compiler/emit/plan_toml.h"
 #include "compiler/emit/sarif.h"
+#include "compiler/plan/plan.h"
 #include "compiler/sema/analyze.h"
 #include "compiler/syntax/parser.h"
 #include "compiler/verify/state.h"
 #include "compiler/verify/verify.h"
+#include "compiler/verify/z3_placement.h"
 
 namespace allot::driver {
 namespace {
@@ -29,6 +32,10 @@ constexpr const char* kUsage = R"(usage: allot <command> [options]
 commands:
   check FILE|DIR...   parse and check a policy; a directory means every
                       `.allot` file below it
+  compile POLICY... -o FILE
+                      check a policy and write its plan (docs/plan-format.md);
+                      `-o -` writes it to standard output
+  plan POLICY...      check a policy and show what its plan would change
   help                show this help
   version             show the version
 
@@ -41,6 +48,22 @@ check options:
   --deny-warnings     exit 1 when there are warnings
   --color=auto|always|never
   -q, --quiet         print nothing when the policy is clean
+
+compile and plan options:
+  --state FILE        the live state (docs/state.md): order the change from
+                      the deployed policy, keep GPUs where the deployed plan
+                      homes them
+  --inventory FILE    the nodes: TOML (`[[node]]`) or an openb node list
+                      (`.csv`); default: the nodes the pools declare
+  --pool NAME         the pool of a `.csv` node list (default: the only pool)
+  --previous FILE     a previous plan: move as few GPUs from it as possible
+  --method=auto|exact|heuristic|first-fit
+                      placement method (default: auto, exact for small pools)
+  --budget-ms N       time budget of the exact placement per pool (default: 2000)
+  --timeout-ms N      per-obligation solver timeout (default: 10000)
+  -o FILE             where `compile` writes the plan; `plan` with `-o` also
+                      writes it
+  --color=auto|always|never
 
 exit status: 0 clean, 1 policy errors, 2 usage or I/O errors
 )";
@@ -97,11 +120,17 @@ std::string today() {
   return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
-// `--state FILE`: loads the live state and the deployed policy it names, and
-// proves the change to `next` allowed. False on a usage or I/O problem (the
-// state file unreadable or invalid, the deployed policy missing or broken).
-bool check_state(const std::string& path, const model::Policy& next, SourceManager& sources, DiagnosticSink& sink,
-                 Streams& streams) {
+// The live state and the deployed policy it names.
+struct LoadedState {
+  verify::LiveState state;
+  model::Policy deployed;
+};
+
+// `--state FILE`: loads the live state and the deployed policy it names.
+// False on a usage or I/O problem (the state file unreadable or invalid, the
+// deployed policy missing or broken).
+bool load_state(const std::string& path, SourceManager& sources, DiagnosticSink& sink, Streams& streams,
+                std::optional<LoadedState>& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     streams.err << fmt::format("allot: cannot read state file `{}`\n", path);
@@ -110,7 +139,7 @@ bool check_state(const std::string& path, const model::Policy& next, SourceManag
   std::ostringstream text;
   text << in.rdbuf();
   const FileId file = sources.add(path, text.str());
-  const std::optional<verify::LiveState> state = verify::parse_state(sources, file, today(), sink);
+  std::optional<verify::LiveState> state = verify::parse_state(sources, file, today(), sink);
   if (!state) return false;
   DiagnosticSink deployed_sink;
   syntax::LoadResult loaded = syntax::load(sources, state->policy_files, deployed_sink);
@@ -127,7 +156,18 @@ bool check_state(const std::string& path, const model::Policy& next, SourceManag
     d.add_help("`policy` in the state file names the deployed `.allot` files, relative to the state file");
     return false;
   }
-  verify::check_change(*deployed, next, *state, sink);
+  out = LoadedState{std::move(*state), std::move(*deployed)};
+  return true;
+}
+
+// `--state FILE`: proves the change from the deployed policy to `next`
+// allowed. False on a usage or I/O problem.
+bool check_state(const std::string& path, const model::Policy& next, SourceManager& sources, DiagnosticSink& sink,
+                 Streams& streams, std::optional<LoadedState>* keep = nullptr) {
+  std::optional<LoadedState> loaded;
+  if (!load_state(path, sources, sink, streams, loaded)) return false;
+  verify::check_change(loaded->deployed, next, loaded->state, sink);
+  if (keep) *keep = std::move(loaded);
   return true;
 }
 
@@ -231,6 +271,284 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
   return kExitOk;
 }
 
+// ---- compile and plan --------------------------------------------------------
+
+struct PlanOptions {
+  bool dry_run = false;  // `plan`: print what would change
+  std::string output;
+  std::string state;
+  std::string inventory;
+  std::string previous;
+  std::string pool;
+  std::string color = "auto";
+  long long timeout_ms = 10000;
+  long long budget_ms = 2000;
+  plan::PlaceOptions::Mode method = plan::PlaceOptions::Mode::automatic;
+  std::vector<std::string> inputs;
+};
+
+// `--name VALUE` or `--name=VALUE`; advances `i`. Empty optional: not this option.
+std::optional<std::optional<std::string>> option_value(const std::vector<std::string>& args, std::size_t& i,
+                                                       const std::string& name) {
+  const std::string& a = args[i];
+  if (a == name) {
+    if (i + 1 >= args.size()) return std::optional<std::string>();
+    return std::optional<std::string>(args[++i]);
+  }
+  if (a.rfind(name + "=", 0) == 0) return std::optional<std::string>(a.substr(name.size() + 1));
+  return std::nullopt;
+}
+
+bool parse_count(const std::string& value, long long& out) {
+  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos) return false;
+  out = std::stoll(value);
+  return out > 0;
+}
+
+bool read_file(const std::string& path, std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  text = s.str();
+  return true;
+}
+
+// Reads `--inventory` (TOML, or an openb CSV) against `policy`; the nodes of
+// the policy's pools without one. False (with a message) on a problem.
+bool load_inventory(const PlanOptions& options, const model::Policy& policy, plan::Inventory& out, Streams& streams) {
+  if (options.inventory.empty()) {
+    out = plan::expand_policy_nodes(policy);
+    return true;
+  }
+  std::string text;
+  if (!read_file(options.inventory, text)) {
+    streams.err << fmt::format("allot: cannot read inventory `{}`\n", options.inventory);
+    return false;
+  }
+  std::vector<plan::InventoryError> errors;
+  std::optional<plan::Inventory> inventory;
+  const std::string& path = options.inventory;
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {
+    std::string pool = options.pool;
+    if (pool.empty()) {
+      if (policy.pools.size() != 1) {
+        streams.err << fmt::format("allot: `{}` is a node list without pools; name the pool with `--pool`\n", path);
+        return false;
+      }
+      pool = policy.pools[0].name;
+    }
+    inventory = plan::parse_openb_csv(policy, text, path, pool, errors);
+  } else {
+    inventory = plan::parse_inventory_toml(policy, text, path, errors);
+  }
+  if (!inventory) {
+    for (const plan::InventoryError& e : errors) {
+      streams.err << (e.line > 0 ? fmt::format("allot: {}:{}: {}\n", path, e.line, e.message)
+                                 : fmt::format("allot: {}: {}\n", path, e.message));
+    }
+    return false;
+  }
+  out = std::move(*inventory);
+  return true;
+}
+
+bool write_output(const std::string& path, const std::string& text, Streams& streams) {
+  if (path == "-") {
+    streams.out << text;
+    return true;
+  }
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) {
+      streams.err << fmt::format("allot: cannot write `{}`\n", path);
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::filesystem::remove(temporary, ec);
+    streams.err << fmt::format("allot: cannot write `{}`\n", path);
+    return false;
+  }
+  return true;
+}
+
+int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry_run) {
+  PlanOptions options;
+  options.dry_run = dry_run;
+  const char* command = dry_run ? "plan" : "compile";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool matched = false;
+    for (auto [name, target] : {std::pair<const char*, std::string*>{"--state", &options.state},
+                                {"--inventory", &options.inventory},
+                                {"--previous", &options.previous},
+                                {"--pool", &options.pool},
+                                {"--output", &options.output}}) {
+      if (const auto v = option_value(args, i, name)) {
+        if (!*v || (*v)->empty()) return usage_error(streams, fmt::format("`{}` needs a value", name));
+        *target = **v;
+        matched = true;
+        break;
+      }
+    }
+    if (matched) continue;
+    if (a == "-o") {
+      if (i + 1 >= args.size()) return usage_error(streams, "`-o` needs a file (or `-` for standard output)");
+      options.output = args[++i];
+    } else if (const auto t = option_value(args, i, "--timeout-ms")) {
+      if (!*t || !parse_count(**t, options.timeout_ms)) {
+        return usage_error(streams, "`--timeout-ms` needs a number of milliseconds, at least 1");
+      }
+    } else if (const auto b = option_value(args, i, "--budget-ms")) {
+      if (!*b || !parse_count(**b, options.budget_ms)) {
+        return usage_error(streams, "`--budget-ms` needs a number of milliseconds, at least 1");
+      }
+    } else if (a.rfind("--method=", 0) == 0) {
+      const std::string m = a.substr(9);
+      if (m == "auto") {
+        options.method = plan::PlaceOptions::Mode::automatic;
+      } else if (m == "exact") {
+        options.method = plan::PlaceOptions::Mode::exact;
+      } else if (m == "heuristic") {
+        options.method = plan::PlaceOptions::Mode::heuristic;
+      } else if (m == "first-fit") {
+        options.method = plan::PlaceOptions::Mode::first_fit;
+      } else {
+        return usage_error(streams, fmt::format("unknown placement method `{}`", m));
+      }
+    } else if (a.rfind("--color=", 0) == 0) {
+      options.color = a.substr(8);
+      if (options.color != "auto" && options.color != "always" && options.color != "never") {
+        return usage_error(streams, fmt::format("unknown color mode `{}`", options.color));
+      }
+    } else if (a == "--") {
+      options.inputs.insert(options.inputs.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error(streams, fmt::format("unknown option `{}`", a));
+    } else {
+      options.inputs.push_back(a);
+    }
+  }
+  if (options.inputs.empty()) return usage_error(streams, fmt::format("`{}` needs at least one policy file", command));
+  if (!dry_run && options.output.empty()) {
+    return usage_error(streams, "`compile` needs `-o FILE` (or `-o -` for standard output)");
+  }
+
+  std::vector<std::string> files;
+  if (!expand_inputs(options.inputs, files, streams)) return kExitUsage;
+
+  // The checks of `allot check`, with the live state when given.
+  SourceManager sources;
+  DiagnosticSink sink;
+  syntax::LoadResult loaded = syntax::load(sources, files, sink);
+  std::optional<model::Policy> policy;
+  if (!loaded.io_error) policy = sema::analyze(sources, loaded.files, sink);
+  const std::size_t policy_files = sources.file_count();
+  verify::Options verify_options;
+  verify_options.timeout = std::chrono::milliseconds(options.timeout_ms);
+  if (policy && !sink.has_errors()) verify::verify(sources, *policy, sink, verify_options);
+  bool state_error = false;
+  std::optional<LoadedState> state;
+  if (policy && !sink.has_errors() && !options.state.empty()) {
+    state_error = !check_state(options.state, *policy, sources, sink, streams, &state);
+  }
+  const bool color = options.color == "always" || (options.color == "auto" && streams.err_is_terminal);
+  auto report = [&] {
+    sink.sort();
+    streams.err << emit::render_text(sources, sink, emit::TextOptions{color});
+  };
+  if (loaded.io_error || state_error) {
+    report();
+    return kExitUsage;
+  }
+  if (!policy || sink.has_errors()) {
+    report();
+    return kExitPolicyError;
+  }
+
+  // Inventory, previous placement, placement, migration.
+  plan::Plan result;
+  result.allot_version = kVersion;
+  result.policy = &*policy;
+  if (!load_inventory(options, *policy, result.inventory, streams)) return kExitUsage;
+  const std::unique_ptr<plan::PlacementOptimizer> optimizer = verify::make_z3_placement_optimizer();
+  plan::PlaceOptions place_options;
+  place_options.mode = options.method;
+  place_options.budget = std::chrono::milliseconds(options.budget_ms);
+  place_options.optimizer = optimizer.get();
+  std::optional<plan::Homes> previous;
+  if (!options.previous.empty()) {
+    std::string text, error;
+    if (!read_file(options.previous, text)) {
+      streams.err << fmt::format("allot: cannot read plan `{}`\n", options.previous);
+      return kExitUsage;
+    }
+    previous = plan::read_plan_homes(text, options.previous, error);
+    if (!previous) {
+      streams.err << fmt::format("allot: {}\n", error);
+      return kExitUsage;
+    }
+    result.previous = options.previous;
+  } else if (state) {
+    // The deployed plan: the deployed policy placed the same way (placement
+    // is deterministic), on the same inventory where it fits.
+    plan::Inventory deployed_nodes;
+    PlanOptions deployed_options = options;
+    std::ostringstream ignored;
+    Streams quiet{ignored, ignored, false, false};
+    if (load_inventory(deployed_options, state->deployed, deployed_nodes, quiet)) {
+      DiagnosticSink scratch;
+      const plan::Placement deployed_placement =
+          plan::place(state->deployed, deployed_nodes, nullptr, place_options, scratch);
+      if (!scratch.has_errors()) {
+        previous = plan::homes_of(deployed_nodes, deployed_placement);
+        result.previous = "deployed policy";
+      }
+    }
+  }
+  result.placement = plan::place(*policy, result.inventory, previous ? &*previous : nullptr, place_options, sink);
+  if (state) {
+    plan::MigrationOptions migration;
+    migration.verify = verify_options;
+    result.has_migration = true;
+    result.steps = plan::plan_migration(state->deployed, *policy, &state->state, migration, sink);
+  }
+  if (sink.has_errors()) {
+    report();
+    return kExitPolicyError;
+  }
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (FileId f = 0; f < policy_files; ++f) texts.emplace_back(sources.path(f), std::string(sources.text(f)));
+  plan::fingerprint(result, texts);
+  if (sink.warning_count() > 0) report();
+
+  if (dry_run) {
+    const bool out_color = options.color == "always" || (options.color == "auto" && streams.out_is_terminal);
+    emit::PlanTextOptions text_options;
+    text_options.color = out_color;
+    text_options.previous = previous ? &*previous : nullptr;
+    streams.out << emit::render_plan_text(result, text_options);
+    if (!options.output.empty() && !write_output(options.output, emit::render_plan_toml(result), streams)) {
+      return kExitUsage;
+    }
+    return kExitOk;
+  }
+  if (!write_output(options.output, emit::render_plan_toml(result), streams)) return kExitUsage;
+  if (options.output != "-") {
+    streams.out << fmt::format(
+        "ok: wrote plan `{}` ({} step{}, {} placement)\n", options.output, result.steps.size(),
+        result.steps.size() == 1 ? "" : "s",
+        result.placement.pools.empty() ? "no" : plan::to_string(result.placement.pools[0].method));
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int run(const std::vector<std::string>& args, Streams streams) {
@@ -241,6 +559,8 @@ int run(const std::vector<std::string>& args, Streams streams) {
   const std::string& command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "check") return run_check(rest, streams);
+  if (command == "compile") return run_compile(rest, streams, false);
+  if (command == "plan") return run_compile(rest, streams, true);
   if (command == "help" || command == "--help" || command == "-h") {
     streams.out << kUsage;
     return kExitOk;
