@@ -46,6 +46,7 @@ check options:
                       named in FILE (docs/state.md) is allowed
   --timeout-ms N      per-obligation solver timeout (default: 10000)
   --deny-warnings     exit 1 when there are warnings
+  --max-file-bytes N  refuse policy files larger than N bytes (default: 16 MiB)
   --color=auto|always|never
   -q, --quiet         print nothing when the policy is clean
 
@@ -77,6 +78,7 @@ struct CheckOptions {
   std::string color = "auto";
   std::string state;
   long long timeout_ms = 10000;
+  std::size_t max_file_bytes = syntax::ParseLimits{}.max_file_bytes;
   std::vector<std::string> inputs;
 };
 
@@ -171,6 +173,24 @@ bool check_state(const std::string& path, const model::Policy& next, SourceManag
   return true;
 }
 
+// `--name VALUE` or `--name=VALUE`; advances `i`. Empty optional: not this option.
+std::optional<std::optional<std::string>> option_value(const std::vector<std::string>& args, std::size_t& i,
+                                                       const std::string& name) {
+  const std::string& a = args[i];
+  if (a == name) {
+    if (i + 1 >= args.size()) return std::optional<std::string>();
+    return std::optional<std::string>(args[++i]);
+  }
+  if (a.rfind(name + "=", 0) == 0) return std::optional<std::string>(a.substr(name.size() + 1));
+  return std::nullopt;
+}
+
+bool parse_count(const std::string& value, long long& out) {
+  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos) return false;
+  out = std::stoll(value);
+  return out > 0;
+}
+
 int run_check(const std::vector<std::string>& args, Streams& streams) {
   CheckOptions options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -194,27 +214,21 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
       }
     } else if (a.rfind("--format=", 0) == 0) {
       return usage_error(streams, fmt::format("unknown format `{}`", a.substr(9)));
-    } else if (a == "--state" || a.rfind("--state=", 0) == 0) {
-      if (a == "--state") {
-        if (i + 1 >= args.size()) return usage_error(streams, "`--state` needs a file");
-        options.state = args[++i];
-      } else {
-        options.state = a.substr(8);
+    } else if (const auto state = option_value(args, i, "--state")) {
+      if (!*state || (*state)->empty()) return usage_error(streams, "`--state` needs a file");
+      options.state = **state;
+    } else if (const auto timeout = option_value(args, i, "--timeout-ms")) {
+      if (!*timeout || !parse_count(**timeout, options.timeout_ms)) {
+        return usage_error(streams, fmt::format("invalid timeout `{}`: a number of milliseconds, at least 1",
+                                                timeout->value_or("")));
       }
-      if (options.state.empty()) return usage_error(streams, "`--state` needs a file");
-    } else if (a == "--timeout-ms" || a.rfind("--timeout-ms=", 0) == 0) {
-      std::string value;
-      if (a == "--timeout-ms") {
-        if (i + 1 >= args.size()) return usage_error(streams, "`--timeout-ms` needs a number");
-        value = args[++i];
-      } else {
-        value = a.substr(13);
+    } else if (const auto max_bytes = option_value(args, i, "--max-file-bytes")) {
+      long long limit = 0;
+      if (!*max_bytes || !parse_count(**max_bytes, limit)) {
+        return usage_error(streams, fmt::format("invalid size `{}`: a number of bytes, at least 1",
+                                                max_bytes->value_or("")));
       }
-      if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoll(value) == 0) {
-        return usage_error(streams, fmt::format("invalid timeout `{}`: a number of milliseconds, at least 1", value));
-      }
-      options.timeout_ms = std::stoll(value);
+      options.max_file_bytes = static_cast<std::size_t>(limit);
     } else if (a == "--deny-warnings") {
       options.deny_warnings = true;
     } else if (a == "-q" || a == "--quiet") {
@@ -240,7 +254,9 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
 
   SourceManager sources;
   DiagnosticSink sink;
-  syntax::LoadResult loaded = syntax::load(sources, files, sink);
+  syntax::ParseLimits limits;
+  limits.max_file_bytes = options.max_file_bytes;
+  syntax::LoadResult loaded = syntax::load(sources, files, sink, limits);
   std::optional<model::Policy> policy;
   if (!loaded.io_error) policy = sema::analyze(sources, loaded.files, sink);
   const std::size_t checked_files = sources.file_count();
@@ -286,24 +302,6 @@ struct PlanOptions {
   plan::PlaceOptions::Mode method = plan::PlaceOptions::Mode::automatic;
   std::vector<std::string> inputs;
 };
-
-// `--name VALUE` or `--name=VALUE`; advances `i`. Empty optional: not this option.
-std::optional<std::optional<std::string>> option_value(const std::vector<std::string>& args, std::size_t& i,
-                                                       const std::string& name) {
-  const std::string& a = args[i];
-  if (a == name) {
-    if (i + 1 >= args.size()) return std::optional<std::string>();
-    return std::optional<std::string>(args[++i]);
-  }
-  if (a.rfind(name + "=", 0) == 0) return std::optional<std::string>(a.substr(name.size() + 1));
-  return std::nullopt;
-}
-
-bool parse_count(const std::string& value, long long& out) {
-  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos) return false;
-  out = std::stoll(value);
-  return out > 0;
-}
 
 bool read_file(const std::string& path, std::string& text) {
   std::ifstream in(path, std::ios::binary);
