@@ -68,8 +68,8 @@ std::string generate(const Shape& s) {
       "priority development = 100\n"
       "role tenants {{ groups = [ml], permissions = [submit, list, cancel] }}\n\n",
       s.quotas, s.groups, nodes);
-  out += fmt::format("quota root on fleet {{\n  gpu = {}\n  cpu = {}\n  child_preemption = true\n\n", gpus,
-                     s.leaves * 4);
+  out +=
+      fmt::format("quota root on fleet {{\n  gpu = {}\n  cpu = {}\n  child_preemption = true\n\n", gpus, s.leaves * 4);
   long leaf = 0;
   for (long g = 0; g < s.groups; ++g) {
     const long members = s.leaves / s.groups + (g < s.leaves % s.groups ? 1 : 0);
@@ -197,9 +197,8 @@ std::string mib(long kib) { return kib <= 0 ? "-" : fmt::format("{:.0f} MiB", st
 
 void row(const std::string& name, const std::string& quotas, const std::string& bytes, const Result& front,
          const Result& full) {
-  fmt::print("{:<10} {:>7} {:>9} | {:>10} {:>10} {:>10} {:>9} | {:>12} {:>9}\n", name, quotas, bytes,
-             ms(front.parse_s), ms(front.sema_s),
-             front.parse_s < 0 || front.sema_s < 0 ? "FAILED" : ms(front.parse_s + front.sema_s),
+  fmt::print("{:<10} {:>7} {:>9} | {:>10} {:>10} {:>10} {:>9} | {:>12} {:>9}\n", name, quotas, bytes, ms(front.parse_s),
+             ms(front.sema_s), front.parse_s < 0 || front.sema_s < 0 ? "FAILED" : ms(front.parse_s + front.sema_s),
              mib(front.peak_rss_kib), ms(full.check_s), mib(full.peak_rss_kib));
 }
 
@@ -220,9 +219,10 @@ int main(int argc, char** argv) {
   if (!given.empty()) sizes = given;
   fmt::print("allot check benchmark: median of {} runs, wall time; {} online cores\n", kRuns,
              sysconf(_SC_NPROCESSORS_ONLN));
-  fmt::print("front end = syntax::load + sema::analyze; check = allot::driver::run (front end, verify, render),\n"
-             "given {} s per size; peak RSS measured in a fresh child per row\n\n",
-             budget_s);
+  fmt::print(
+      "front end = syntax::load + sema::analyze; check = allot::driver::run (front end, verify, render),\n"
+      "given {} s per size; peak RSS measured in a fresh child per row\n\n",
+      budget_s);
   fmt::print("{:<10} {:>7} {:>9} | {:>10} {:>10} {:>10} {:>9} | {:>12} {:>9}\n", "policy", "quotas", "bytes", "parse",
              "sema", "front end", "peak RSS", "allot check", "peak RSS");
 
@@ -267,8 +267,8 @@ int main(int argc, char** argv) {
     });
     std::ifstream in(quickstart, std::ios::binary | std::ios::ate);
     row("quickstart", "3", std::to_string(static_cast<long>(in.tellg())), front, full);
-    fmt::print("{:<10} {:>7} {:>9} | {:>43} | {:>12}\n", "  process", "", "", "`allot check --quiet` run as a process:",
-               ms(proc.process_s));
+    fmt::print("{:<10} {:>7} {:>9} | {:>43} | {:>12}\n", "  process", "", "",
+               "`allot check --quiet` run as a process:", ms(proc.process_s));
     ok = front.parse_s >= 0 && full.check_s >= 0 && proc.process_s >= 0;
   }
 
@@ -296,9 +296,10 @@ int main(int argc, char** argv) {
     row("generated", std::to_string(s.quotas), std::to_string(gen.bytes), front, full);
     ok = ok && front.parse_s >= 0 && front.sema_s >= 0 && full.check_s != -1;
   }
-  fmt::print("\n`timed out`: the {} runs of `allot check` did not finish within {} s; larger sizes are then\n"
-             "`not run`\n",
-             kRuns, budget_s);
+  fmt::print(
+      "\n`timed out`: the {} runs of `allot check` did not finish within {} s; larger sizes are then\n"
+      "`not run`\n",
+      kRuns, budget_s);
   fmt::print("targets: quick start < 100 ms wall; 100k quotas < 1 s wall and < 1 GiB peak RSS\n");
   if (!ok) fmt::print("a check FAILED: a generated policy or the quick start is not clean\n");
   return ok ? 0 : 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Developer entry point. Installs what is missing (Debian 12), configures,
 # builds, and then:
-#   scripts/dev.sh quickstart   check the shipped example policy
+#   scripts/dev.sh quickstart   check the shipped example policy and compile its plan
 #   scripts/dev.sh test         run the whole test suite, then again under
 #                               AddressSanitizer and UndefinedBehaviorSanitizer
 #   scripts/dev.sh test --fast  run the test suite once, without sanitizers
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config antlr4 libantlr4-runtime-dev libtomlplusplus-dev libfmt-dev
-          libz3-dev catch2 default-jre-headless python3 clang-format)
+          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev)
 
 install_missing() {
   local missing=()
@@ -48,6 +48,10 @@ case "$command" in
     build build
     echo "+ build/allot check examples/quickstart/"
     build/allot check examples/quickstart/
+    echo "+ build/allot compile examples/quickstart/cluster.allot -o build/quickstart-plan.toml"
+    build/allot compile examples/quickstart/cluster.allot -o build/quickstart-plan.toml
+    echo "+ build/allot plan examples/quickstart/cluster.allot"
+    build/allot plan examples/quickstart/cluster.allot
     ;;
   test)
     build build -DALLOT_WERROR=ON

@@ -117,8 +117,7 @@ int main(int argc, char** argv) {
     const std::uint32_t team = rng.below(3) == 0 ? 5 + rng.below(5) : rng.below(5);
     const Amount gpu = i % 5 < 3 ? 1000 : 500;
     const PriorityId prio = rng.below(2) == 0 ? setup.development : setup.training;
-    if (!std::holds_alternative<Queued>(
-            scheduler.submit(make_job(next_id, setup.queues[team], gpu, prio, now), now)))
+    if (!std::holds_alternative<Queued>(scheduler.submit(make_job(next_id, setup.queues[team], gpu, prio, now), now)))
       return 1;
     ++next_id;
   }
@@ -127,8 +126,8 @@ int main(int argc, char** argv) {
   auto t1 = Clock::now();
   for (const Admission& a : fill.admitted) running.push_back(a.job);
   std::printf("nodes %u (%u GPUs), teams %u\n", nodes, nodes * 8, teams);
-  std::printf("fill: %zu admitted of %u in one schedule(): %.0f admissions/s\n", fill.admitted.size(),
-              running_target, double(fill.admitted.size()) / (micros(t1 - t0) / 1e6));
+  std::printf("fill: %zu admitted of %u in one schedule(): %.0f admissions/s\n", fill.admitted.size(), running_target,
+              double(fill.admitted.size()) / (micros(t1 - t0) / 1e6));
 
   // ---- pending: pending_target jobs of 1, 2, 4 or 8 GPUs or a fraction,
   // development or training (no same-queue preemption), every team.
@@ -168,8 +167,8 @@ int main(int argc, char** argv) {
     admissions += d.admitted.size();
     preemptions += d.preempted.size();
     if (std::getenv("BENCH_TRACE"))
-      std::printf("round %d: %.0f us, %zu admitted, %zu preempted, used %.1f\n", round, micros(b - a), d.admitted.size(),
-                  d.preempted.size(), double(scheduler.scope_report(0).used.gpu_milli) / 1000.0);
+      std::printf("round %d: %.0f us, %zu admitted, %zu preempted, used %.1f\n", round, micros(b - a),
+                  d.admitted.size(), d.preempted.size(), double(scheduler.scope_report(0).used.gpu_milli) / 1000.0);
     for (const Admission& ad : d.admitted) running.push_back(ad.job);
     for (const Preemption& p : d.preempted) {
       scheduler.release(p.victim);  // requeued: it stays out of `running`
@@ -211,8 +210,9 @@ int main(int argc, char** argv) {
     }
     scheduler.release(id);
   }
-  std::printf("victim search: %zu searches, %zu found victims (%.2f victims each): p50 %.1f us, p99 %.1f us, max %.1f us\n",
-              search_us.size(), found, found ? double(victims) / double(found) : 0.0, percentile(search_us, 0.5),
-              percentile(search_us, 0.99), percentile(search_us, 1.0));
+  std::printf(
+      "victim search: %zu searches, %zu found victims (%.2f victims each): p50 %.1f us, p99 %.1f us, max %.1f us\n",
+      search_us.size(), found, found ? double(victims) / double(found) : 0.0, percentile(search_us, 0.5),
+      percentile(search_us, 0.99), percentile(search_us, 1.0));
   return 0;
 }

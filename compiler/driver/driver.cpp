@@ -21,6 +21,7 @@
 #include "compiler/verify/state.h"
 #include "compiler/verify/verify.h"
 #include "compiler/verify/z3_placement.h"
+#include "runtime/api/client.h"
 
 namespace allot::driver {
 namespace {
@@ -36,6 +37,12 @@ commands:
                       check a policy and write its plan (docs/plan-format.md);
                       `-o -` writes it to standard output
   plan POLICY...      check a policy and show what its plan would change
+  submit --queue Q --gpus N [--priority P] [--kind K] -- CMD...
+                      submit a job to the local `allotd` (docs/runtime-api.md)
+  ps                  list the jobs of the local `allotd`
+  cancel ID           cancel a job
+  status              per scope: guarantee, limit, used, borrowed, pending
+  apply PLAN          load a new plan into the running `allotd`
   help                show this help
   version             show the version
 
@@ -219,14 +226,14 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
       options.state = **state;
     } else if (const auto timeout = option_value(args, i, "--timeout-ms")) {
       if (!*timeout || !parse_count(**timeout, options.timeout_ms)) {
-        return usage_error(streams, fmt::format("invalid timeout `{}`: a number of milliseconds, at least 1",
-                                                timeout->value_or("")));
+        return usage_error(
+            streams, fmt::format("invalid timeout `{}`: a number of milliseconds, at least 1", timeout->value_or("")));
       }
     } else if (const auto max_bytes = option_value(args, i, "--max-file-bytes")) {
       long long limit = 0;
       if (!*max_bytes || !parse_count(**max_bytes, limit)) {
-        return usage_error(streams, fmt::format("invalid size `{}`: a number of bytes, at least 1",
-                                                max_bytes->value_or("")));
+        return usage_error(streams,
+                           fmt::format("invalid size `{}`: a number of bytes, at least 1", max_bytes->value_or("")));
       }
       options.max_file_bytes = static_cast<std::size_t>(limit);
     } else if (a == "--deny-warnings") {
@@ -559,6 +566,9 @@ int run(const std::vector<std::string>& args, Streams streams) {
   if (command == "check") return run_check(rest, streams);
   if (command == "compile") return run_compile(rest, streams, false);
   if (command == "plan") return run_compile(rest, streams, true);
+  if (command == "submit" || command == "ps" || command == "cancel" || command == "status" || command == "apply") {
+    return api::run_client_command(args, streams.out, streams.err);
+  }
   if (command == "help" || command == "--help" || command == "-h") {
     streams.out << kUsage;
     return kExitOk;

@@ -1,0 +1,84 @@
+// The local API of allotd (docs/runtime-api.md): one JSON object per line in
+// each direction over a Unix domain socket. Requests are typed here; replies
+// are `{"ok":true,...}` or `{"ok":false,"error":{"code":...,"message":...}}`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "runtime/api/json.h"
+
+namespace allot::api {
+
+inline constexpr std::size_t kMaxRequestLine = 64 * 1024;  // bytes, newline included
+inline constexpr int kProtocolVersion = 1;
+
+struct SubmitRequest {
+  std::string queue;           // scope path, or a namespace path whose `default-queue` is meant
+  std::int64_t gpu_milli = 0;  // whole GPUs are multiples of 1000
+  std::int64_t cpu_milli = 0;
+  std::int64_t memory_mib = 0;
+  std::optional<std::string> priority;  // class name; default: the queue's
+  std::optional<std::string> kind;  // inference | training | development; default: the queue's only kind, else training
+  std::vector<std::string> command;                      // argv, not empty
+  std::string cwd;                                       // absolute; the job starts there
+  std::vector<std::pair<std::string, std::string>> env;  // extra environment (PATH, ...)
+};
+
+struct PsRequest {
+  bool all = false;  // include finished jobs
+};
+
+struct CancelRequest {
+  std::uint64_t id = 0;
+};
+
+struct StatusRequest {};
+
+struct ApplyRequest {
+  std::string plan_path;  // absolute; read by the daemon
+};
+
+struct MetricsRequest {};
+
+using Request = std::variant<SubmitRequest, PsRequest, CancelRequest, StatusRequest, ApplyRequest, MetricsRequest>;
+
+const char* op_name(const Request& request);
+
+// Error codes of replies.
+namespace error_code {
+inline constexpr const char* bad_request = "bad_request";    // malformed JSON or fields
+inline constexpr const char* unauthorized = "unauthorized";  // the caller may not do this
+inline constexpr const char* unknown_queue = "unknown_queue";
+inline constexpr const char* refused = "refused";  // the scheduler can never run the job as submitted
+inline constexpr const char* not_found = "not_found";
+inline constexpr const char* invalid_plan = "invalid_plan";
+inline constexpr const char* unavailable = "unavailable";  // e.g. the journal cannot be written
+}  // namespace error_code
+
+struct ApiError {
+  std::string code;
+  std::string message;
+};
+
+Json encode_request(const Request& request);
+std::variant<Request, ApiError> decode_request(const Json& json);
+// Parses one request line (without its newline).
+std::variant<Request, ApiError> parse_request_line(std::string_view line);
+
+// Reply lines, newline terminated. `body` must be an object (or null).
+std::string ok_reply(Json body);
+std::string error_reply(const ApiError& error);
+
+// Parses a decimal amount with up to three fractional digits ("2", "0.5",
+// "1.25") into milli-units; nullopt if malformed or negative.
+std::optional<std::int64_t> parse_milli(std::string_view text);
+// Parses a memory amount: MiB by default, with an optional suffix
+// Mi/MiB/Gi/GiB/Ti/TiB.
+std::optional<std::int64_t> parse_memory_mib(std::string_view text);
+
+}  // namespace allot::api

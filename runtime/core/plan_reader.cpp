@@ -1,0 +1,341 @@
+#include "runtime/core/plan_reader.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+namespace allot::runtime {
+
+std::string PlanError::to_string() const {
+  std::string out = path;
+  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  return out + ": " + message;
+}
+
+namespace {
+
+constexpr std::int64_t kSupportedFormatVersion = 1;
+
+// Thrown inside the reader only; read_plan turns it into a PlanError.
+struct ReadFailure {
+  toml::source_position where;
+  std::string message;
+};
+
+[[noreturn]] void fail(const toml::node* at, std::string message) {
+  throw ReadFailure{at ? at->source().begin : toml::source_position{}, std::move(message)};
+}
+
+const toml::node* field(const toml::table& t, std::string_view key) { return t.get(key); }
+
+std::string string_field(const toml::table& t, std::string_view key, bool required = true) {
+  const toml::node* n = field(t, key);
+  if (!n) {
+    if (required) fail(&t, "missing `" + std::string(key) + "`");
+    return {};
+  }
+  if (!n->is_string()) fail(n, "`" + std::string(key) + "` must be a string");
+  return n->as_string()->get();
+}
+
+std::int64_t int_field(const toml::table& t, std::string_view key, std::optional<std::int64_t> fallback = {}) {
+  const toml::node* n = field(t, key);
+  if (!n) {
+    if (!fallback) fail(&t, "missing `" + std::string(key) + "`");
+    return *fallback;
+  }
+  if (!n->is_integer()) fail(n, "`" + std::string(key) + "` must be an integer");
+  return n->as_integer()->get();
+}
+
+bool bool_field(const toml::table& t, std::string_view key, bool fallback) {
+  const toml::node* n = field(t, key);
+  if (!n) return fallback;
+  if (!n->is_boolean()) fail(n, "`" + std::string(key) + "` must be true or false");
+  return n->as_boolean()->get();
+}
+
+std::vector<std::string> strings_field(const toml::table& t, std::string_view key) {
+  std::vector<std::string> out;
+  const toml::node* n = field(t, key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) fail(n, "`" + std::string(key) + "` must be an array of strings");
+  for (const toml::node& item : *a) {
+    if (!item.is_string()) fail(&item, "`" + std::string(key) + "` must be an array of strings");
+    out.push_back(item.as_string()->get());
+  }
+  return out;
+}
+
+// The tables of an array of tables (`[[key]]`); empty when absent.
+std::vector<const toml::table*> tables(const toml::table& root, std::string_view key) {
+  std::vector<const toml::table*> out;
+  const toml::node* n = root.get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) fail(n, "`" + std::string(key) + "` must be an array of tables");
+  for (const toml::node& item : *a) {
+    const toml::table* t = item.as_table();
+    if (!t) fail(&item, "`" + std::string(key) + "` must be an array of tables");
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::uint32_t small_count(const toml::table& t, std::string_view key, std::int64_t max) {
+  const std::int64_t v = int_field(t, key, 0);
+  if (v < 0 || v > max) fail(field(t, key), "`" + std::string(key) + "` must be between 0 and " + std::to_string(max));
+  return static_cast<std::uint32_t>(v);
+}
+
+std::optional<Resource> core_resource(std::string_view name) {
+  if (name == "gpu") return Resource::gpu;
+  if (name == "cpu") return Resource::cpu;
+  if (name == "memory") return Resource::memory;
+  return std::nullopt;  // other resources (cu, user-defined) are not scheduled by the core
+}
+
+// `bounds = { gpu = { guarantee = 48000, limit = 128000 }, ... }`
+ScopeBounds read_bounds(const toml::table& scope) {
+  ScopeBounds bounds;
+  const toml::node* n = field(scope, "bounds");
+  if (!n) return bounds;
+  const toml::table* t = n->as_table();
+  if (!t) fail(n, "`bounds` must be a table");
+  for (const auto& [key, value] : *t) {
+    const std::optional<Resource> r = core_resource(key.str());
+    if (!r) continue;
+    const toml::table* b = value.as_table();
+    if (!b) fail(&value, "the bound of `" + std::string(key.str()) + "` must be a table");
+    Bound bound;
+    bound.guarantee = int_field(*b, "guarantee", 0);
+    if (b->get("limit")) bound.limit = int_field(*b, "limit");
+    if (bound.guarantee < 0 || (bound.limit && *bound.limit < bound.guarantee))
+      fail(&value, "the bound of `" + std::string(key.str()) + "` has a limit below its guarantee");
+    (*r == Resource::gpu ? bounds.gpu : *r == Resource::cpu ? bounds.cpu : bounds.memory) = bound;
+  }
+  return bounds;
+}
+
+ScopeKind scope_kind(const toml::table& t) {
+  const std::string kind = string_field(t, "kind");
+  if (kind == "quota") return ScopeKind::quota;
+  if (kind == "workspace") return ScopeKind::workspace;
+  if (kind == "namespace") return ScopeKind::namespace_;
+  if (kind == "queue") return ScopeKind::queue;
+  fail(field(t, "kind"), "unknown scope kind `" + kind + "`");
+}
+
+WorkloadSet workload_set(const toml::table& t) {
+  if (!t.get("accepts")) return kAllWorkloads;
+  WorkloadSet set = 0;
+  for (const std::string& k : strings_field(t, "accepts")) {
+    if (k == "inference" || k == "serving") {
+      set |= static_cast<WorkloadSet>(WorkloadKind::inference);
+    } else if (k == "training") {
+      set |= static_cast<WorkloadSet>(WorkloadKind::training);
+    } else if (k == "development") {
+      set |= static_cast<WorkloadSet>(WorkloadKind::development);
+    } else {
+      fail(field(t, "accepts"), "unknown workload kind `" + k + "`");
+    }
+  }
+  return set;
+}
+
+std::uint8_t permissions(const toml::table& role) {
+  std::uint8_t actions = 0;
+  for (const std::string& p : strings_field(role, "permissions")) {
+    if (p == "submit") {
+      actions |= kSubmit;
+    } else if (p == "list") {
+      actions |= kList;
+    } else if (p == "cancel") {
+      actions |= kCancel;
+    } else if (p == "admin") {
+      actions |= kAdmin;
+    } else {
+      fail(field(role, "permissions"), "unknown permission `" + p + "`");
+    }
+  }
+  return actions;
+}
+
+LoadedPlan read(const toml::table& root) {
+  LoadedPlan plan;
+  plan.metadata.format_version = int_field(root, "format_version");
+  if (plan.metadata.format_version != kSupportedFormatVersion)
+    fail(field(root, "format_version"), "unsupported plan format version " +
+                                            std::to_string(plan.metadata.format_version) + " (this runtime reads " +
+                                            std::to_string(kSupportedFormatVersion) + ")");
+  plan.metadata.allot_version = string_field(root, "allot_version", false);
+  plan.metadata.source_sha256 = string_field(root, "source_sha256", false);
+  Cluster& cluster = plan.cluster;
+
+  std::unordered_map<std::string, NodeId> node_ids;
+  for (const toml::table* t : tables(root, "nodes")) {
+    PlanNode n;
+    n.name = string_field(*t, "name");
+    n.pool = string_field(*t, "pool", false);
+    n.gpu_model = string_field(*t, "gpu_model", false);
+    n.gpus = small_count(*t, "gpus", 64);
+    n.interconnect = small_count(*t, "interconnect", 64);
+    n.cpu_milli = int_field(*t, "cpu_milli", 0);
+    n.memory_mib = int_field(*t, "memory_mib", 0);
+    if (!node_ids.emplace(n.name, static_cast<NodeId>(plan.nodes.size())).second)
+      fail(t, "node `" + n.name + "` is listed twice");
+    cluster.nodes.push_back({n.name, n.gpus, n.gpu_model, n.interconnect >= n.gpus ? 0 : n.interconnect});
+    plan.nodes.push_back(std::move(n));
+  }
+
+  std::unordered_map<std::string, PriorityId> priority_ids;
+  const std::vector<const toml::table*> priorities = tables(root, "priorities");
+  for (const toml::table* t : priorities) {
+    PriorityClass c;
+    c.name = string_field(*t, "name");
+    c.value = int_field(*t, "value", 0);
+    if (!priority_ids.emplace(c.name, static_cast<PriorityId>(cluster.priorities.size())).second)
+      fail(t, "priority class `" + c.name + "` is listed twice");
+    cluster.priorities.push_back(std::move(c));
+  }
+  for (std::size_t i = 0; i < priorities.size(); ++i) {
+    for (const std::string& name : strings_field(*priorities[i], "preempts")) {
+      const auto it = priority_ids.find(name);
+      if (it == priority_ids.end()) fail(field(*priorities[i], "preempts"), "unknown priority class `" + name + "`");
+      cluster.priorities[i].preempts.push_back(it->second);
+    }
+  }
+
+  std::unordered_map<std::string, Grant> roles;
+  for (const toml::table* t : tables(root, "roles")) {
+    const std::string name = string_field(*t, "name");
+    Grant g{strings_field(*t, "users"), strings_field(*t, "groups"), permissions(*t)};
+    if (!roles.emplace(name, std::move(g)).second) fail(t, "role `" + name + "` is listed twice");
+  }
+
+  std::unordered_map<std::string, ScopeId> scope_ids;
+  std::vector<std::vector<Grant>> own_grants;  // per scope, from its own roles
+  for (const toml::table* t : tables(root, "scopes")) {
+    Scope s;
+    s.kind = scope_kind(*t);
+    s.name = string_field(*t, "path");
+    const std::string parent = string_field(*t, "parent", false);
+    if (!parent.empty()) {
+      const auto it = scope_ids.find(parent);
+      if (it == scope_ids.end())
+        fail(field(*t, "parent"), "parent `" + parent + "` is not listed before `" + s.name + "`");
+      s.parent = it->second;
+    }
+    s.bounds = read_bounds(*t);
+    s.child_preemption = bool_field(*t, "child_preemption", false);
+    std::vector<Grant> grants;
+    for (const std::string& role : strings_field(*t, "roles")) {
+      const auto it = roles.find(role);
+      if (it == roles.end()) fail(field(*t, "roles"), "unknown role `" + role + "`");
+      grants.push_back(it->second);
+    }
+    if (s.kind == ScopeKind::queue) {
+      QueueSettings& q = s.queue;
+      const std::string priority = string_field(*t, "priority", false);
+      if (!priority.empty()) {
+        const auto it = priority_ids.find(priority);
+        if (it == priority_ids.end()) fail(field(*t, "priority"), "unknown priority class `" + priority + "`");
+        q.default_priority = it->second;
+      }
+      q.preemptible = bool_field(*t, "preemptible", true);
+      q.grace_period_ms = int_field(*t, "grace_period_ms", 30000);
+      if (q.grace_period_ms < 0) fail(field(*t, "grace_period_ms"), "`grace_period_ms` must not be negative");
+      const std::string on_preempt = string_field(*t, "on_preempt", false);
+      if (on_preempt == "cancel") {
+        q.on_preempt = OnPreempt::cancel;
+      } else if (on_preempt.empty() || on_preempt == "requeue") {
+        q.on_preempt = OnPreempt::requeue;
+      } else {
+        fail(field(*t, "on_preempt"), "`on_preempt` must be \"requeue\" or \"cancel\"");
+      }
+      q.accepts = workload_set(*t);
+      q.gpu_sharing = bool_field(*t, "gpu_sharing", false);
+    }
+    if (!scope_ids.emplace(s.name, static_cast<ScopeId>(cluster.scopes.size())).second)
+      fail(t, "scope `" + s.name + "` is listed twice");
+    plan.scope_pool.push_back(string_field(*t, "pool", false));
+    own_grants.push_back(std::move(grants));
+    cluster.scopes.push_back(std::move(s));
+  }
+  // Roles are inherited: a queue's grants are those of the queue and of every
+  // ancestor (parents come first, so walking up is enough).
+  for (ScopeId s = 0; s < cluster.scopes.size(); ++s) {
+    if (cluster.scopes[s].kind != ScopeKind::queue) continue;
+    for (ScopeId at = s; at != kNone; at = cluster.scopes[at].parent) {
+      for (const Grant& g : own_grants[at]) cluster.scopes[s].queue.grants.push_back(g);
+    }
+  }
+
+  if (const toml::node* placement = root.get("placement")) {
+    const toml::table* pt = placement->as_table();
+    if (!pt) fail(placement, "`placement` must be a table");
+    for (const toml::table* t : tables(*pt, "nodes")) {
+      const std::string name = string_field(*t, "name");
+      const auto node = node_ids.find(name);
+      if (node == node_ids.end()) fail(field(*t, "name"), "placement names unknown node `" + name + "`");
+      const std::vector<std::string> home = strings_field(*t, "home");
+      if (home.size() > cluster.nodes[node->second].gpu_count)
+        fail(field(*t, "home"), "placement of node `" + name + "` lists more GPUs than the node has");
+      for (std::uint32_t g = 0; g < home.size(); ++g) {
+        if (home[g].empty()) continue;
+        const auto scope = scope_ids.find(home[g]);
+        if (scope == scope_ids.end()) fail(field(*t, "home"), "placement names unknown scope `" + home[g] + "`");
+        cluster.placement.push_back({{node->second, g}, scope->second});
+      }
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+PlanReadResult read_plan(std::string_view toml_text, std::string_view path) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, path);
+  } catch (const toml::parse_error& e) {
+    return PlanError{std::string(path), e.source().begin.line, e.source().begin.column, std::string(e.description())};
+  }
+  try {
+    return read(root);
+  } catch (const ReadFailure& f) {
+    return PlanError{std::string(path), f.where.line, f.where.column, f.message};
+  }
+}
+
+Cluster restrict_to_nodes(const LoadedPlan& plan, const std::vector<std::string>& node_names) {
+  Cluster out;
+  out.scopes = plan.cluster.scopes;
+  out.priorities = plan.cluster.priorities;
+  std::vector<NodeId> new_id(plan.cluster.nodes.size(), kNone);
+  for (const std::string& name : node_names) {
+    for (NodeId n = 0; n < plan.cluster.nodes.size(); ++n) {
+      if (plan.cluster.nodes[n].name != name || new_id[n] != kNone) continue;
+      new_id[n] = static_cast<NodeId>(out.nodes.size());
+      out.nodes.push_back(plan.cluster.nodes[n]);
+    }
+  }
+  for (const PinnedGpu& p : plan.cluster.placement) {
+    if (new_id[p.gpu.node] == kNone) continue;
+    out.placement.push_back({{new_id[p.gpu.node], p.gpu.index}, p.home});
+  }
+  return out;
+}
+
+ScopeId find_scope(const Cluster& cluster, std::string_view path) {
+  for (ScopeId s = 0; s < cluster.scopes.size(); ++s) {
+    if (cluster.scopes[s].name == path) return s;
+  }
+  return kNone;
+}
+
+}  // namespace allot::runtime

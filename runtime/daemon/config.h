@@ -1,0 +1,42 @@
+// allotd's settings: command line flags, or an allotd.toml given with
+// --config (flags given as well override the file).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace allot::daemon {
+
+struct DaemonConfig {
+  std::string plan_path;  // required
+  std::string node;       // required: the plan node this daemon runs
+  std::string state_dir;  // journal, snapshots, job logs
+  std::string socket_path;
+  std::string metrics_file;  // Prometheus text, rewritten atomically
+  int metrics_port = 0;      // served on 127.0.0.1; 0: off
+  std::string nvml_library = "libnvidia-ml.so.1";
+  bool simulate_gpus = false;               // skip NVML even if present
+  std::uint32_t snapshot_every = 1000;      // journal records between snapshots
+  std::uint32_t keep_finished_jobs = 1000;  // finished jobs kept for `ps --all`
+};
+
+// Nothing to run: the text to print (help).
+struct ConfigHelp {
+  std::string text;
+};
+struct ConfigError {
+  std::string message;
+};
+
+using ConfigResult = std::variant<DaemonConfig, ConfigHelp, ConfigError>;
+
+// `args` excludes the program name. Fills defaults: state dir
+// /var/lib/allot (root) or $XDG_STATE_HOME/allot (~/.local/state/allot);
+// socket api::default_socket_path(true).
+ConfigResult parse_daemon_args(const std::vector<std::string>& args);
+
+extern const char* const kDaemonUsage;
+
+}  // namespace allot::daemon

@@ -1,0 +1,190 @@
+// allotd: runs the jobs of one plan node. One thread, one poll loop: the
+// local API socket, a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP), pidfds of
+// re-adopted processes, the metrics port and timers (grace periods,
+// snapshots, metrics) — nothing busy-waits.
+//
+// Durability contract: every accepted job and every state change is in the
+// journal, and the journal is fsynced before any reply of the same loop
+// iteration is sent (group commit). On restart, snapshot + journal give back
+// every job; processes still running are re-adopted (same pid and start
+// time), the others are marked lost.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "runtime/api/json.h"
+#include "runtime/api/protocol.h"
+#include "runtime/core/plan_reader.h"
+#include "runtime/core/scheduler.h"
+#include "runtime/daemon/auth.h"
+#include "runtime/daemon/config.h"
+#include "runtime/daemon/job_record.h"
+#include "runtime/daemon/journal.h"
+
+namespace allot::daemon {
+
+// The plan as one daemon runs it: the cluster cut down to its node, with a
+// grant for the admins (root and the daemon's user) on every queue that has
+// grants, so that the core's own authorization lets admins through.
+struct NodePlan {
+  runtime::LoadedPlan plan;
+  runtime::Cluster cluster;
+  runtime::PlanNode node;
+  std::string path;
+  std::string text;
+  std::string fingerprint;  // of the text: crc32 and length
+};
+
+std::variant<NodePlan, std::string> load_node_plan(std::string_view text, const std::string& path,
+                                                   const std::string& node, const std::vector<std::string>& admins);
+
+std::string text_fingerprint(std::string_view text);
+
+// Prometheus text exposition of the per-scope figures.
+struct ScopeFigures {
+  std::string path;
+  std::string kind;
+  runtime::ScopeReport report;
+  std::uint64_t preemptions_total = 0;
+};
+std::string render_metrics(const std::vector<ScopeFigures>& scopes,
+                           const std::map<std::string, std::size_t>& jobs_by_state, bool journal_healthy,
+                           const std::string& gpu_source, std::size_t gpu_count);
+
+class Daemon {
+ public:
+  Daemon(DaemonConfig config, std::ostream& log);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Sets up, serves until SIGTERM or SIGINT, returns the exit status. Jobs
+  // keep running when allotd stops; the next start re-adopts them.
+  int run();
+
+ private:
+  struct Connection {
+    int fd = -1;
+    bool http = false;  // a metrics scrape, not an API client
+    Identity peer;
+    std::string in;
+    std::string out;
+    bool close_after_write = false;
+  };
+  struct KillTimer {
+    runtime::JobId job = 0;
+    std::uint32_t run = 0;  // which run of the job it was armed for
+  };
+  struct MetricsTimer {};
+  struct LivenessTimer {};  // checks re-adopted processes that have no pidfd
+  using Timer = std::variant<KillTimer, MetricsTimer, LivenessTimer>;
+
+  // ---- setup
+  bool prepare_state_dir();
+  bool load_initial_plan();
+  void discover_devices();
+  bool load_state();
+  void recover_processes();
+  bool open_socket();
+  bool open_metrics_port();
+  bool open_signals();
+
+  // ---- the loop
+  void loop();
+  void handle_signals();
+  void reap_children();
+  void accept_clients(int listen_fd, bool http);
+  void read_client(Connection& c);
+  void write_client(Connection& c);
+  void fire_timers();
+  void commit();  // fsync the journal, then release replies
+
+  // ---- plan
+  std::string install_plan(NodePlan next, const std::string& why);  // error message, empty on success
+  std::string apply_plan_file(const std::string& path, bool from_config);
+
+  // ---- jobs
+  std::optional<runtime::Job> core_job(const JobRecord& rec, const runtime::Cluster& cluster, std::string& why) const;
+  void run_schedule();
+  void start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& slices);
+  void stop_job(JobRecord& rec, StopIntent intent, const std::string& reason);
+  void on_job_exit(runtime::JobId id, std::optional<int> wait_status);
+  bool signal_job(const JobRecord& rec, int signal);
+  runtime::Time grace_period_ms(const JobRecord& rec) const;
+  void journal(const JobRecord& rec);
+  void journal_event(api::Json event);
+  bool write_snapshot();
+  void arm(std::int64_t delay_ms, Timer timer);
+
+  // ---- requests
+  std::string handle_line(Connection& c, std::string_view line);
+  std::string handle(const Identity& who, const api::SubmitRequest& r);
+  std::string handle(const Identity& who, const api::PsRequest& r);
+  std::string handle(const Identity& who, const api::CancelRequest& r);
+  std::string handle(const Identity& who, const api::StatusRequest& r);
+  std::string handle(const Identity& who, const api::ApplyRequest& r);
+  std::string handle(const Identity& who, const api::MetricsRequest& r);
+  std::string refuse(const Identity& who, const std::string& op, const std::string& message);
+  runtime::ScopeId resolve_queue(const std::string& name) const;
+  bool visible_to(const JobRecord& rec, const Identity& who) const;
+  bool in_node_pool(runtime::ScopeId scope) const;
+  std::vector<ScopeFigures> scope_figures() const;
+  std::string metrics_text() const;
+  void write_metrics_file();
+
+  void log(const std::string& line);
+
+  DaemonConfig config_;
+  std::ostream& log_;
+  uid_t daemon_uid_;
+  std::string daemon_user_;
+
+  NodePlan plan_;
+  std::string configured_fingerprint_;  // of the --plan file, to tell whether an applied plan is still current
+  std::unique_ptr<runtime::Scheduler> scheduler_;
+  std::vector<std::string> device_ids_;  // CUDA_VISIBLE_DEVICES value per GPU index
+  std::string gpu_source_ = "simulated";
+
+  std::map<runtime::JobId, JobRecord> jobs_;
+  runtime::JobId next_id_ = 1;
+  std::unordered_map<pid_t, runtime::JobId> children_;  // ours, reaped with waitpid
+  std::unordered_map<int, runtime::JobId> pidfds_;      // re-adopted, not our children
+  std::unordered_set<runtime::JobId> polled_adopted_;   // re-adopted without a pidfd
+  std::map<std::string, std::uint64_t> preemptions_by_queue_;
+
+  JournalWriter journal_;
+  std::uint64_t generation_ = 0;
+  std::uint32_t records_since_snapshot_ = 0;
+  std::vector<std::string> journal_problems_;  // reported by status, kept in snapshots
+  std::size_t replayed_records_ = 0;
+
+  int signal_fd_ = -1;
+  int listen_fd_ = -1;
+  int metrics_fd_ = -1;
+  std::map<int, Connection> connections_;
+  std::vector<std::pair<int, std::string>> replies_after_sync_;
+  std::multimap<std::int64_t, Timer> timers_;  // by monotonic deadline (ms)
+  bool metrics_timer_armed_ = false;
+
+  bool stopping_ = false;
+  int exit_status_ = 0;
+  bool schedule_needed_ = true;
+  bool metrics_dirty_ = true;
+  bool blocked_logged_ = false;
+  // Jobs stopping that the current core does not account for (stopped by a
+  // plan change): their GPUs are still in use, so nobody is placed meanwhile.
+  std::unordered_set<runtime::JobId> stopping_outside_core_;
+  std::uint64_t last_snapshot_bytes_ = 0;
+};
+
+}  // namespace allot::daemon

@@ -1,0 +1,93 @@
+#include "runtime/daemon/nvml.h"
+
+#include <dlfcn.h>
+
+#include <cctype>
+
+namespace allot::daemon {
+
+namespace {
+
+// The NVML ABI we use: nvmlReturn_t is an int (0 = success), nvmlDevice_t
+// an opaque pointer.
+using NvmlInit = int (*)();
+using NvmlShutdown = int (*)();
+using NvmlDeviceGetCount = int (*)(unsigned int*);
+using NvmlDeviceGetHandleByIndex = int (*)(unsigned int, void**);
+using NvmlDeviceGetString = int (*)(void*, char*, unsigned int);
+
+std::string lowered_alnum_tokens(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : ' ';
+  return out;
+}
+
+}  // namespace
+
+GpuDiscovery discover_gpus(const std::string& library) {
+  GpuDiscovery d;
+  void* handle = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* why = ::dlerror();
+    d.note = "NVML not available (" + std::string(why ? why : library) + ")";
+    return d;
+  }
+  const auto init = reinterpret_cast<NvmlInit>(::dlsym(handle, "nvmlInit_v2"));
+  const auto shutdown = reinterpret_cast<NvmlShutdown>(::dlsym(handle, "nvmlShutdown"));
+  const auto count = reinterpret_cast<NvmlDeviceGetCount>(::dlsym(handle, "nvmlDeviceGetCount_v2"));
+  const auto by_index = reinterpret_cast<NvmlDeviceGetHandleByIndex>(::dlsym(handle, "nvmlDeviceGetHandleByIndex_v2"));
+  const auto get_name = reinterpret_cast<NvmlDeviceGetString>(::dlsym(handle, "nvmlDeviceGetName"));
+  const auto get_uuid = reinterpret_cast<NvmlDeviceGetString>(::dlsym(handle, "nvmlDeviceGetUUID"));
+  if (!init || !shutdown || !count || !by_index || !get_name || !get_uuid) {
+    d.note = "NVML library " + library + " lacks a required function";
+    ::dlclose(handle);
+    return d;
+  }
+  if (const int rc = init(); rc != 0) {
+    d.note = "nvmlInit_v2 failed with NVML error " + std::to_string(rc);
+    ::dlclose(handle);
+    return d;
+  }
+  unsigned int n = 0;
+  if (const int rc = count(&n); rc != 0) {
+    d.note = "nvmlDeviceGetCount_v2 failed with NVML error " + std::to_string(rc);
+  } else {
+    d.available = true;
+    for (unsigned int i = 0; i < n && d.available; ++i) {
+      void* device = nullptr;
+      char name[256] = {};
+      char uuid[256] = {};
+      if (by_index(i, &device) != 0 || get_name(device, name, sizeof(name)) != 0 ||
+          get_uuid(device, uuid, sizeof(uuid)) != 0) {
+        d.available = false;
+        d.note = "NVML could not describe GPU " + std::to_string(i);
+        d.devices.clear();
+        break;
+      }
+      d.devices.push_back({name, uuid});
+    }
+  }
+  shutdown();
+  ::dlclose(handle);
+  return d;
+}
+
+bool gpu_model_matches(const std::string& device_name, const std::string& plan_model) {
+  const std::string name = " " + lowered_alnum_tokens(device_name) + " ";
+  const std::string model = lowered_alnum_tokens(plan_model);
+  std::size_t at = 0;
+  while (at < model.size()) {
+    while (at < model.size() && model[at] == ' ') ++at;
+    std::size_t end = at;
+    while (end < model.size() && model[end] != ' ') ++end;
+    if (end > at) {
+      std::string token = model.substr(at, end - at);
+      // "80g" in a model matches "80gb" in a device name.
+      if (name.find(token) == std::string::npos) return false;
+    }
+    at = end;
+  }
+  return true;
+}
+
+}  // namespace allot::daemon
