@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <unordered_map>
 
 #include "compiler/verify/common.h"
 #include "compiler/verify/verify.h"
@@ -21,107 +22,6 @@ constexpr Amount kUnbounded = -1;
 
 bool is_nonpreemptible_queue(const Scope& s) { return s.kind == ScopeKind::queue && !s.preemptible; }
 
-// The most a subtree can hold in non-preemptible queues (kUnbounded: no
-// limit applies).
-Amount max_nonpreemptible(const Policy& policy, Index x, Index r, int depth = 0) {
-  const Scope& s = policy.scopes[x];
-  const std::optional<Amount> limit = effective_limit(policy, x, r);
-  Amount total = 0;
-  if (is_nonpreemptible_queue(s)) {
-    total = limit ? *limit : kUnbounded;
-  } else if (depth < 1000) {
-    for (Index c : s.children) {
-      if (c >= policy.scopes.size()) continue;
-      const Amount m = max_nonpreemptible(policy, c, r, depth + 1);
-      if (m == kUnbounded) {
-        total = kUnbounded;
-        break;
-      }
-      total += m;
-    }
-  }
-  if (limit && (total == kUnbounded || total > *limit)) total = *limit;
-  return total;
-}
-
-// What a root can hold that nobody may reclaim: up to its guarantee, and its
-// non-preemptible work beyond that.
-Amount unreclaimable(const Policy& policy, Index root, Index r) {
-  const Amount m = max_nonpreemptible(policy, root, r);
-  const std::optional<Amount> limit = effective_limit(policy, root, r);
-  if (m == kUnbounded) return limit ? *limit : kUnbounded;
-  Amount u = std::max(guarantee_of(policy, root, r), m);
-  if (limit) u = std::min(u, *limit);
-  return u;
-}
-
-struct Encoding {
-  Obligation& o;
-  const Policy& policy;
-  Index r;
-  std::vector<NodeId> u, n, lim;  // by scope index (only the subtree's)
-  std::vector<NodeId> usages;
-  std::vector<std::pair<NodeId, NodeId>> saturate;
-  NodeId cap = 0, others = 0;
-  bool unbounded = false;
-  NodeId big = 0;
-
-  void encode(Index x, NodeId parent_lim) {
-    const Scope& s = policy.scopes[x];
-    u[x] = o.var(usage_var(s));
-    usages.push_back(u[x]);
-    const Bound* b = bound_of(policy, x, r);
-    lim[x] = b && b->limit ? o.constant(*b->limit) : parent_lim;
-    o.require(o.le(u[x], lim[x]));
-    std::vector<NodeId> child_u, child_n;
-    for (Index c : s.children) {
-      if (c >= policy.scopes.size()) continue;
-      encode(c, lim[x]);
-      child_u.push_back(u[c]);
-      child_n.push_back(n[c]);
-    }
-    if (!child_u.empty()) o.require(o.le(o.add(child_u), u[x]));
-    if (max_nonpreemptible(policy, x, r) == 0) {
-      n[x] = o.constant(0);
-    } else {
-      n[x] = o.var(nonpreemptible_var(s));
-      o.require(o.eq(n[x], is_nonpreemptible_queue(s) ? u[x] : o.add(child_n)));
-      if (is_nonpreemptible_queue(s)) saturate.emplace_back(u[x], lim[x]);
-    }
-  }
-
-  // Own usage of a scope: its usage less its children's.
-  NodeId own(Index x) {
-    std::vector<NodeId> child_u;
-    for (Index c : policy.scopes[x].children) child_u.push_back(u[c]);
-    return o.sub(u[x], o.add(child_u));
-  }
-
-  // What can be reclaimed inside `a` from everything but `except`: borrowed,
-  // preemptible usage of the other children, and the parent's own jobs above
-  // their share.
-  NodeId reclaim(Index a, Index except) {
-    std::vector<NodeId> parts;
-    Amount children_g = 0;
-    for (Index c : policy.scopes[a].children) {
-      const Amount g = guarantee_of(policy, c, r);
-      children_g += g;
-      if (c == except) continue;
-      parts.push_back(o.max(o.constant(0), o.sub(u[c], o.max(o.constant(g), n[c]))));
-    }
-    const Amount own_g = std::max<Amount>(0, guarantee_of(policy, a, r) - children_g);
-    parts.push_back(o.max(o.constant(0), o.sub(own(a), o.constant(own_g))));
-    return o.add(parts);
-  }
-
-  // What the subtree of `x` can still obtain from above it.
-  NodeId supply(Index x) {
-    const Index parent = policy.scopes[x].parent;
-    if (parent == kNone) return unbounded ? big : o.sub(o.sub(cap, u[x]), others);
-    return o.add(reclaim(parent, x), o.min(o.sub(lim[parent], u[parent]), supply(parent)));
-  }
-};
-
 void collect(const Policy& policy, Index x, std::vector<Index>& out, int depth = 0) {
   out.push_back(x);
   if (depth > 1000) return;
@@ -130,96 +30,461 @@ void collect(const Policy& policy, Index x, std::vector<Index>& out, int depth =
   }
 }
 
-}  // namespace
+// ---- the native argument ------------------------------------------------------
+//
+// Contract. For one pool and resource, `Facts::lemma[y]` implies, for every
+// state satisfying the encoding's constraints (below): if u_y < g_y then
+// supply(y) >= g_y - u_y. So a claim of `x` with lemma[x] has an
+// unsatisfiable negated property (u_x < g_x and supply(x) < g_x - u_x): it is
+// proved without the solver. An own-work claim of `x` (usage own(x), supply
+// sum_c (u_c - n_c) + min(lim_x - u_x, supply(x))) is proved the same way
+// when moreover (L) holds for x and none of x's children can hold
+// non-preemptible work at all (max_nonpreemptible(c) = 0): the parent's own
+// jobs are owed its whole guarantee and may not take back even
+// non-preemptible work within a child's guarantee, so (N) is not enough.
+//
+// The encoding, for a scope a with children C(a): own(a) = u_a - sum_C u_c >= 0,
+// u_a <= lim_a, 0 <= n_c <= u_c, n_c <= max_nonpreemptible(c);
+//   reclaim(a, x) = sum_{c in C(a), c != x} max(0, u_c - max(g_c, n_c))
+//                   + max(0, own(a) - max(0, g_a - sum_C g_c)),
+//   supply(x)     = reclaim(p, x) + min(lim_p - u_p, supply(p))  (p the parent),
+//   supply(root)  = cap - u_root - others   (or a huge constant when unbounded),
+// with u_root + others <= cap, others <= others_max (the other roots'
+// unreclaimable usage) and cap >= all_g when the capacity is not known.
+//
+// Conditions, checked here in one pass over the pool's trees (nothing is
+// assumed from the structural checks, which may not have run):
+//   (N) "no borrowing non-preemptible work": max_nonpreemptible(c) <= g_c for
+//       each sibling c of the path, so max(g_c, n_c) = g_c;
+//   (G) sum_{c in C(p)} g_c <= g_p for each ancestor p (invariant 1);
+//   (L) g_p <= lim_p for each ancestor p (its effective limit, or cap);
+//   (R) at the root: cap - others_max >= g_root (invariant 2 with the other
+//       roots' unreclaimable usage; vacuous for an unbounded capacity).
+//
+// Why. First, supply(y) >= 0 always: supply(root) >= 0 by u_root + others
+// <= cap, and each step adds reclaim >= 0 to min(lim_p - u_p >= 0,
+// supply(p) >= 0). Now induction from the root down.
+//   Root: supply(root) >= cap - others_max - u_root >= g_root - u_root by (R).
+//   Step (x with parent p): by (N) and max(0, z) >= z,
+//     reclaim(p, x) >= sum_{c != x} (u_c - g_c) + own(p) - share(p)
+//                    = u_p - u_x - (sum_C g_c - g_x + share(p))
+//                    = (g_x - u_x) - (g_p - u_p)            using (G).
+//   If u_p >= g_p, reclaim alone covers g_x - u_x and the min term is >= 0.
+//   If u_p < g_p, the hypothesis for p gives supply(p) >= g_p - u_p, and (L)
+//   gives lim_p - u_p >= g_p - u_p; so the min term is >= g_p - u_p and the
+//   sum is >= g_x - u_x.
+//   Own work of x: with n_c = 0 for all children, sum_c (u_c - n_c) =
+//   u_x - own(x). If u_x >= g_x that is >= g_x - own(x) and the min term is
+//   >= 0; otherwise lemma[x] and (L) for x make the min term >= g_x - u_x,
+//   and the sum is >= g_x - own(x).
+// Hence lemma[root] = (R) and lemma[y] = lemma[p] && (G)(p) && (L)(p) &&
+// (N) for the other children of p: linear in the size of the trees. When all
+// scopes' non-preemptible capacity is within their guarantees (and the
+// guarantees nest) this holds for every claim but own-work claims over
+// children with non-preemptible queues; a queue that can borrow
+// non-preemptible capacity sends only the claims beside its ancestors to the
+// solver.
 
-std::vector<ReachabilityQuery> build_reachability_queries(const Policy& policy) {
-  std::vector<ReachabilityQuery> queries;
+// What the passes need to know about one pool and resource, by scope index
+// (only the pool's scopes are filled in).
+struct Facts {
+  const Policy& policy;
+  Index pool = kNone;
+  Index r = kNone;
+  Capacity capacity;
+  Amount all_g = 0;  // guarantees of the pool's frontier: the lower bound of `cap`
+  Amount big = 1;    // stands for an unbounded capacity
+  std::vector<Index> roots;
+  std::vector<Index> order;  // the trees in preorder, root by root
+  std::vector<std::uint32_t> position;
+  std::vector<std::optional<Amount>> limit;  // effective_limit
+  std::vector<Amount> g;
+  std::vector<Amount> maxnp;      // max_nonpreemptible (kUnbounded: no limit applies)
+  std::vector<Amount> saturated;  // sum of the non-preemptible queues' limits (kUnbounded: one has none)
+  std::vector<char> saturable;    // those limits fit every scope's limit in the subtree
+  std::vector<char> lemma;        // the native argument holds (see above)
+  std::vector<char> own_ok;       // lemma, (L), and no non-preemptible work in the children
+  Amount others_all = 0;          // sum of the roots' unreclaimable usage
+  std::size_t others_unbounded = 0;
+
+  Facts(const Policy& p, Index pool_index, Index resource) : policy(p), pool(pool_index), r(resource) {}
+
+  // What a root can hold that nobody may reclaim: up to its guarantee, and
+  // its non-preemptible work beyond that.
+  Amount unreclaimable(Index root) const {
+    const Amount m = maxnp[root];
+    if (m == kUnbounded) return limit[root] ? *limit[root] : kUnbounded;
+    Amount u = std::max(g[root], m);
+    if (limit[root]) u = std::min(u, *limit[root]);
+    return u;
+  }
+  Amount others_max(Index root) const {
+    const Amount mine = unreclaimable(root);
+    return mine == kUnbounded ? others_all : others_all - mine;
+  }
+  bool others_bounded(Index root) const {
+    return roots.size() <= 1 || others_unbounded == 0 || (others_unbounded == 1 && unreclaimable(root) == kUnbounded);
+  }
+  bool fits_limit(Index x) const {
+    if (g[x] <= 0) return true;
+    if (limit[x]) return g[x] <= *limit[x];
+    if (capacity.unbounded) return true;
+    return g[x] <= all_g;  // `cap`, unknown, is at least all_g
+  }
+};
+
+Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<Index>& roots) {
+  Facts f(policy, p, r);
+  const std::size_t n = policy.scopes.size();
+  f.roots = roots;
+  f.capacity = pool_capacity(policy, p, r);
+  for (Index x : pool_frontier(policy, p, r)) f.all_g += guarantee_of(policy, x, r);
+  for (Index x = 0; x < n; ++x) {
+    if (const Bound* b = bound_of(policy, x, r)) f.big += b->guarantee + b->limit.value_or(0);
+  }
+  f.big += f.capacity.amount;
+  for (Index root : roots) collect(policy, root, f.order);
+  f.position.assign(n, 0);
+  f.limit.assign(n, std::nullopt);
+  f.g.assign(n, 0);
+  f.maxnp.assign(n, 0);
+  f.saturated.assign(n, 0);
+  f.saturable.assign(n, 1);
+  f.lemma.assign(n, 0);
+  f.own_ok.assign(n, 0);
+  const std::optional<Amount> pool_limit =
+      f.capacity.known && !f.capacity.unbounded ? std::optional<Amount>(f.capacity.amount) : std::nullopt;
+  // Top-down: effective limits (parents come before children in `order`).
+  for (std::uint32_t i = 0; i < f.order.size(); ++i) {
+    const Index x = f.order[i];
+    f.position[x] = i;
+    f.g[x] = guarantee_of(policy, x, r);
+    const Bound* b = bound_of(policy, x, r);
+    const Index parent = policy.scopes[x].parent;
+    if (b && b->limit) {
+      f.limit[x] = b->limit;
+    } else {
+      f.limit[x] = parent == kNone ? pool_limit : f.limit[parent];
+    }
+  }
+  // Bottom-up: non-preemptible capacity and saturation.
+  for (std::size_t i = f.order.size(); i-- > 0;) {
+    const Index x = f.order[i];
+    const Scope& s = policy.scopes[x];
+    const std::optional<Amount>& lim = f.limit[x];
+    Amount total = 0, sat = 0;
+    bool fits = true;
+    if (is_nonpreemptible_queue(s)) {
+      total = sat = lim ? *lim : kUnbounded;
+    } else {
+      for (Index c : s.children) {
+        if (c >= n) continue;
+        total = (total == kUnbounded || f.maxnp[c] == kUnbounded) ? kUnbounded : total + f.maxnp[c];
+        sat = (sat == kUnbounded || f.saturated[c] == kUnbounded) ? kUnbounded : sat + f.saturated[c];
+        fits = fits && f.saturable[c];
+      }
+    }
+    if (lim && (total == kUnbounded || total > *lim)) total = *lim;
+    if (lim && sat != kUnbounded && sat > *lim) fits = false;
+    f.maxnp[x] = total;
+    f.saturated[x] = sat;
+    f.saturable[x] = fits && sat != kUnbounded;
+  }
+  for (Index root : roots) {
+    const Amount u = f.unreclaimable(root);
+    if (u == kUnbounded) {
+      ++f.others_unbounded;
+    } else {
+      f.others_all += u;
+    }
+  }
+  // Top-down: the native argument.
+  auto borrows = [&](Index c) { return f.maxnp[c] == kUnbounded || f.maxnp[c] > f.g[c]; };
+  for (Index x : f.order) {
+    const Scope& s = policy.scopes[x];
+    Amount children_g = 0;
+    std::size_t borrowing = 0, nonpreemptible = 0;
+    for (Index c : s.children) {
+      if (c >= n) continue;
+      children_g += f.g[c];
+      if (borrows(c)) ++borrowing;
+      if (f.maxnp[c] != 0) ++nonpreemptible;
+    }
+    const bool nested = children_g <= f.g[x] && f.fits_limit(x);  // (G) and (L)
+    if (s.parent == kNone) {
+      bool root_ok = f.others_bounded(x);
+      if (root_ok && !f.capacity.unbounded) {
+        const Amount cap = f.capacity.known ? f.capacity.amount : f.all_g;
+        root_ok = cap - (roots.size() > 1 ? f.others_max(x) : 0) >= f.g[x];
+      }
+      f.lemma[x] = root_ok;
+    }
+    f.own_ok[x] = f.lemma[x] && f.fits_limit(x) && nonpreemptible == 0;
+    for (Index c : s.children) {
+      if (c >= n) continue;
+      f.lemma[c] = f.lemma[x] && nested && borrowing == (borrows(c) ? 1 : 0);
+    }
+  }
+  return f;
+}
+
+bool proved_natively(const Facts& f, const Claim& claim) {
+  return claim.own_work ? f.own_ok[claim.scope] != 0 : f.lemma[claim.scope] != 0;
+}
+
+// ---- encodings ------------------------------------------------------------------
+
+// The terms both encodings share; `u`, `n` and `lim` are filled in for the
+// scopes an encoding has variables for.
+struct Encoding {
+  Obligation& o;
+  const Facts& f;
+  std::unordered_map<Index, NodeId> u, n, lim;
+  std::vector<NodeId> usages;
+  std::vector<NodeId> saturate;
+  bool saturable = true;
+  NodeId cap = 0, others = 0, big = 0;
+
+  Encoding(Obligation& obligation, const Facts& facts) : o(obligation), f(facts) {}
+  const Policy& policy() const { return f.policy; }
+
+  NodeId limit_of(Index x, NodeId parent_lim) {
+    const Bound* b = bound_of(policy(), x, f.r);
+    return b && b->limit ? o.constant(*b->limit) : parent_lim;
+  }
+
+  // The reference encoding: every scope of x's subtree.
+  void encode_full(Index x, NodeId parent_lim) {
+    const Scope& s = policy().scopes[x];
+    const NodeId ux = u[x] = o.var(usage_var(s));
+    usages.push_back(ux);
+    const NodeId lx = lim[x] = limit_of(x, parent_lim);
+    o.require(o.le(ux, lx));
+    std::vector<NodeId> child_u, child_n;
+    for (Index c : s.children) {
+      if (c >= policy().scopes.size()) continue;
+      encode_full(c, lx);
+      child_u.push_back(u[c]);
+      child_n.push_back(n[c]);
+    }
+    if (!child_u.empty()) o.require(o.le(o.add(child_u), ux));
+    if (f.maxnp[x] == 0) {
+      n[x] = o.constant(0);
+    } else {
+      const NodeId nx = n[x] = o.var(nonpreemptible_var(s));
+      o.require(o.eq(nx, is_nonpreemptible_queue(s) ? ux : o.add(child_n)));
+      if (is_nonpreemptible_queue(s)) saturate.push_back(o.eq(ux, lx));
+    }
+  }
+
+  // A subtree as two variables: 0 <= n_c <= u_c <= lim_c, n_c bounded by the
+  // subtree's non-preemptible capacity (equal to u_c for a non-preemptible
+  // queue, 0 without any). Exact: scopes may hold usage of their own, so any
+  // such pair is the usage of some state of the subtree.
+  void summarize(Index c, NodeId parent_lim) {
+    const Scope& s = policy().scopes[c];
+    const NodeId uc = u[c] = o.var(usage_var(s));
+    usages.push_back(uc);
+    const NodeId lc = lim[c] = limit_of(c, parent_lim);
+    o.require(o.le(uc, lc));
+    const Amount m = f.maxnp[c];
+    if (m == 0) {
+      n[c] = o.constant(0);
+      return;
+    }
+    const NodeId nc = n[c] = o.var(nonpreemptible_var(s));
+    usages.push_back(nc);
+    o.require(o.le(nc, uc));
+    if (is_nonpreemptible_queue(s)) o.require(o.eq(nc, uc));
+    if (m != kUnbounded) o.require(o.le(nc, o.constant(m)));
+    // Its non-preemptible queues at their limits.
+    if (!f.saturable[c]) {
+      saturable = false;
+    } else {
+      saturate.push_back(o.eq(nc, o.constant(f.saturated[c])));
+    }
+  }
+
+  // The path from x to its root, with every subtree off it summarised; for
+  // own-work claims also x's children. The claimant's own subtree needs only
+  // u_x (with its non-preemptible queues at their limits for the nicer
+  // counterexample).
+  void encode_path(Index x, bool own_work) {
+    std::vector<Index> path;
+    for (Index y = x; y != kNone; y = policy().scopes[y].parent) path.push_back(y);
+    std::reverse(path.begin(), path.end());
+    const Index root = path.front();
+    u[root] = o.var(usage_var(policy().scopes[root]));
+    usages.push_back(u[root]);
+    lim[root] = limit_of(root, cap);
+    o.require(o.le(u[root], lim[root]));
+    auto children_within = [&](Index p) {
+      std::vector<NodeId> child_u;
+      for (Index c : policy().scopes[p].children) {
+        if (c < policy().scopes.size()) child_u.push_back(u[c]);
+      }
+      if (!child_u.empty()) o.require(o.le(o.add(child_u), u[p]));
+    };
+    for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+      const Index p = path[i], next = path[i + 1];
+      for (Index c : policy().scopes[p].children) {
+        if (c >= policy().scopes.size()) continue;
+        if (c != next) {
+          summarize(c, lim[p]);
+          continue;
+        }
+        u[c] = o.var(usage_var(policy().scopes[c]));
+        usages.push_back(u[c]);
+        lim[c] = limit_of(c, lim[p]);
+        o.require(o.le(u[c], lim[c]));
+      }
+      children_within(p);
+    }
+    if (own_work) {
+      for (Index c : policy().scopes[x].children) {
+        if (c < policy().scopes.size()) summarize(c, lim[x]);
+      }
+      children_within(x);
+    } else if (f.saturated[x] != 0) {
+      if (!f.saturable[x]) {
+        saturable = false;
+      } else {
+        saturate.push_back(o.le(o.constant(f.saturated[x]), u[x]));
+      }
+    }
+  }
+
+  // Own usage of a scope: its usage less its children's.
+  NodeId own(Index x) {
+    std::vector<NodeId> child_u;
+    for (Index c : policy().scopes[x].children) child_u.push_back(u.at(c));
+    return o.sub(u.at(x), o.add(child_u));
+  }
+
+  // What can be reclaimed inside `a` from everything but `except`: borrowed,
+  // preemptible usage of the other children, and the parent's own jobs above
+  // their share.
+  NodeId reclaim(Index a, Index except) {
+    std::vector<NodeId> parts;
+    Amount children_g = 0;
+    for (Index c : policy().scopes[a].children) {
+      const Amount g = guarantee_of(policy(), c, f.r);
+      children_g += g;
+      if (c == except) continue;
+      parts.push_back(o.max(o.constant(0), o.sub(u.at(c), o.max(o.constant(g), n.at(c)))));
+    }
+    const Amount own_g = std::max<Amount>(0, guarantee_of(policy(), a, f.r) - children_g);
+    parts.push_back(o.max(o.constant(0), o.sub(own(a), o.constant(own_g))));
+    return o.add(parts);
+  }
+
+  // What the subtree of `x` can still obtain from above it.
+  NodeId supply(Index x) {
+    const Index parent = policy().scopes[x].parent;
+    if (parent == kNone) return f.capacity.unbounded ? big : o.sub(o.sub(cap, u.at(x)), others);
+    return o.add(reclaim(parent, x), o.min(o.sub(lim.at(parent), u.at(parent)), supply(parent)));
+  }
+};
+
+ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, bool full) {
+  const Policy& policy = f.policy;
+  const Index r = f.r;
+  ReachabilityQuery q;
+  q.claim = claim;
+  q.pool = f.pool;
+  Obligation& o = q.obligation;
+  Encoding e(o, f);
+  e.big = o.constant(f.big);
+  if (f.capacity.unbounded) {
+    e.cap = e.big;
+  } else if (f.capacity.known) {
+    e.cap = o.constant(f.capacity.amount);
+  } else {
+    e.cap = o.var("cap", f.all_g);
+  }
+  const bool several = f.roots.size() > 1;
+  e.others = several ? o.var("others") : o.constant(0);
+  if (several && f.others_bounded(root)) o.require(o.le(e.others, o.constant(f.others_max(root))));
+  const Index x = claim.scope;
+  if (full) {
+    e.encode_full(root, e.cap);
+  } else {
+    e.encode_path(x, claim.own_work);
+  }
+  o.require(o.le(o.add(e.u.at(root), e.others), e.cap));
+  const NodeId g = o.constant(claim.guarantee);
+  if (!claim.own_work) {
+    q.usage = e.u.at(x);
+    q.supply = e.supply(x);
+  } else {
+    q.usage = e.own(x);
+    std::vector<NodeId> preemptible;
+    for (Index c : policy.scopes[x].children) preemptible.push_back(o.sub(e.u.at(c), e.n.at(c)));
+    q.supply = o.add(o.add(preemptible), o.min(o.sub(e.lim.at(x), e.u.at(x)), e.supply(x)));
+  }
+  // The negated property: the claimant is below its guarantee and cannot get
+  // the rest.
+  o.require(o.lt(q.usage, g));
+  o.require(o.lt(q.supply, o.sub(g, q.usage)));
+  o.ranges.push_back(bound_range(policy, x, r));
+  q.usages = std::move(e.usages);
+  if (e.saturable) q.saturate = std::move(e.saturate);
+  const bool memory = r < policy.resources.size() ? policy.resources[r].kind == ResourceKind::memory : r == kMemory;
+  q.unit = memory ? 1024 : 1000;
+  return q;
+}
+
+// Calls `visit(facts, query)` for each claim, in order; `query` has no
+// obligation when the claim is proved natively and `how.include_proved` is
+// not set.
+void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
+                    const std::function<void(const Facts&, ReachabilityQuery&)>& visit) {
   std::size_t resources = policy.resources.size();
   for (const Scope& s : policy.scopes) resources = std::max(resources, s.bounds.size());
   for (Index p = 0; p < policy.pools.size(); ++p) {
     const std::vector<Index> roots = pool_roots(policy, p);
+    if (roots.empty()) continue;
     for (Index r = 0; r < resources; ++r) {
-      const Capacity capacity = pool_capacity(policy, p, r);
-      Amount all_g = 0, big = 1;
-      for (Index f : pool_frontier(policy, p, r)) all_g += guarantee_of(policy, f, r);
-      for (Index x = 0; x < policy.scopes.size(); ++x) {
-        if (const Bound* b = bound_of(policy, x, r)) big += b->guarantee + b->limit.value_or(0);
-      }
-      big += capacity.amount;
+      bool any = false;
+      for (Index x = 0; x < policy.scopes.size() && !any; ++x)
+        any = policy.scopes[x].pool == p && guarantee_of(policy, x, r) > 0;
+      if (!any) continue;
+      const Facts f = compute_facts(policy, p, r, roots);
       for (Index root : roots) {
-        std::vector<Index> subtree;
-        collect(policy, root, subtree);
-        // Claims in this subtree.
-        std::vector<Claim> claims;
-        for (Index x : subtree) {
-          const Amount g = guarantee_of(policy, x, r);
+        const std::uint32_t begin = f.position[root];
+        for (std::uint32_t i = begin; i < f.order.size(); ++i) {
+          const Index x = f.order[i];
+          if (i != begin && policy.scopes[x].parent == kNone) break;  // the next root
+          const Amount g = f.g[x];
           if (g <= 0) continue;
-          claims.push_back(Claim{x, r, false, g});
-          if (policy.scopes[x].child_preemption && !policy.scopes[x].children.empty()) {
-            claims.push_back(Claim{x, r, true, g});
+          for (int own = 0; own < 2; ++own) {
+            if (own == 1 && !(policy.scopes[x].child_preemption && !policy.scopes[x].children.empty())) continue;
+            const Claim claim{x, r, own == 1, g};
+            if (proved_natively(f, claim)) {
+              ReachabilityQuery q;
+              if (how.include_proved) q = encode_claim(f, claim, root, how.full);
+              q.claim = claim;
+              q.pool = p;
+              q.proved_natively = true;
+              visit(f, q);
+            } else {
+              ReachabilityQuery q = encode_claim(f, claim, root, how.full);
+              visit(f, q);
+            }
           }
-        }
-        if (claims.empty()) continue;
-        // The other roots: what they may hold that cannot be reclaimed.
-        Amount others_max = 0;
-        bool others_unbounded = false;
-        for (Index other : roots) {
-          if (other == root) continue;
-          const Amount u = unreclaimable(policy, other, r);
-          if (u == kUnbounded) {
-            others_unbounded = true;
-          } else {
-            others_max += u;
-          }
-        }
-        for (const Claim& claim : claims) {
-          ReachabilityQuery q;
-          q.claim = claim;
-          q.pool = p;
-          Obligation& o = q.obligation;
-          Encoding e{o, policy, r, {}, {}, {}, {}, {}};
-          e.u.assign(policy.scopes.size(), 0);
-          e.n.assign(policy.scopes.size(), 0);
-          e.lim.assign(policy.scopes.size(), 0);
-          e.unbounded = capacity.unbounded;
-          e.big = o.constant(big);
-          if (capacity.unbounded) {
-            e.cap = e.big;
-          } else if (capacity.known) {
-            e.cap = o.constant(capacity.amount);
-          } else {
-            e.cap = o.var("cap", all_g);
-          }
-          e.others = roots.size() > 1 ? o.var("others") : o.constant(0);
-          if (!others_unbounded && roots.size() > 1) o.require(o.le(e.others, o.constant(others_max)));
-          e.encode(root, e.cap);
-          o.require(o.le(o.add(e.u[root], e.others), e.cap));
-          const Index x = claim.scope;
-          const NodeId g = o.constant(claim.guarantee);
-          if (!claim.own_work) {
-            q.usage = e.u[x];
-            q.supply = e.supply(x);
-          } else {
-            q.usage = e.own(x);
-            std::vector<NodeId> preemptible;
-            for (Index c : policy.scopes[x].children) preemptible.push_back(o.sub(e.u[c], e.n[c]));
-            q.supply = o.add(o.add(preemptible), o.min(o.sub(e.lim[x], e.u[x]), e.supply(x)));
-          }
-          // The negated property: the claimant is below its guarantee and
-          // cannot get the rest.
-          o.require(o.lt(q.usage, g));
-          o.require(o.lt(q.supply, o.sub(g, q.usage)));
-          o.ranges.push_back(bound_range(policy, x, r));
-          q.usages = e.usages;
-          q.saturate = e.saturate;
-          const bool memory =
-              r < policy.resources.size() ? policy.resources[r].kind == ResourceKind::memory : r == kMemory;
-          q.unit = memory ? 1024 : 1000;
-          queries.push_back(std::move(q));
         }
       }
     }
   }
+}
+
+}  // namespace
+
+std::vector<ReachabilityQuery> build_reachability_queries(const Policy& policy, const ReachabilityBuild& how) {
+  std::vector<ReachabilityQuery> queries;
+  for_each_claim(policy, how, [&](const Facts&, ReachabilityQuery& q) {
+    if (!q.proved_natively || how.include_proved) queries.push_back(std::move(q));
+  });
   return queries;
 }
 
@@ -243,17 +508,48 @@ std::string claimant_name(const Policy& policy, const Claim& claim) {
   return "jobs submitted to " + scope_name(s) + " itself";
 }
 
+// Puts `amount` of non-preemptible work on the non-preemptible queues of x's
+// subtree, in scope order, each subtree up to what it can hold.
+void distribute(const Facts& f, Index x, Amount amount, std::unordered_map<Index, Amount>& own, int depth = 0) {
+  if (amount <= 0) return;
+  const Scope& s = f.policy.scopes[x];
+  if (is_nonpreemptible_queue(s)) {
+    own[x] += amount;
+    return;
+  }
+  if (depth > 1000) return;
+  for (Index c : s.children) {
+    if (c >= f.policy.scopes.size() || f.maxnp[c] == 0) continue;
+    const Amount take = f.maxnp[c] == kUnbounded ? amount : std::min(amount, f.maxnp[c]);
+    distribute(f, c, take, own, depth + 1);
+    amount -= take;
+    if (amount <= 0) break;
+  }
+}
+
 }  // namespace
 
 std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const Options& options) {
+  return check_reachability(policy, sink, options, nullptr);
+}
+
+std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const Options& options,
+                               ReachabilityStats* stats) {
   const std::size_t before = sink.error_count();
   std::unique_ptr<Solver> own_solver;
   Solver* solver = options.solver;
-  if (solver == nullptr) {
-    own_solver = make_z3_solver();
-    solver = own_solver.get();
-  }
-  for (const ReachabilityQuery& q : build_reachability_queries(policy)) {
+  ReachabilityStats counts;
+  for_each_claim(policy, {}, [&](const Facts& f, ReachabilityQuery& q) {
+    ++counts.claims;
+    if (q.proved_natively) {
+      ++counts.proved_natively;
+      return;
+    }
+    ++counts.solver_obligations;
+    if (solver == nullptr) {
+      own_solver = make_z3_solver();
+      solver = own_solver.get();
+    }
     const Index r = q.claim.resource;
     const Scope& s = policy.scopes[q.claim.scope];
     const std::string who = claimant_name(policy, q.claim);
@@ -270,7 +566,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         }
         if (attempt == 0) {
           if (q.saturate.empty()) continue;
-          for (const auto& [u, lim] : q.saturate) nicer.require(nicer.eq(u, lim));
+          for (NodeId condition : q.saturate) nicer.require(condition);
         }
         Result better = solver->check(nicer, options.timeout);
         if (auto* refuted = std::get_if<Refuted>(&better)) {
@@ -287,37 +583,64 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
       if (!satisfies(q.obligation, m)) {
         result = Unknown{"the solver's counterexample did not check"};
       } else {
-        auto value = [&](const std::string& name) {
-          auto it = m.find(name);
+        auto value = [&](Index x) {
+          auto it = m.find(usage_var(policy.scopes[x]));
           return it == m.end() ? Amount{0} : it->second;
         };
+        auto value_n = [&](Index x) {
+          auto it = m.find(nonpreemptible_var(policy.scopes[x]));
+          return it == m.end() ? Amount{0} : it->second;
+        };
+        // Own usage by scope: the path's scopes hold what their children do
+        // not; a summarised subtree holds its non-preemptible part in its
+        // non-preemptible queues and the rest itself.
+        std::unordered_map<Index, Amount> own;
+        auto summarised = [&](Index c) {
+          const Amount u = value(c);
+          const Amount np = is_nonpreemptible_queue(policy.scopes[c]) ? u : std::min(u, value_n(c));
+          distribute(f, c, np, own);
+          if (u - np > 0) own[c] += u - np;
+        };
+        std::vector<Index> path;
+        for (Index y = q.claim.scope; y != kNone; y = policy.scopes[y].parent) path.push_back(y);
+        for (std::size_t i = 1; i < path.size(); ++i) {
+          const Index p = path[i];
+          Amount rest = value(p);
+          for (Index c : policy.scopes[p].children) {
+            rest -= value(c);
+            if (c != path[i - 1]) summarised(c);
+          }
+          if (rest > 0) own[p] += rest;
+        }
+        if (q.claim.own_work) {
+          for (Index c : s.children) summarised(c);
+        }
+        std::vector<std::pair<Index, Amount>> holders(own.begin(), own.end());
+        std::sort(holders.begin(), holders.end(),
+                  [&](const auto& a, const auto& b) { return f.position[a.first] < f.position[b.first]; });
         // The scopes that hold work in this state, by their own usage.
         std::vector<std::string> parts;
         std::vector<std::pair<std::string, SourceRange>> culprits;
-        Index root = q.claim.scope;
-        while (policy.scopes[root].parent != kNone) root = policy.scopes[root].parent;
-        std::vector<Index> all;
-        collect(policy, root, all);
         bool any_nonpreemptible = false;
-        for (Index x : all) {
+        for (const auto& [x, amount] : holders) {
           const Scope& xs = policy.scopes[x];
-          Amount own = value(usage_var(xs));
-          for (Index c : xs.children) own -= value(usage_var(policy.scopes[c]));
-          if (own <= 0 || (x == q.claim.scope)) continue;
+          if (amount <= 0 || x == q.claim.scope) continue;
           if (is_nonpreemptible_queue(xs)) {
             any_nonpreemptible = true;
             parts.push_back(
-                fmt::format("{} using {} of non-preemptible work", scope_name(xs), format_amount(policy, r, own)));
+                fmt::format("{} using {} of non-preemptible work", scope_name(xs), format_amount(policy, r, amount)));
             culprits.emplace_back(fmt::format("{} is not preemptible and may borrow up to {}", scope_name(xs),
-                                              format_amount(policy, r, effective_limit(policy, x, r).value_or(own))),
+                                              format_amount(policy, r, f.limit[x].value_or(amount))),
                                   xs.name_range.valid() ? xs.name_range : xs.range);
           } else {
-            parts.push_back(fmt::format("{} using {}", scope_name(xs), format_amount(policy, r, own)));
+            parts.push_back(fmt::format("{} using {}", scope_name(xs), format_amount(policy, r, amount)));
           }
         }
-        if (value("others") > 0) {
+        const auto others_it = m.find("others");
+        const Amount others = others_it == m.end() ? 0 : others_it->second;
+        if (others > 0) {
           parts.push_back(fmt::format("other scopes on pool {} holding {}", quoted(policy.pools[q.pool].name),
-                                      format_amount(policy, r, value("others"))));
+                                      format_amount(policy, r, others)));
         }
         const Amount usage = evaluate(q.obligation, q.usage, m).value_or(0);
         const Amount supply = evaluate(q.obligation, q.supply, m).value_or(0);
@@ -340,7 +663,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
                              scope_name(s)),
                  s.name_range);
         }
-        if (value("others") > 0) {
+        if (others > 0) {
           d.note(fmt::format("pool {} is shared with other root scopes", quoted(policy.pools[q.pool].name)),
                  policy.pools[q.pool].name_range);
         }
@@ -348,7 +671,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
                        ? "make the non-preemptible queues preemptible, or limit them to their guarantees so "
                          "they cannot borrow"
                        : "lower the guarantee or give the scopes room to reclaim it");
-        continue;
+        return;
       }
     }
     if (auto* unknown = std::get_if<Unknown>(&result)) {
@@ -357,7 +680,8 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
                                format_amount(policy, r, q.claim.guarantee), unknown->reason))
           .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
     }
-  }
+  });
+  if (stats) *stats = counts;
   return sink.error_count() - before;
 }
 

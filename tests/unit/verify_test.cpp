@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
+#include <random>
 
 #include "compiler/emit/sarif.h"
 #include "compiler/verify/common.h"
@@ -305,17 +307,21 @@ TEST_CASE("E0211: a non-preemptible queue that borrows blocks a sibling's guaran
 
   // Re-check the counterexample natively, by hand, against the scenario: the
   // non-preemptible queue borrowed beyond Quota1_2's 80, so Quota1_1 cannot
-  // get its 48 from idle capacity plus reclaimable borrowing.
+  // get its 48 from idle capacity plus reclaimable borrowing. The obligation
+  // encodes the path Quota1_1 -> Quota1 and summarises Quota1_2's subtree by
+  // its usage and its non-preemptible part.
   auto solver = verify::make_z3_solver();
   bool checked = false;
   for (const verify::ReachabilityQuery& query : verify::build_reachability_queries(pai.b.p)) {
     if (query.claim.scope != pai.q11 || query.claim.own_work) continue;
+    CHECK(!query.obligation.find_variable(verify::usage_var(pai.b.p.scopes[q])));  // summarised
     auto result = solver->check(query.obligation, std::chrono::milliseconds(10000));
     REQUIRE(std::holds_alternative<verify::Refuted>(result));
     const auto& m = std::get<verify::Refuted>(result).counterexample;
     auto u = [&](Index s) { return m.at(verify::usage_var(pai.b.p.scopes[s])); };
     const Amount u1 = u(pai.q1), u11 = u(pai.q11), u12 = u(pai.q12);
-    const Amount nonpreemptible = u(q);
+    const Amount nonpreemptible = m.at(verify::nonpreemptible_var(pai.b.p.scopes[pai.q12]));
+    CHECK(nonpreemptible <= u12);
     CHECK(u11 + u12 <= u1);
     CHECK(u1 <= 128 * G);
     CHECK(u12 <= 128 * G);
@@ -365,6 +371,8 @@ struct FixedSolver : verify::Solver {
 
 TEST_CASE("E0212: unknown is a warning, never proved; bogus counterexamples are not reported") {
   Pai pai;
+  // A borrowing non-preemptible queue, so that some claims need the solver.
+  pai.b.p.scopes[pai.b.queue_of(pai.ws_c)].preemptible = false;
   FixedSolver unknown(verify::Unknown{"solver timed out after 1 ms"});
   verify::Options options;
   options.solver = &unknown;
@@ -382,6 +390,150 @@ TEST_CASE("E0212: unknown is a warning, never proved; bogus counterexamples are 
   verify::check_reachability(pai.b.p, sink2, options);
   CHECK(sink2.error_count() == 0);
   CHECK(sink2.warning_count() > 0);
+}
+
+TEST_CASE("E0211: the native argument proves guarantees without the solver when it is sound") {
+  // All preemptible, with child preemption: every claim is proved natively.
+  Pai pai;
+  pai.b.p.scopes[pai.q1].child_preemption = true;
+  pai.b.workspace("workspace-a", pai.q1);
+  FixedSolver never(verify::Unknown{"the solver was asked"});
+  verify::Options options;
+  options.solver = &never;
+  DiagnosticSink ok;
+  verify::ReachabilityStats stats;
+  CHECK(verify::check_reachability(pai.b.p, ok, options, &stats) == 0);
+  CHECK(ok.diagnostics().empty());
+  CHECK(stats.claims == 4);  // Quota1, Quota1's own jobs, Quota1_1, Quota1_2
+  CHECK(stats.proved_natively == 4);
+  CHECK(stats.solver_obligations == 0);
+  CHECK(verify::build_reachability_queries(pai.b.p).empty());
+  verify::ReachabilityBuild all;
+  all.include_proved = true;
+  const auto everything = verify::build_reachability_queries(pai.b.p, all);
+  CHECK(everything.size() == 4);
+  CHECK(std::all_of(everything.begin(), everything.end(), [](const auto& q) { return q.proved_natively; }));
+
+  // A non-preemptible queue that can borrow beyond Quota1_2's 80 (up to 128):
+  // the native argument no longer covers Quota1_1 (its sibling may hold
+  // unreclaimable work beyond its guarantee) nor Quota1's own jobs; Quota1 and
+  // Quota1_2 stay proved natively. Both others are real counterexamples.
+  pai.b.p.scopes[pai.b.queue_of(pai.ws_c)].preemptible = false;
+  DiagnosticSink sink;
+  CHECK(verify::check_reachability(pai.b.p, sink, {}, &stats) == 2);
+  CHECK(stats.claims == 4);
+  CHECK(stats.proved_natively == 2);
+  CHECK(stats.solver_obligations == 2);
+  REQUIRE(codes(sink) == std::vector<std::string>{"E0211", "E0211"});
+  CHECK(sink.diagnostics()[0].message.find("`workspace-a` cannot obtain its 128 gpu") != std::string::npos);
+  CHECK(sink.diagnostics()[1].message.find("`Quota1_1` cannot obtain its 48 gpu") != std::string::npos);
+  for (const verify::ReachabilityQuery& q : verify::build_reachability_queries(pai.b.p, all)) {
+    const bool needs_solver = q.claim.scope == pai.q11 || q.claim.own_work;
+    CHECK(q.proved_natively == !needs_solver);
+  }
+
+  // Limited to its guarantee, the queue cannot borrow: Quota1_1 is proved
+  // natively again; Quota1's own jobs still need the solver (they may not
+  // take back non-preemptible work even within a child's guarantee).
+  pai.b.bound(pai.q12, kGpu, 80 * G, 80 * G);
+  DiagnosticSink limited;
+  CHECK(verify::check_reachability(pai.b.p, limited, {}, &stats) == 1);
+  CHECK(stats.proved_natively == 3);
+  REQUIRE(codes(limited) == std::vector<std::string>{"E0211"});
+  CHECK(limited.diagnostics()[0].message ==
+        "with `workspace-c/main/default-queue` using 80 gpu of non-preemptible work, `workspace-a` cannot obtain "
+        "its 128 gpu");
+}
+
+namespace {
+
+// A random small tree with one or two roots on one pool: quotas with random
+// (often inconsistent) bounds, child preemption, workspaces whose queues may
+// be non-preemptible; sometimes over `cu`, whose capacity a subscription pool
+// does not fix (the encoding's `cap` variable).
+Builder random_tree(std::mt19937& rng) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  Builder b;
+  const Index f = b.flavor("gpu-8", 8);
+  const Index pool = b.pool("pool", f, pick(1, 3));
+  const Index r = pick(0, 4) == 0 ? kCu : kGpu;
+  int names = 0;
+  auto bound = [&](Index s, bool root) {
+    if (!root && pick(0, 4) == 0) return;  // unbounded
+    const Amount g = pick(0, 6) * G;
+    const std::optional<Amount> limit =
+        pick(0, 2) == 0 ? std::nullopt : std::optional<Amount>(g + pick(0, 6) * G + (pick(0, 5) == 0 ? 500 : 0));
+    b.bound(s, r, g, limit);
+  };
+  std::function<void(Index, int)> grow = [&](Index parent, int depth) {
+    const int quotas = depth < 2 ? pick(0, 3) : 0;
+    for (int i = 0; i < quotas; ++i) {
+      const Index q = b.scope(ScopeKind::quota, "q" + std::to_string(names++), parent, pool);
+      bound(q, false);
+      b.p.scopes[q].child_preemption = pick(0, 3) == 0;
+      grow(q, depth + 1);
+    }
+    if (pick(0, 2) != 0) {
+      const Index w = b.workspace("w" + std::to_string(names++), parent);
+      const Index queue = b.queue_of(w);
+      b.p.scopes[queue].preemptible = pick(0, 2) != 0;
+      if (pick(0, 4) == 0) bound(queue, false);
+    }
+  };
+  const int roots = pick(1, 2);
+  for (int i = 0; i < roots; ++i) {
+    const Index root = b.scope(ScopeKind::quota, "root" + std::to_string(i), kNone, pool);
+    bound(root, true);
+    b.p.scopes[root].child_preemption = pick(0, 2) == 0;
+    grow(root, 0);
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("E0211: native proofs and path encodings agree with Z3 on the full encoding (random trees)") {
+  std::mt19937 rng(61106);
+  auto solver = verify::make_z3_solver();
+  const auto timeout = std::chrono::milliseconds(10000);
+  verify::ReachabilityBuild path, full;
+  path.include_proved = full.include_proved = true;
+  full.full = true;
+  int native = 0, refuted = 0, proved = 0;
+  for (int t = 0; t < 120; ++t) {
+    const Builder b = random_tree(rng);
+    const auto by_path = verify::build_reachability_queries(b.p, path);
+    const auto by_full = verify::build_reachability_queries(b.p, full);
+    REQUIRE(by_path.size() == by_full.size());
+    for (std::size_t i = 0; i < by_path.size(); ++i) {
+      const verify::ReachabilityQuery &p = by_path[i], &f = by_full[i];
+      REQUIRE(p.claim.scope == f.claim.scope);
+      REQUIRE(p.claim.own_work == f.claim.own_work);
+      REQUIRE(p.proved_natively == f.proved_natively);
+      const verify::Result reference = solver->check(f.obligation, timeout);
+      const verify::Result summarised = solver->check(p.obligation, timeout);
+      INFO("tree " << t << ", claim of " << b.p.scopes[p.claim.scope].path << (p.claim.own_work ? " (own work)" : ""));
+      if (p.proved_natively) {
+        ++native;
+        CHECK(std::holds_alternative<verify::Proved>(reference));
+      }
+      if (std::holds_alternative<verify::Unknown>(reference) || std::holds_alternative<verify::Unknown>(summarised)) {
+        continue;
+      }
+      // The summaries are exact: same verdict as the full encoding.
+      CHECK(reference.index() == summarised.index());
+      if (const auto* cex = std::get_if<verify::Refuted>(&summarised)) {
+        ++refuted;
+        CHECK(verify::satisfies(p.obligation, cex->counterexample));
+      } else {
+        ++proved;
+      }
+    }
+  }
+  // The sample exercises all three outcomes.
+  CHECK(native > 50);
+  CHECK(refuted > 20);
+  CHECK(proved > native);
 }
 
 namespace {
