@@ -12,7 +12,7 @@
 namespace allot::daemon {
 
 const char* const kDaemonUsage =
-    "usage: allotd --plan PLAN.toml --node NAME [--state-dir DIR] [--socket PATH]\n"
+    "usage: allotd --plan PLAN.toml --node NAME [--state-dir DIR] [--socket PATH] [--socket-group GROUP]\n"
     "              [--metrics-file FILE | --metrics-port PORT] [--simulate-gpus] [--nvml-library LIB]\n"
     "       allotd --config allotd.toml [flags that override it]\n"
     "       allotd submit|ps|cancel|status|apply|metrics ...   (client commands, as `allot`)\n";
@@ -60,6 +60,8 @@ std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path
       ok = str(c.state_dir);
     } else if (k == "socket") {
       ok = str(c.socket_path);
+    } else if (k == "socket_group") {
+      ok = str(c.socket_group);
     } else if (k == "metrics_file") {
       ok = str(c.metrics_file);
     } else if (k == "nvml_library") {
@@ -112,6 +114,8 @@ ConfigResult parse_daemon_args(const std::vector<std::string>& args) {
       if (!value(c.state_dir)) return ConfigError{"--state-dir needs a directory"};
     } else if (a == "--socket") {
       if (!value(c.socket_path)) return ConfigError{"--socket needs a path"};
+    } else if (a == "--socket-group") {
+      if (!value(c.socket_group)) return ConfigError{"--socket-group needs a group name"};
     } else if (a == "--metrics-file") {
       if (!value(c.metrics_file)) return ConfigError{"--metrics-file needs a path"};
     } else if (a == "--metrics-port") {

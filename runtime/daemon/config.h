@@ -14,6 +14,7 @@ struct DaemonConfig {
   std::string node;       // required: the plan node this daemon runs
   std::string state_dir;  // journal, snapshots, job logs
   std::string socket_path;
+  std::string socket_group;  // group owning the 0660 socket; empty: the daemon's
   std::string metrics_file;  // Prometheus text, rewritten atomically
   int metrics_port = 0;      // served on 127.0.0.1; 0: off
   std::string nvml_library = "libnvidia-ml.so.1";

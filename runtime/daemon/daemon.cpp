@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -462,6 +463,22 @@ bool Daemon::open_socket() {
   if (!bound || ::chmod(path.c_str(), 0660) != 0 || ::listen(listen_fd_, SOMAXCONN) != 0) {
     log(fmt::format("cannot listen on {}: {}", path, std::strerror(errno)));
     return false;
+  }
+  // Users reach the daemon through the socket's group; authorization by
+  // role still applies to every request.
+  if (!config_.socket_group.empty()) {
+    std::vector<char> buffer(16384);
+    group entry{};
+    group* found = nullptr;
+    if (::getgrnam_r(config_.socket_group.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+      log(fmt::format("unknown socket group `{}`", config_.socket_group));
+      return false;
+    }
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
+      log(fmt::format("cannot give {} to group `{}`: {}", path, config_.socket_group, std::strerror(errno)));
+      return false;
+    }
   }
   return true;
 }
