@@ -22,6 +22,7 @@
 #include "compiler/verify/verify.h"
 #include "compiler/verify/z3_placement.h"
 #include "runtime/api/client.h"
+#include "runtime/sim/command.h"
 
 namespace allot::driver {
 namespace {
@@ -43,6 +44,8 @@ commands:
   cancel ID           cancel a job
   status              per scope: guarantee, limit, used, borrowed, pending
   apply PLAN          load a new plan into the running `allotd`
+  simulate --plan PLAN --trace TRACE [-o DIR] [--compare PLAN2]
+                      replay a GPU-cluster trace through a plan (docs/simulate.md)
   help                show this help
   version             show the version
 
@@ -569,6 +572,8 @@ int run(const std::vector<std::string>& args, Streams streams) {
   if (command == "submit" || command == "ps" || command == "cancel" || command == "status" || command == "apply") {
     return api::run_client_command(args, streams.out, streams.err);
   }
+  if (command == "simulate")
+    return runtime::sim::run_simulate_command(rest, streams.out, streams.err, streams.out_is_terminal);
   if (command == "help" || command == "--help" || command == "-h") {
     streams.out << kUsage;
     return kExitOk;
