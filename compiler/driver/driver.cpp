@@ -1,6 +1,7 @@
 #include "compiler/driver/driver.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,7 +46,9 @@ commands:
   status              per scope: guarantee, limit, used, borrowed, pending
   apply PLAN          load a new plan into the running `allotd`
   simulate --plan PLAN --trace TRACE [-o DIR] [--compare PLAN2]
-                      replay a GPU-cluster trace through a plan (docs/simulate.md)
+                      replay a GPU-cluster trace through a plan (docs/simulate.md);
+                      a `.allot` policy in place of a plan is compiled first,
+                      on the nodes of `--nodes` when given
   help                show this help
   version             show the version
 
@@ -557,6 +560,43 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   return kExitOk;
 }
 
+// `allot simulate` with a policy where a plan is expected: compiles it (on
+// the trace's node list when `--nodes` names one) into a temporary plan, so
+// that a policy can be replayed in one command.
+int run_simulate(std::vector<std::string> args, Streams& streams) {
+  std::string nodes;
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--nodes") nodes = args[i + 1];
+  }
+  std::vector<std::filesystem::path> temporaries;
+  int code = kExitOk;
+  for (std::size_t i = 0; i + 1 < args.size() && code == kExitOk; ++i) {
+    if (args[i] != "--plan" && args[i] != "--compare") continue;
+    const std::string& policy = args[i + 1];
+    if (std::filesystem::path(policy).extension() != ".allot") continue;
+    const std::filesystem::path plan_path = std::filesystem::temp_directory_path() /
+                                            fmt::format("allot-simulate-{}-{}-{}.toml", ::getpid(), temporaries.size(),
+                                                        std::filesystem::path(policy).stem().string());
+    temporaries.push_back(plan_path);
+    std::vector<std::string> compile_args{policy, "-o", plan_path.string()};
+    if (!nodes.empty()) {
+      compile_args.push_back("--inventory");
+      compile_args.push_back(nodes);
+    }
+    std::ostringstream quiet;
+    Streams compile_streams{quiet, streams.err, false, streams.err_is_terminal};
+    code = run_compile(compile_args, compile_streams, false);
+    args[i + 1] = plan_path.string();
+  }
+  if (code == kExitOk)
+    code = runtime::sim::run_simulate_command(args, streams.out, streams.err, streams.out_is_terminal);
+  for (const auto& path : temporaries) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  return code;
+}
+
 }  // namespace
 
 int run(const std::vector<std::string>& args, Streams streams) {
@@ -572,8 +612,7 @@ int run(const std::vector<std::string>& args, Streams streams) {
   if (command == "submit" || command == "ps" || command == "cancel" || command == "status" || command == "apply") {
     return api::run_client_command(args, streams.out, streams.err);
   }
-  if (command == "simulate")
-    return runtime::sim::run_simulate_command(rest, streams.out, streams.err, streams.out_is_terminal);
+  if (command == "simulate") return run_simulate(rest, streams);
   if (command == "help" || command == "--help" || command == "-h") {
     streams.out << kUsage;
     return kExitOk;
