@@ -64,7 +64,9 @@ std::string render_sarif(const SourceManager& sources, const DiagnosticSink& sin
   for (const std::string& code : rules) {
     json.begin_object();
     json.key("id").value(code);
-    json.key("helpUri").value("docs/diagnostics.md#" + code);
+    // helpUri must be an absolute URI (SARIF 2.1.0 3.49.12, schema "format": "uri"); the
+    // reference page is repository-relative, so point at it from the help text instead.
+    json.key("help").begin_object().key("text").value("see docs/diagnostics.md#" + code).end_object();
     json.end_object();
   }
   json.end_array();

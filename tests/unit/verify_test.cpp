@@ -700,4 +700,7 @@ TEST_CASE("SARIF 2.1.0 output") {
   CHECK(sarif.find("\"endColumn\": 12") != std::string::npos);
   CHECK(sarif.find("\"relatedLocations\"") != std::string::npos);
   CHECK(sarif.find("\"level\": \"warning\"") != std::string::npos);
+  // helpUri must be absolute (schema "format": "uri"); the docs link goes in help.text.
+  CHECK(sarif.find("\"helpUri\"") == std::string::npos);
+  CHECK(sarif.find("\"text\": \"see docs/diagnostics.md#E0201\"") != std::string::npos);
 }
