@@ -358,10 +358,10 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
       }
       if (own > 0) {
         sink.error("E0221", active_at[d],
-                   fmt::format("the change deletes queue {}, which has {} active deployment{}", name_of(ds), own,
-                               own == 1 ? "" : "s"))
+                   fmt::format("the change deletes queue {}, which has {} active deployment{} or job{}", name_of(ds),
+                               own, own == 1 ? "" : "s", own == 1 ? "" : "s"))
             .note("it is declared here in the deployed policy", ds.name_range)
-            .add_help("stop or move its deployments first, then delete the queue");
+            .add_help("stop or move its deployments and jobs first, then delete the queue");
       }
       continue;
     }
