@@ -4,42 +4,16 @@
 
 #include <map>
 
+#include "compiler/emit/json.h"
 #include "compiler/verify/common.h"
 
 namespace allot::emit {
 
 using namespace model;
 
-std::string toml_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          out += fmt::format("\\u{:04X}", u);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+// JSON's escapes are all valid in a TOML basic string, and json_escape also
+// escapes DEL, which TOML requires.
+std::string toml_string(std::string_view text) { return "\"" + json_escape(text) + "\""; }
 
 namespace {
 
