@@ -1,6 +1,7 @@
 // Benchmark of `allot simulate` (not a test). Prints figures; asserts nothing.
 //
-//   allot_bench_sim [plan.toml]
+//   allot_bench_sim [plan.toml] [jobs] [nodes]
+//   allot_bench_sim --load A.toml B.toml [A2.toml B2.toml ...]
 //
 // 1. The full default openb trace (8,152 pods) on the openb node list (1,213
 //    nodes, 6,212 GPUs), read from ../shared/data next to the source tree:
@@ -11,6 +12,12 @@
 //    to the cluster, each allowed to borrow the whole cluster.
 // 2. A generated trace of 1M jobs on 10k 8-GPU nodes at about 85% offered
 //    load (fixed-seed LCG): events per second and peak memory (getrusage).
+// 3. With --load: load mode (docs/simulate.md "Load") of each pair of plans
+//    (e.g. the same policy compiled with and without --method=first-fit) on
+//    openb_pod_list_default.csv and openb_pod_list_multigpu50.csv: GPUs
+//    allocated, unallocated and fragmented at the first failure and after the
+//    whole trace (failed pods withdrawn), and how many admitted pods were
+//    given different GPUs by the two plans.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -175,9 +182,87 @@ void bench_generated(std::size_t job_count, std::uint32_t node_count) {
   std::printf("  peak memory (ru_maxrss): %ld MiB\n", peak_rss_mib());
 }
 
+Cluster load_plan(const std::string& path) {
+  PlanReadResult plan = read_plan(read_all(path), path);
+  if (auto* e = std::get_if<PlanError>(&plan)) {
+    std::fprintf(stderr, "%s\n", e->to_string().c_str());
+    std::exit(2);
+  }
+  Cluster c = std::get<LoadedPlan>(plan).cluster;
+  add_synthetic_queues(c);
+  return c;
+}
+
+SimResult run_load(const Cluster& cluster, const Trace& trace, std::uint64_t failures) {
+  SimOptions o;
+  o.load = true;
+  o.load_failures = failures;
+  o.record_decisions = true;
+  return simulate(cluster, std::get<std::vector<SimJob>>(resolve_jobs(cluster, trace, nullptr, "", 0)), o);
+}
+
+// Admitted jobs whose GPUs differ between the two runs (placements compared by
+// node name and GPU index, so plans with different node orders compare).
+std::size_t placements_differing(const Cluster& ca, const SimResult& a, const Cluster& cb, const SimResult& b) {
+  auto placed = [](const Cluster& c, const SimResult& r) {
+    std::vector<std::vector<std::pair<std::string, std::uint32_t>>> by_job(r.jobs.size());
+    for (const LoggedDecision& d : r.decisions)
+      for (const Admission& adm : d.decision.admitted) {
+        auto& v = by_job[adm.job - 1];
+        v.clear();
+        for (const GpuSlice& s : adm.gpus) v.emplace_back(c.nodes[s.gpu.node].name, s.gpu.index);
+        std::sort(v.begin(), v.end());
+      }
+    return by_job;
+  };
+  const auto pa = placed(ca, a), pb = placed(cb, b);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < pa.size(); ++i) differ += !pa[i].empty() && !pb[i].empty() && pa[i] != pb[i];
+  return differ;
+}
+
+void bench_load(const std::vector<std::string>& plans) {
+  const std::string data = std::string(ALLOT_SOURCE_DIR) + "/../shared/data/alibaba-gpu-v2023/";
+  for (const char* file : {"openb_pod_list_default.csv", "openb_pod_list_multigpu50.csv"}) {
+    const Trace trace = std::get<Trace>(parse_trace(read_all(data + file), file));
+    std::printf("load mode, %s (%zu GPU pods):\n", file, trace.jobs.size());
+    for (std::size_t p = 0; p + 1 < plans.size(); p += 2) {
+      const Cluster a = load_plan(plans[p]), b = load_plan(plans[p + 1]);
+      for (const std::uint64_t failures : {std::uint64_t{1}, std::uint64_t{1} << 40}) {
+        const SimResult ra = run_load(a, trace, failures), rb = run_load(b, trace, failures);
+        std::printf("  %s\n", failures == 1 ? "stop at the first failure:" : "whole trace, failed pods withdrawn:");
+        for (const auto* run : {&ra, &rb}) {
+          const LoadResult& l = run->load;
+          const double cap = static_cast<double>(run->capacity_milli);
+          std::printf(
+              "    %-36s arrived %5llu admitted %5llu failed %5llu (quota %llu); allocated %7.1f, unallocated %7.1f "
+              "(%5.2f%%), fragmented %6.1f (%5.2f%%)%s%s\n",
+              plans[p + (run == &rb)].c_str(), static_cast<unsigned long long>(l.arrived),
+              static_cast<unsigned long long>(l.admitted), static_cast<unsigned long long>(l.failed),
+              static_cast<unsigned long long>(l.failed_quota), l.allocated_milli / 1000.0,
+              (cap - static_cast<double>(l.allocated_milli)) / 1000.0,
+              100 * (cap - static_cast<double>(l.allocated_milli)) / cap, l.fragmented_milli / 1000.0,
+              100 * static_cast<double>(l.fragmented_milli) / cap, l.trace_exhausted ? "" : "; stop at ",
+              l.trace_exhausted ? "" : l.stop_name.c_str());
+        }
+        std::printf("    admitted pods placed on different GPUs by the two plans: %zu\n",
+                    placements_differing(a, ra, b, rb));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--load") {
+    if (argc < 4 || (argc - 2) % 2 != 0) {
+      std::fprintf(stderr, "usage: allot_bench_sim --load A.toml B.toml [A2.toml B2.toml ...]\n");
+      return 2;
+    }
+    bench_load(std::vector<std::string>(argv + 2, argv + argc));
+    return 0;
+  }
   bench_openb(argc > 1 && argv[1][0] != '\0' ? argv[1] : nullptr);
   bench_generated(argc > 2 ? std::stoul(argv[2]) : 1'000'000,
                   argc > 3 ? static_cast<std::uint32_t>(std::stoul(argv[3])) : 10'000);

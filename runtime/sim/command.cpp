@@ -34,6 +34,10 @@ Replays a trace through a compiled plan (docs/simulate.md).
   --seed N           folded into the pod-to-queue hash (default 0)
   --compare FILE     a second plan run on the same trace, shown side by side
   --samples N        time-series buckets (default 400)
+  --load             load mode: pods arrive in trace order and never end; stop
+                     at the first pod left pending; report unallocated GPUs
+  --load-failures N  in load mode, withdraw failed pods and stop at the N-th
+                     failure (default 1)
   --progress=WHEN    auto (default: on a terminal, runs over 1 s), always, never
   -o DIR             write report.json, timeseries.csv, scopes.csv and SVG charts
 )";
@@ -44,6 +48,8 @@ struct Options {
   std::string plan, trace, mapping, nodes, compare, output;
   std::uint64_t seed = 0;
   std::uint32_t samples = 400;
+  bool load = false;
+  std::uint64_t load_failures = 1;
   ProgressMode progress = ProgressMode::automatic;
 };
 
@@ -126,6 +132,12 @@ Options parse_options(const std::vector<std::string>& args) {
       const std::uint64_t n = number(arg, get());
       if (n < 1 || n > 100000) throw UsageError{"`--samples` must be between 1 and 100000"};
       o.samples = static_cast<std::uint32_t>(n);
+    } else if (arg == "--load") {
+      if (inline_value) throw UsageError{"`--load` takes no value"};
+      o.load = true;
+    } else if (arg == "--load-failures") {
+      o.load_failures = number(arg, get());
+      if (o.load_failures < 1) throw UsageError{"`--load-failures` must be at least 1"};
     } else if (arg == "--progress") {
       const std::string when = get();
       if (when == "auto") {
@@ -143,6 +155,7 @@ Options parse_options(const std::vector<std::string>& args) {
   }
   if (o.plan.empty()) throw UsageError{"missing `--plan`"};
   if (o.trace.empty()) throw UsageError{"missing `--trace`"};
+  if (o.load_failures != 1 && !o.load) throw UsageError{"`--load-failures` needs `--load`"};
   return o;
 }
 
@@ -245,6 +258,8 @@ Run simulate_plan(const std::string& plan_path, const Options& o, const Trace& t
   ProgressBar bar(err, show_progress, "simulating " + plan_path);
   SimOptions options;
   options.samples = o.samples;
+  options.load = o.load;
+  options.load_failures = o.load_failures;
   options.progress = [&](double f) { bar.update(f); };
   const auto started = std::chrono::steady_clock::now();
   try {
@@ -264,6 +279,8 @@ bool write_report(const std::filesystem::path& dir, const Run& run, std::ostream
     err << "allot simulate: " << dir.string() << ": " << ec.message() << "\n";
     return false;
   }
+  if (run.result.load.enabled)
+    return write_file(dir / "load.json", load_json(run.cluster, run.context, run.result), err);
   return write_file(dir / "report.json", report_json(run.cluster, run.context, run.result), err) &&
          write_file(dir / "timeseries.csv", timeseries_csv(run.cluster, run.result), err) &&
          write_file(dir / "scopes.csv", scopes_csv(run.cluster, run.result), err) &&
@@ -297,6 +314,9 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
     TraceResult parsed = parse_trace(*trace_text, o.trace);
     if (const InputError* e = std::get_if<InputError>(&parsed)) throw InputFailure{e->to_string()};
     const Trace& trace = std::get<Trace>(parsed);
+    if (!trace.timed && !o.load)
+      throw InputFailure{o.trace +
+                         ": an untimed pod list (no creation/deletion times) can only be loaded: use `--load`"};
     std::optional<Mapping> mapping;
     if (!o.mapping.empty()) {
       const std::optional<std::string> text = read_file(o.mapping, error);
@@ -307,14 +327,24 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
     }
     const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
     const Run a = simulate_plan(o.plan, o, trace, mapping_ptr, err, show_progress);
-    print_table(out, a.cluster, a.context, a.result, out_is_terminal);
+    if (o.load) {
+      print_load(out, a.cluster, a.context, a.result, out_is_terminal);
+    } else {
+      print_table(out, a.cluster, a.context, a.result, out_is_terminal);
+    }
     out << fmt::format("simulated {} events in {:.2f} s ({:.0f} events/s)\n", a.result.events, a.wall_seconds,
                        a.wall_seconds > 0 ? static_cast<double>(a.result.events) / a.wall_seconds : 0.0);
     if (!o.output.empty() && !write_report(o.output, a, err)) return 2;
     if (!o.compare.empty()) {
       const Run b = simulate_plan(o.compare, o, trace, mapping_ptr, err, show_progress);
-      print_comparison(out, a.cluster, a.context, a.result, b.cluster, b.context, b.result);
-      if (!o.output.empty()) {
+      if (o.load) {
+        print_load_comparison(out, a.context, a.result, b.context, b.result);
+      } else {
+        print_comparison(out, a.cluster, a.context, a.result, b.cluster, b.context, b.result);
+      }
+      if (!o.output.empty() && o.load) {
+        if (!write_report(std::filesystem::path(o.output) / "compare", b, err)) return 2;
+      } else if (!o.output.empty()) {
         const std::filesystem::path dir(o.output);
         if (!write_report(dir / "compare", b, err)) return 2;
         if (!write_file(dir / "comparison.json",

@@ -470,4 +470,95 @@ std::string comparison_json(const Cluster& a_cluster, const RunContext& a_contex
   return out;
 }
 
+namespace {
+
+double percent_of(Amount part, Amount whole) {
+  return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+double gpus_of(Amount milli) { return gpus(static_cast<double>(milli)); }
+
+std::string stop_text(const LoadResult& l) {
+  if (l.trace_exhausted) return "the trace ran out before the failure bound";
+  return fmt::format("stopped at {} ({:g} GPUs, {})", l.stop_name, gpus_of(l.stop_request_milli),
+                     to_string(l.stop_reason));
+}
+
+}  // namespace
+
+std::string load_json(const Cluster& cluster, const RunContext& c, const SimResult& r) {
+  const LoadResult& l = r.load;
+  const Amount cap = r.capacity_milli;
+  std::string out = "{\n  \"format\": \"allot-simulate-load\",\n  \"version\": 1,\n";
+  out +=
+      fmt::format("  \"plan\": {},\n  \"trace\": {},\n  \"trace_format\": {},\n  \"mapping\": {},\n  \"seed\": {},\n",
+                  json_string(c.plan), json_string(c.trace), json_string(to_string(c.format)),
+                  c.mapping.empty() ? "null" : json_string(c.mapping), c.seed);
+  out += fmt::format("  \"inventory\": {{\"source\": {}, \"nodes\": {}, \"gpus\": {}}},\n", json_string(c.inventory),
+                     cluster.nodes.size(), fixed(gpus_of(cap)));
+  out += "  \"notes\": [";
+  for (std::size_t i = 0; i < c.notes.size(); ++i) out += (i ? ", " : "") + json_string(c.notes[i]);
+  out += "],\n";
+  out += fmt::format(
+      "  \"max_failures\": {},\n  \"jobs\": {{\"trace\": {}, \"arrived\": {}, \"admitted\": {}, \"refused\": {}, "
+      "\"failed\": {}, \"failed_quota\": {}, \"failed_capacity\": {}, \"preemptions\": {}}},\n",
+      l.max_failures, r.jobs.size(), l.arrived, l.admitted, l.refused, l.failed, l.failed_quota, l.failed_capacity,
+      l.preemptions);
+  out += fmt::format("  \"stop\": {},\n",
+                     l.trace_exhausted
+                         ? std::string("null")
+                         : fmt::format("{{\"job\": {}, \"gpus\": {}, \"reason\": {}}}", json_string(l.stop_name),
+                                       fixed(gpus_of(l.stop_request_milli)), json_string(to_string(l.stop_reason))));
+  out += fmt::format(
+      "  \"gpus\": {{\"capacity\": {}, \"requested\": {}, \"allocated\": {}, \"unallocated\": {}, "
+      "\"unallocated_fraction\": {}, \"fragmented\": {}, \"fragmented_fraction\": {}}}\n}}\n",
+      fixed(gpus_of(cap)), fixed(gpus_of(l.requested_milli)), fixed(gpus_of(l.allocated_milli)),
+      fixed(gpus_of(l.unallocated_milli(cap))), fixed(percent_of(l.unallocated_milli(cap), cap) / 100, 6),
+      fixed(gpus_of(l.fragmented_milli)), fixed(percent_of(l.fragmented_milli, cap) / 100, 6));
+  return out;
+}
+
+void print_load(std::ostream& out, const Cluster& cluster, const RunContext& c, const SimResult& r, bool terminal) {
+  const LoadResult& l = r.load;
+  const Amount cap = r.capacity_milli;
+  const char* bold = terminal ? "\033[1m" : "";
+  const char* reset = terminal ? "\033[0m" : "";
+  out << fmt::format("{}allot simulate --load{}: {} ({}, {} lines) on {} ({} nodes, {:g} GPUs, inventory: {})\n", bold,
+                     reset, c.trace, to_string(c.format), c.trace_lines, c.plan, cluster.nodes.size(), gpus_of(cap),
+                     c.inventory);
+  for (const std::string& note : c.notes) out << "note: " << note << "\n";
+  out << fmt::format(
+      "pods: {} of {} arrived in trace order, {} admitted, {} refused; {} failed ({} quota, {} capacity)\n", l.arrived,
+      r.jobs.size(), l.admitted, l.refused, l.failed, l.failed_quota, l.failed_capacity);
+  out << fmt::format("      {}; {} preemptions\n", stop_text(l), l.preemptions);
+  out << fmt::format("GPUs: {:.1f} requested by the admitted and failed pods ({:.1f}% of capacity)\n",
+                     gpus_of(l.requested_milli), percent_of(l.requested_milli, cap));
+  out << fmt::format("      {:.1f} allocated, {:.1f} unallocated ({:.2f}%), {:.1f} fragmented ({:.2f}%)\n",
+                     gpus_of(l.allocated_milli), gpus_of(l.unallocated_milli(cap)),
+                     percent_of(l.unallocated_milli(cap), cap), gpus_of(l.fragmented_milli),
+                     percent_of(l.fragmented_milli, cap));
+}
+
+void print_load_comparison(std::ostream& out, const RunContext& a_context, const SimResult& a,
+                           const RunContext& b_context, const SimResult& b) {
+  const LoadResult &la = a.load, &lb = b.load;
+  out << fmt::format("\nload comparison on the same trace: A = {}, B = {}\n", a_context.plan, b_context.plan);
+  out << fmt::format("{:<26} {:>12} {:>12} {:>12}\n", "metric", "A", "B", "B - A");
+  auto row = [&](const char* name, double va, double vb, int decimals) {
+    out << fmt::format("{:<26} {:>12.{}f} {:>12.{}f} {:>+12.{}f}\n", name, va, decimals, vb, decimals, vb - va,
+                       decimals);
+  };
+  auto u = [](std::uint64_t v) { return static_cast<double>(v); };
+  row("pods_arrived", u(la.arrived), u(lb.arrived), 0);
+  row("pods_admitted", u(la.admitted), u(lb.admitted), 0);
+  row("pods_failed", u(la.failed), u(lb.failed), 0);
+  row("allocated_gpus", gpus_of(la.allocated_milli), gpus_of(lb.allocated_milli), 1);
+  row("unallocated_gpus", gpus_of(la.unallocated_milli(a.capacity_milli)),
+      gpus_of(lb.unallocated_milli(b.capacity_milli)), 1);
+  row("unallocated_percent", percent_of(la.unallocated_milli(a.capacity_milli), a.capacity_milli),
+      percent_of(lb.unallocated_milli(b.capacity_milli), b.capacity_milli), 2);
+  row("fragmented_gpus", gpus_of(la.fragmented_milli), gpus_of(lb.fragmented_milli), 1);
+  row("fragmented_percent", percent_of(la.fragmented_milli, a.capacity_milli),
+      percent_of(lb.fragmented_milli, b.capacity_milli), 2);
+}
+
 }  // namespace allot::runtime::sim

@@ -59,4 +59,11 @@ void print_comparison(std::ostream& out, const Cluster& a_cluster, const RunCont
 std::string comparison_json(const Cluster& a_cluster, const RunContext& a_context, const SimResult& a,
                             const Cluster& b_cluster, const RunContext& b_context, const SimResult& b);
 
+// Load mode (SimResult::load): the state at the stop.
+std::string load_json(const Cluster& cluster, const RunContext& context, const SimResult& result);
+void print_load(std::ostream& out, const Cluster& cluster, const RunContext& context, const SimResult& result,
+                bool terminal);
+void print_load_comparison(std::ostream& out, const RunContext& a_context, const SimResult& a,
+                           const RunContext& b_context, const SimResult& b);
+
 }  // namespace allot::runtime::sim

@@ -16,6 +16,8 @@ Time percentile(const std::vector<Time>& sorted, double p) {
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
+const char* to_string(LoadFailure failure) { return failure == LoadFailure::quota ? "quota" : "capacity"; }
+
 namespace {
 
 // Idle GPU capacity by shape, kept up to date slice by slice so that the
@@ -164,7 +166,10 @@ class Simulation {
     result_.start = start_;
   }
 
-  SimResult run() {
+  SimResult run() { return options_.load ? run_load() : run_replay(); }
+
+ private:
+  SimResult run_replay() {
     std::size_t next = 0;
     const std::size_t n = jobs_.size();
     std::uint64_t since_progress = 0;
@@ -203,7 +208,77 @@ class Simulation {
     return std::move(result_);
   }
 
- private:
+  // Load mode: arrivals only, in trace order; each is followed by schedule()
+  // until it decides nothing more, and whatever is left pending has failed.
+  SimResult run_load() {
+    LoadResult& load = result_.load;
+    load.enabled = true;
+    load.max_failures = std::max<std::uint64_t>(1, options_.load_failures);
+    const std::size_t n = jobs_.size();
+    std::uint64_t since_progress = 0;
+    for (std::size_t next = 0; next < n; ++next) {
+      const std::uint32_t i = order_[next];
+      const Time t = hot_[i].submit;
+      now_ = t;
+      arrive(i, t);
+      ++load.arrived;
+      if (result_.jobs[i].outcome == JobOutcome::refused) {
+        ++load.refused;
+        continue;
+      }
+      load.requested_milli += hot_[i].gpu_milli;
+      schedule(t);
+      // Normally only the arrival can be left pending; a victim requeued by
+      // a preemption fails the same way.
+      while (!pending_set_.empty()) {
+        const std::uint32_t failed = pending_set_.begin()->job;
+        const LoadFailure reason = classify(failed);
+        ++load.failed;
+        ++(reason == LoadFailure::quota ? load.failed_quota : load.failed_capacity);
+        if (load.failed >= load.max_failures) {
+          load.trace_exhausted = false;
+          load.stop_job = failed;
+          load.stop_name = jobs_[failed].name;
+          load.stop_request_milli = hot_[failed].gpu_milli;
+          load.stop_reason = reason;
+          load.fragmented_milli = ledger_.fragmented_for(hot_[failed].gpu_milli);
+          break;
+        }
+        leave_pending(failed);
+        scheduler_.release(failed + 1);  // withdrawn: a pending job is removed
+      }
+      if (!load.trace_exhausted) break;
+      if (options_.progress && ++since_progress >= 1024) {
+        since_progress = 0;
+        options_.progress(static_cast<double>(next) / static_cast<double>(n));
+      }
+    }
+    load.allocated_milli = ledger_.allocated_milli();
+    load.admitted = scheduler_.running_count();
+    load.preemptions = result_.preemptions;
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (const std::optional<JobView> v = scheduler_.job(i + 1); v && v->state != JobState::pending)
+        result_.jobs[i].outcome = JobOutcome::running;
+    result_.end = now_;
+    std::sort(result_.delays_ms.begin(), result_.delays_ms.end());
+    if (options_.progress) options_.progress(1.0);
+    return std::move(result_);
+  }
+
+  // Quota when the job's queue or an ancestor lacks room under a limit for
+  // its request (as the scheduler reports its scopes), capacity otherwise.
+  LoadFailure classify(std::uint32_t i) const {
+    const Resources& request = jobs_[i].job.request;
+    for (ScopeId s = hot_[i].queue; s != kNone; s = parent_[s]) {
+      const ScopeReport r = scheduler_.scope_report(s);
+      for (const Resource res : kAllResources)
+        if (request[res] > 0 && r.limit[res] < kUnlimited &&
+            r.used[res] + r.reserved[res] + request[res] > r.limit[res])
+          return LoadFailure::quota;
+    }
+    return LoadFailure::capacity;
+  }
+
   // Integrates the (constant) state over [now_, to).
   void advance(Time to) {
     if (to <= now_) return;
@@ -344,7 +419,7 @@ class Simulation {
         result_.scopes[s].delays_ms.push_back(delay);
       }
     }
-    completions_.push({t + hot_[i].runtime, i, ++run_[i]});
+    if (!options_.load) completions_.push({t + hot_[i].runtime, i, ++run_[i]});
   }
 
   void preempt(std::uint32_t i, Time t) {

@@ -13,6 +13,12 @@
 //      Scheduler::release, after which the victim is pending again (its
 //      queue requeues; it will run its full runtime again) or cancelled.
 // Jobs still pending when no event is left never ran.
+//
+// Load mode (SimOptions::load, docs/simulate.md "Load"): the jobs arrive in
+// trace order and never end. After each arrival Scheduler::schedule runs
+// until it decides nothing more; a job left pending then has failed: it is
+// withdrawn (Scheduler::release) and counted, and the run stops at the
+// load_failures-th failure. The state at the stop is reported (LoadResult).
 #pragma once
 
 #include <array>
@@ -42,6 +48,10 @@ struct SimOptions {
   bool record_decisions = false;
   // Called now and then with the fraction of arrivals processed (0..1).
   std::function<void(double)> progress;
+  // Load mode: no completions, stop at the load_failures-th pod left pending
+  // (at least 1). Time series, delays and guarantee figures are not measured.
+  bool load = false;
+  std::uint64_t load_failures = 1;
 };
 
 enum class JobOutcome : std::uint8_t {
@@ -49,7 +59,7 @@ enum class JobOutcome : std::uint8_t {
   cancelled,  // preempted on a queue with on_preempt = cancel
   never_ran,  // still pending when the simulation ended
   refused,    // Scheduler::submit refused it
-  running,    // only if the loop stopped early (never in a finished run)
+  running,    // admitted and not ended: load mode only
 };
 
 struct JobResult {
@@ -90,6 +100,35 @@ struct Sample {
   std::vector<double> scope_milli;  // per scope: GPUs used in the subtree
 };
 
+// Why a job failed in load mode, read from Scheduler::scope_report after the
+// scheduler left it pending (a label for the report, not a decision):
+// quota when its queue or an ancestor has no room left under a limit for its
+// request, capacity otherwise (the GPUs do not fit physically).
+enum class LoadFailure : std::uint8_t { quota, capacity };
+const char* to_string(LoadFailure failure);
+
+// The state of a load-mode run when it stopped. Milli-GPU.
+struct LoadResult {
+  bool enabled = false;
+  std::uint64_t max_failures = 1;
+  std::uint64_t arrived = 0;   // jobs submitted (refused ones included)
+  std::uint64_t admitted = 0;  // running at the stop
+  std::uint64_t refused = 0;   // by Scheduler::submit; not failures (they could never run)
+  std::uint64_t failed = 0, failed_quota = 0, failed_capacity = 0;
+  std::uint64_t preemptions = 0;
+  Amount requested_milli = 0;  // GPUs asked for by the jobs submitted and not refused
+  Amount allocated_milli = 0;  // held by running jobs at the stop
+  // Idle capacity at the stop that cannot host the request of the job that
+  // stopped the run (SimResult's fragmentation rule); 0 if the trace ran out.
+  Amount fragmented_milli = 0;
+  bool trace_exhausted = true;  // every job arrived without reaching max_failures
+  std::uint32_t stop_job = 0;   // index of the job whose failure stopped the run
+  std::string stop_name;        // its name
+  Amount stop_request_milli = 0;
+  LoadFailure stop_reason = LoadFailure::capacity;
+  Amount unallocated_milli(Amount capacity) const { return capacity - allocated_milli; }
+};
+
 struct SimResult {
   std::vector<JobResult> jobs;  // parallel to the input jobs
   std::vector<ScopeStats> scopes;
@@ -103,6 +142,7 @@ struct SimResult {
   std::uint64_t preemptions = 0, requeues = 0, cancellations = 0;
   std::array<std::uint64_t, 9> refusals{};  // by RefusalReason
   std::vector<Time> delays_ms;              // all started jobs, sorted ascending
+  LoadResult load;                          // load mode only
 };
 
 // Runs the simulation. Throws std::invalid_argument if the cluster is

@@ -123,6 +123,9 @@ struct Header {
 
 constexpr std::string_view kOpenbColumns[] = {"name", "cpu_milli",     "memory_mib",    "num_gpu",       "gpu_milli",
                                               "qos",  "creation_time", "deletion_time", "scheduled_time"};
+// An untimed openb pod list (openb_pod_list_multigpu50.csv): requests only,
+// for load mode.
+constexpr std::string_view kOpenbUntimedColumns[] = {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"};
 constexpr std::string_view kGenericColumns[] = {"submit_time", "duration", "queue", "user", "kind", "priority", "gpus"};
 
 template <std::size_t N>
@@ -164,6 +167,15 @@ void parse_openb_line(const Header& h, const Row& row, Trace& trace) {
     throw Failure{row.line, name.column, "negative cpu_milli or memory_mib"};
   // A share of one GPU only when num_gpu is 1; multi-GPU pods take whole GPUs.
   job.request.gpu_milli = num_gpu == 1 ? (gpu_milli == 0 ? kMilliPerGpu : gpu_milli) : num_gpu * kMilliPerGpu;
+  if (!trace.timed) {  // requests only: all submitted at 0 in file order, never ending
+    if (num_gpu == 0) {
+      ++trace.skipped[static_cast<std::size_t>(SkipReason::no_gpu_request)];
+      return;
+    }
+    job.runtime_ms = 1;
+    trace.jobs.push_back(std::move(job));
+    return;
+  }
   const Field& qos = row.at(h.find("qos"), "qos");
   if (qos.text == "LS" || qos.text == "Guaranteed") {
     job.preemptible = false;
@@ -259,11 +271,14 @@ TraceResult parse_trace(std::string_view text, std::string_view path) {
           trace.format = TraceFormat::openb;
         } else if (has_all(*header, kGenericColumns)) {
           trace.format = TraceFormat::generic;
+        } else if (has_all(*header, kOpenbUntimedColumns)) {
+          trace.format = TraceFormat::openb;
+          trace.timed = false;
         } else {
           throw Failure{line_no, 1,
                         "unknown trace header: expected the openb pod list columns "
                         "(name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
-                        "deletion_time,scheduled_time) or the generic columns "
+                        "deletion_time,scheduled_time; or only the first five, untimed) or the generic columns "
                         "(submit_time,duration,queue,user,kind,priority,gpus[,cpu,memory])"};
         }
         return;

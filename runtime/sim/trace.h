@@ -49,6 +49,9 @@ struct Trace {
   std::vector<TraceJob> jobs;  // in file order
   std::array<std::uint64_t, kSkipReasonCount> skipped{};
   std::uint64_t lines = 0;  // data lines read (header excluded)
+  // False for an untimed openb pod list (name,cpu_milli,memory_mib,num_gpu,
+  // gpu_milli only): every job has submit_ms 0 and runtime_ms 1, for load mode.
+  bool timed = true;
   std::uint64_t skipped_total() const;
 };
 
@@ -66,6 +69,7 @@ using TraceResult = std::variant<Trace, InputError>;
 // Detects the format by the header's column names (in any order):
 //   openb:   name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,
 //            creation_time,deletion_time,scheduled_time
+//   untimed openb: name,cpu_milli,memory_mib,num_gpu,gpu_milli (Trace::timed false)
 //   generic: submit_time,duration,queue,user,kind,priority,gpus[,cpu,memory]
 //            (optional extra columns: name, preemptible)
 TraceResult parse_trace(std::string_view text, std::string_view path);

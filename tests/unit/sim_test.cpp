@@ -629,3 +629,123 @@ TEST_CASE("sim: the simulate command reads files, writes the report and fails cl
   CHECK(err4.str().find("missing `--plan`") != std::string::npos);
   fs::remove_all(dir);
 }
+
+// ---- load mode --------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kUntimedHeader = "name,cpu_milli,memory_mib,num_gpu,gpu_milli\n";
+
+SimResult load(const Cluster& c, const std::string& pods, std::uint64_t failures) {
+  const Trace t = parse_ok(std::string(kUntimedHeader) + pods);
+  CHECK_FALSE(t.timed);
+  SimOptions o;
+  o.load = true;
+  o.load_failures = failures;
+  return simulate(c, resolve_ok(c, t), o);
+}
+
+}  // namespace
+
+TEST_CASE("sim: load mode stops at the first pod the cluster cannot host", "[sim]") {
+  Cluster c;
+  c.nodes.push_back({"n0", 2, "A100", 0});
+  c.nodes.push_back({"n1", 2, "A100", 0});
+  c.scopes.push_back(quota("T", kNone, 4, std::nullopt));  // no limit: only the cluster bounds it
+  c.scopes.push_back(queue("T/q", 0));
+  // 0.5 GPU on one node, 2 GPUs on the other; the next 2-GPU pod finds one
+  // free whole GPU per node at most and fails; the last pod never arrives.
+  const std::string pods =
+      "p0,1000,1024,1,500\n"
+      "p1,1000,1024,2,1000\n"
+      "p2,1000,1024,2,1000\n"
+      "p3,1000,1024,1,500\n"
+      "p4,1000,1024,1,250\n"
+      "p5,1000,1024,1,1000\n";
+  const SimResult r = load(c, pods, 1);
+  const LoadResult& l = r.load;
+  CHECK(l.enabled);
+  CHECK(l.arrived == 3);
+  CHECK(l.admitted == 2);
+  CHECK(l.failed == 1);
+  CHECK(l.failed_capacity == 1);
+  CHECK_FALSE(l.trace_exhausted);
+  CHECK(l.stop_name == "p2");
+  CHECK(l.stop_reason == LoadFailure::capacity);
+  CHECK(l.requested_milli == 4500);
+  CHECK(l.allocated_milli == 2500);
+  CHECK(l.unallocated_milli(r.capacity_milli) == 1500);
+  // Idle: the half-used node's free whole GPU (fewer than 2 free) and the
+  // 0.5 remainder: all of it fragmented for a 2-GPU request.
+  CHECK(l.fragmented_milli == 1500);
+  CHECK(r.jobs[0].outcome == JobOutcome::running);
+  CHECK(r.jobs[1].outcome == JobOutcome::running);
+  CHECK(r.jobs[2].outcome == JobOutcome::never_ran);
+
+  // Up to two failures: p2 is withdrawn, p3 fills the 0.5 remainder, p4 takes
+  // a share of the last free GPU, and p5 (1 GPU) is the second failure.
+  const SimResult r2 = load(c, pods, 2);
+  CHECK(r2.load.arrived == 6);
+  CHECK(r2.load.admitted == 4);
+  CHECK(r2.load.failed == 2);
+  CHECK(r2.load.stop_name == "p5");
+  CHECK(r2.load.allocated_milli == 3250);
+  CHECK(r2.load.unallocated_milli(r2.capacity_milli) == 750);
+  CHECK(r2.load.fragmented_milli == 750);  // the 0.75 remainder cannot host a whole GPU
+
+  // A bound above the failures: the trace runs out; nothing is reported as fragmented.
+  const SimResult r3 = load(c, pods, 10);
+  CHECK(r3.load.trace_exhausted);
+  CHECK(r3.load.failed == 2);
+  CHECK(r3.load.allocated_milli == 3250);
+  CHECK(r3.load.fragmented_milli == 0);
+}
+
+TEST_CASE("sim: load mode tells a quota stop from a full cluster", "[sim]") {
+  Cluster c;
+  c.nodes.push_back({"n0", 4, "A100", 0});
+  c.scopes.push_back(quota("T", kNone, 2, 2));
+  c.scopes.push_back(queue("T/q", 0));
+  const SimResult r = load(c,
+                           "p0,1000,1024,1,1000\n"
+                           "p1,1000,1024,1,1000\n"
+                           "p2,1000,1024,1,1000\n",
+                           1);
+  CHECK(r.load.admitted == 2);
+  CHECK(r.load.failed_quota == 1);
+  CHECK(r.load.stop_reason == LoadFailure::quota);
+  CHECK(r.load.allocated_milli == 2000);
+  CHECK(r.load.unallocated_milli(r.capacity_milli) == 2000);
+  CHECK(r.load.fragmented_milli == 0);  // two whole GPUs free on n0: usable, but not by T
+}
+
+TEST_CASE("sim: the simulate command's load mode", "[sim]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "allot-sim-load-test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string plan = (dir / "plan.toml").string();
+  std::ofstream(plan) << "format_version = 1\n"
+                         "[[nodes]]\nname = \"n0\"\ngpus = 2\n"
+                         "[[scopes]]\npath = \"A\"\nkind = \"quota\"\nname = \"A\"\n"
+                         "bounds = { gpu = { guarantee = 2000, limit = 2000 } }\n";
+  const std::string trace = (dir / "pods.csv").string();
+  std::ofstream(trace) << kUntimedHeader << "p0,1,1,1,600\np1,1,1,1,600\np2,1,1,1,600\np3,1,1,1,600\n";
+  std::ostringstream out, err;
+  CHECK(run_simulate_command({"--plan", plan, "--trace", trace}, out, err, false) == 2);
+  CHECK(err.str().find("use `--load`") != std::string::npos);
+  std::ostringstream out2, err2;
+  const int rc = run_simulate_command({"--plan", plan, "--trace", trace, "--load", "--compare", plan, "-o",
+                                       (dir / "report").string(), "--progress=never"},
+                                      out2, err2, false);
+  INFO(err2.str());
+  CHECK(rc == 0);
+  // 0.6 + 0.6 on two GPUs; the third 0.6 finds remainders of 0.4: it fails.
+  CHECK(out2.str().find("1.2 allocated, 0.8 unallocated (40.00%), 0.8 fragmented (40.00%)") != std::string::npos);
+  CHECK(out2.str().find("load comparison on the same trace") != std::string::npos);
+  CHECK(fs::exists(dir / "report" / "load.json"));
+  CHECK(fs::exists(dir / "report" / "compare" / "load.json"));
+  std::ostringstream out3, err3;
+  CHECK(run_simulate_command({"--plan", plan, "--trace", trace, "--load-failures", "2"}, out3, err3, false) == 2);
+  fs::remove_all(dir);
+}
