@@ -545,6 +545,9 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
       ++counts.proved_natively;
       return;
     }
+    // Past the sink's error limit every further report is dropped, so the
+    // solver's time would be spent on nothing anyone sees.
+    if (sink.saturated()) return;
     ++counts.solver_obligations;
     if (solver == nullptr) {
       own_solver = make_z3_solver();
