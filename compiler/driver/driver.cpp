@@ -204,6 +204,28 @@ bool parse_count(const std::string& value, long long& out) {
   return out > 0;
 }
 
+// What every subcommand's option loop ends with: `--color=MODE`, `--` (all
+// that follows is inputs), an unknown option, or an input. Returns the usage
+// error, if any; sets `rest_are_inputs` after `--`.
+std::optional<std::string> common_argument(const std::vector<std::string>& args, std::size_t i, std::string& color,
+                                           std::vector<std::string>& inputs, bool& rest_are_inputs) {
+  const std::string& a = args[i];
+  if (a.rfind("--color=", 0) == 0) {
+    color = a.substr(8);
+    if (color != "auto" && color != "always" && color != "never") {
+      return fmt::format("unknown color mode `{}`", color);
+    }
+  } else if (a == "--") {
+    inputs.insert(inputs.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+    rest_are_inputs = true;
+  } else if (!a.empty() && a[0] == '-') {
+    return fmt::format("unknown option `{}`", a);
+  } else {
+    inputs.push_back(a);
+  }
+  return std::nullopt;
+}
+
 int run_check(const std::vector<std::string>& args, Streams& streams) {
   CheckOptions options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -246,18 +268,12 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
       options.deny_warnings = true;
     } else if (a == "-q" || a == "--quiet") {
       options.quiet = true;
-    } else if (a.rfind("--color=", 0) == 0) {
-      options.color = a.substr(8);
-      if (options.color != "auto" && options.color != "always" && options.color != "never") {
-        return usage_error(streams, fmt::format("unknown color mode `{}`", options.color));
-      }
-    } else if (a == "--") {
-      options.inputs.insert(options.inputs.end(), args.begin() + static_cast<long>(i) + 1, args.end());
-      break;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error(streams, fmt::format("unknown option `{}`", a));
     } else {
-      options.inputs.push_back(a);
+      bool rest_are_inputs = false;
+      if (auto error = common_argument(args, i, options.color, options.inputs, rest_are_inputs)) {
+        return usage_error(streams, *error);
+      }
+      if (rest_are_inputs) break;
     }
   }
   if (options.inputs.empty()) return usage_error(streams, "`check` needs at least one file or directory");
@@ -432,18 +448,12 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
       } else {
         return usage_error(streams, fmt::format("unknown placement method `{}`", m));
       }
-    } else if (a.rfind("--color=", 0) == 0) {
-      options.color = a.substr(8);
-      if (options.color != "auto" && options.color != "always" && options.color != "never") {
-        return usage_error(streams, fmt::format("unknown color mode `{}`", options.color));
-      }
-    } else if (a == "--") {
-      options.inputs.insert(options.inputs.end(), args.begin() + static_cast<long>(i) + 1, args.end());
-      break;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error(streams, fmt::format("unknown option `{}`", a));
     } else {
-      options.inputs.push_back(a);
+      bool rest_are_inputs = false;
+      if (auto error = common_argument(args, i, options.color, options.inputs, rest_are_inputs)) {
+        return usage_error(streams, *error);
+      }
+      if (rest_are_inputs) break;
     }
   }
   if (options.inputs.empty()) return usage_error(streams, fmt::format("`{}` needs at least one policy file", command));
