@@ -157,15 +157,15 @@ void GpuState::rekey(const std::vector<NodeId>& touched) {
 }
 
 void GpuState::take(const std::vector<GpuSlice>& slices) {
-  std::vector<NodeId> touched;
-  for (const GpuSlice& s : slices) change(topology_->flat(s.gpu), s.milli, touched);
-  rekey(touched);
+  touched_.clear();
+  for (const GpuSlice& s : slices) change(topology_->flat(s.gpu), s.milli, touched_);
+  rekey(touched_);
 }
 
 void GpuState::give_back(const std::vector<GpuSlice>& slices) {
-  std::vector<NodeId> touched;
-  for (const GpuSlice& s : slices) change(topology_->flat(s.gpu), -s.milli, touched);
-  rekey(touched);
+  touched_.clear();
+  for (const GpuSlice& s : slices) change(topology_->flat(s.gpu), -s.milli, touched_);
+  rekey(touched_);
 }
 
 void GpuState::pick(NodeId node, std::uint64_t mask, std::uint32_t count, const std::vector<std::uint32_t>& rank,

@@ -130,6 +130,7 @@ class GpuState {
   FreeGpuIndex all_;
   std::vector<FreeGpuIndex> by_group_;           // [group], group 0 unused
   std::set<std::pair<Amount, FlatGpu>> shared_;  // partly used GPUs: (free milli, gpu)
+  std::vector<NodeId> touched_;                  // scratch of take/give_back, reused
 };
 
 }  // namespace allot::runtime

@@ -1,8 +1,10 @@
 #include "runtime/core/scheduler.h"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace allot::runtime {
@@ -243,7 +245,7 @@ std::optional<Refusal> Scheduler::check_submit(const Job& job) const {
   auto refuse = [&](RefusalReason reason, std::string message) {
     return Refusal{reason, "job " + std::to_string(job.id) + ": " + std::move(message)};
   };
-  if (jobs_.count(job.id)) return refuse(RefusalReason::duplicate_id, "a job with this id is already known");
+  if (find_job(job.id)) return refuse(RefusalReason::duplicate_id, "a job with this id is already known");
   if (job.queue >= cluster_.scopes.size() || cluster_.scopes[job.queue].kind != ScopeKind::queue)
     return refuse(RefusalReason::unknown_queue, "scope " + std::to_string(job.queue) + " is not a queue");
   const Scope& queue = cluster_.scopes[job.queue];
@@ -300,10 +302,84 @@ SubmitResult Scheduler::submit(Job job, Time /*now*/) {
   rec.preemptible = job.preemptible && queue.queue.preemptible;
   rec.seq = next_seq_++;
   rec.job = std::move(job);
-  const JobId id = rec.job.id;
-  JobRecord& stored = jobs_.emplace(id, std::move(rec)).first->second;
+  JobRecord& stored = insert_job(std::move(rec));
   enqueue(stored);
   return Queued{};
+}
+
+// ---- job table --------------------------------------------------------------------
+
+std::size_t Scheduler::slot_of(JobId id) const {
+  // Fibonacci hashing: spreads sequential and strided ids alike.
+  return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ull) >> job_shift_);
+}
+
+Scheduler::JobRecord* Scheduler::find_job(JobId id) const {
+  if (job_count_ == 0) return nullptr;
+  const std::size_t mask = job_slots_.size() - 1;
+  for (std::size_t i = slot_of(id);; i = (i + 1) & mask) {
+    const JobSlot& slot = job_slots_[i];
+    if (!slot.rec) return nullptr;
+    if (slot.id == id) return slot.rec;
+  }
+}
+
+Scheduler::JobRecord& Scheduler::at_job(JobId id) const {
+  JobRecord* rec = find_job(id);
+  if (!rec) throw std::out_of_range("allot scheduler: unknown job " + std::to_string(id));
+  return *rec;
+}
+
+void Scheduler::grow_jobs() {
+  std::vector<JobSlot> old = std::move(job_slots_);
+  const std::size_t size = old.empty() ? 1024 : old.size() * 2;
+  job_slots_.assign(size, JobSlot{});
+  job_shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
+  const std::size_t mask = size - 1;
+  for (const JobSlot& e : old) {
+    if (!e.rec) continue;
+    std::size_t i = slot_of(e.id);
+    while (job_slots_[i].rec) i = (i + 1) & mask;
+    job_slots_[i] = e;
+  }
+}
+
+Scheduler::JobRecord& Scheduler::insert_job(JobRecord&& rec) {
+  if ((job_count_ + 1) * 2 > job_slots_.size()) grow_jobs();
+  JobRecord* stored;
+  if (free_records_.empty()) {
+    stored = &job_pool_.emplace_back(std::move(rec));
+  } else {
+    stored = free_records_.back();
+    free_records_.pop_back();
+    *stored = std::move(rec);
+  }
+  const std::size_t mask = job_slots_.size() - 1;
+  std::size_t i = slot_of(stored->job.id);
+  while (job_slots_[i].rec) i = (i + 1) & mask;
+  job_slots_[i] = {stored->job.id, stored};
+  ++job_count_;
+  return *stored;
+}
+
+void Scheduler::erase_job(JobId id) {
+  const std::size_t mask = job_slots_.size() - 1;
+  std::size_t i = slot_of(id);
+  while (!job_slots_[i].rec || job_slots_[i].id != id) i = (i + 1) & mask;
+  free_records_.push_back(job_slots_[i].rec);
+  // Backward-shift deletion: move up every later entry of the run that may
+  // sit in the hole (its home is not cyclically within (hole, its slot]).
+  for (std::size_t j = i;;) {
+    j = (j + 1) & mask;
+    if (!job_slots_[j].rec) break;
+    const std::size_t home = slot_of(job_slots_[j].id);
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      job_slots_[i] = job_slots_[j];
+      i = j;
+    }
+  }
+  job_slots_[i] = JobSlot{};
+  --job_count_;
 }
 
 // ---- bookkeeping ------------------------------------------------------------------
@@ -386,8 +462,7 @@ void Scheduler::stop_running(JobRecord& rec, bool return_gpus) {
 void Scheduler::remove_running(JobRecord& rec) {
   JobRecord* preemptor = nullptr;
   if (rec.preempted)
-    if (auto p = jobs_.find(rec.preemptor); p != jobs_.end() && p->second.reserving && p->second.awaiting_victims > 0)
-      preemptor = &p->second;
+    if (JobRecord* p = find_job(rec.preemptor); p && p->reserving && p->awaiting_victims > 0) preemptor = p;
   if (!preemptor) {
     stop_running(rec);
     return;
@@ -399,12 +474,12 @@ void Scheduler::remove_running(JobRecord& rec) {
 }
 
 ReleaseOutcome Scheduler::release(JobId id) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return ReleaseOutcome::unknown_job;
-  JobRecord& rec = it->second;
+  JobRecord* found = find_job(id);
+  if (!found) return ReleaseOutcome::unknown_job;
+  JobRecord& rec = *found;
   if (rec.state == JobState::pending) {
     dequeue(rec);
-    jobs_.erase(it);
+    erase_job(id);
     return ReleaseOutcome::removed;
   }
   remove_running(rec);
@@ -414,20 +489,20 @@ ReleaseOutcome Scheduler::release(JobId id) {
     enqueue(rec);
     return ReleaseOutcome::requeued;
   }
-  jobs_.erase(it);
+  erase_job(id);
   return ReleaseOutcome::removed;
 }
 
 bool Scheduler::finish(JobId id) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return false;
-  JobRecord& rec = it->second;
+  JobRecord* found = find_job(id);
+  if (!found) return false;
+  JobRecord& rec = *found;
   // A victim that completes within its grace period frees its room as well.
   if (rec.state == JobState::pending)
     dequeue(rec);
   else
     remove_running(rec);
-  jobs_.erase(it);
+  erase_job(id);
   return true;
 }
 
@@ -467,11 +542,11 @@ Decision Scheduler::schedule(Time now) {
   SearchMemo memo;
   // Jobs whose victims are all gone take the room made for them first.
   const std::vector<PendingKey> ready(ready_nominated_.begin(), ready_nominated_.end());
-  for (const PendingKey& key : ready) attempt(jobs_.at(key.id), now, out, memo);
+  for (const PendingKey& key : ready) attempt(at_job(key.id), now, out, memo);
   for (auto it = pending_.begin(); it != pending_.end();) {
     const PendingKey key = *it;
     ++it;  // attempt() may erase `key`, never another pending entry
-    JobRecord& rec = jobs_.at(key.id);
+    JobRecord& rec = at_job(key.id);
     if (rec.nominated) continue;  // waiting for its victims, or tried above
     attempt(rec, now, out, memo);
   }
@@ -498,7 +573,7 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
     return;
   }
   for (std::size_t i = 0; i < plan->victims.size(); ++i) {
-    JobRecord& victim = jobs_.at(plan->victims[i]->job.id);
+    JobRecord& victim = at_job(plan->victims[i]->job.id);
     out.preempted.push_back(make_preemption(rec, victim, plan->reasons[i]));
     victim.state = JobState::terminating;
     for (ScopeId sc = victim.job.queue; sc != kNone; sc = info_[sc].parent) usage_[sc].leaving += victim.job.request;
@@ -835,13 +910,13 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
 }
 
 std::optional<std::vector<Preemption>> Scheduler::plan_preemption(JobId pending) const {
-  auto it = jobs_.find(pending);
-  if (it == jobs_.end() || it->second.state != JobState::pending) return std::nullopt;
-  std::optional<VictimPlan> plan = find_victims(it->second);
+  const JobRecord* rec = find_job(pending);
+  if (!rec || rec->state != JobState::pending) return std::nullopt;
+  std::optional<VictimPlan> plan = find_victims(*rec);
   if (!plan) return std::nullopt;
   std::vector<Preemption> out;
   for (std::size_t i = 0; i < plan->victims.size(); ++i)
-    out.push_back(make_preemption(it->second, *plan->victims[i], plan->reasons[i]));
+    out.push_back(make_preemption(*rec, *plan->victims[i], plan->reasons[i]));
   return out;
 }
 
@@ -855,7 +930,7 @@ RestoreResult Scheduler::restore(const std::vector<RunningJob>& jobs) {
   std::unordered_map<FlatGpu, Amount> added;
   for (const RunningJob& rj : jobs) {
     const Job& job = rj.job;
-    if (jobs_.count(job.id) || !ids.insert(job.id).second)
+    if (find_job(job.id) || !ids.insert(job.id).second)
       return error(job.id, RestoreErrorKind::duplicate_id, "restored twice or already known");
     if (job.queue >= cluster_.scopes.size() || cluster_.scopes[job.queue].kind != ScopeKind::queue)
       return error(job.id, RestoreErrorKind::unknown_queue, "scope " + std::to_string(job.queue) + " is not a queue");
@@ -891,7 +966,7 @@ RestoreResult Scheduler::restore(const std::vector<RunningJob>& jobs) {
     rec.preemptible = rj.job.preemptible && queue.queue.preemptible;
     rec.seq = next_seq_++;
     rec.job = rj.job;
-    JobRecord& stored = jobs_.emplace(rj.job.id, std::move(rec)).first->second;
+    JobRecord& stored = insert_job(std::move(rec));
     start_running(stored, rj.gpus, rj.started_at);
   }
   return Restored{jobs.size()};
@@ -917,9 +992,9 @@ ScopeReport Scheduler::scope_report(ScopeId scope) const {
 }
 
 std::optional<JobView> Scheduler::job(JobId id) const {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return std::nullopt;
-  const JobRecord& rec = it->second;
+  const JobRecord* found = find_job(id);
+  if (!found) return std::nullopt;
+  const JobRecord& rec = *found;
   return JobView{rec.state, rec.job.queue, rec.priority_value, rec.gpus, rec.started_at, rec.borrow_distance};
 }
 

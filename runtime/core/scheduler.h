@@ -18,10 +18,10 @@
 // back by preemption.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
-#include <unordered_map>
 #include <vector>
 
 #include "runtime/core/cluster.h"
@@ -164,6 +164,21 @@ class Scheduler {
   void attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& memo);
   void remove_running(JobRecord& rec);  // stops it and tells its preemptor
 
+  // The live jobs by id: an open-addressing table (linear probing) of
+  // pointers into a pool whose records keep their address while live and
+  // are reused (with their vectors' capacity) once erased. Only looked up by
+  // id, never iterated, so its layout cannot affect any decision.
+  struct JobSlot {
+    JobId id = 0;
+    JobRecord* rec = nullptr;  // null: empty slot
+  };
+  JobRecord* find_job(JobId id) const;
+  JobRecord& at_job(JobId id) const;       // throws std::out_of_range if unknown
+  JobRecord& insert_job(JobRecord&& rec);  // the id must be new
+  void erase_job(JobId id);
+  std::size_t slot_of(JobId id) const;  // home slot
+  void grow_jobs();
+
   Cluster cluster_;
   std::shared_ptr<const Topology> topology_;
   std::vector<ScopeInfo> info_;
@@ -178,7 +193,11 @@ class Scheduler {
   std::unique_ptr<GpuState> gpus_;
 
   std::vector<ScopeUsage> usage_;
-  std::unordered_map<JobId, JobRecord> jobs_;
+  std::vector<JobSlot> job_slots_;  // power-of-two size, at most half full
+  std::size_t job_count_ = 0;
+  unsigned job_shift_ = 64;               // 64 - log2(job_slots_.size())
+  std::deque<JobRecord> job_pool_;        // stable addresses
+  std::vector<JobRecord*> free_records_;  // erased records, reused last-in first-out
   std::set<PendingKey> pending_;
   std::set<PendingKey> ready_nominated_;  // nominated, all victims released
   std::vector<std::vector<JobRecord*>> running_by_queue_;
