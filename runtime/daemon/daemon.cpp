@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -193,7 +194,7 @@ Daemon::Daemon(DaemonConfig config, std::ostream& log) : config_(std::move(confi
 Daemon::~Daemon() {
   for (auto& [fd, c] : connections_) ::close(fd);
   for (auto& [fd, id] : pidfds_) ::close(fd);
-  for (int fd : {signal_fd_, listen_fd_, metrics_fd_})
+  for (int fd : {signal_fd_, listen_fd_, metrics_fd_, lock_fd_})
     if (fd >= 0) ::close(fd);
 }
 
@@ -212,7 +213,7 @@ int Daemon::run() {
   if (device_ids_.empty() && plan_.node.gpus > 0) return 2;
   if (!load_state()) return 2;
   std::string error;
-  if (!journal_.open(fmt::format("{}/journal-{}.log", config_.state_dir, generation_), error)) {
+  if (!journal_.open(journal_path(generation_), error)) {
     log(error);
     return 2;
   }
@@ -229,6 +230,7 @@ int Daemon::run() {
                   gpu_source_, config_.socket_path, plan_.path, plan_.fingerprint, jobs_.size()));
   loop();
   commit();
+  wait_for_snapshot();
   write_snapshot();
   if (!config_.metrics_file.empty()) write_metrics_file();
   ::unlink(config_.socket_path.c_str());
@@ -246,7 +248,32 @@ bool Daemon::prepare_state_dir() {
   }
   ::chmod(config_.state_dir.c_str(), 0755);
   ::chmod((config_.state_dir + "/logs").c_str(), 0755);  // users read their own job logs (files are 0640, theirs)
-  return true;
+  return lock_state_dir();
+}
+
+// One allotd per state directory. The lock is also held by a snapshot writer
+// (a forked child shares the open file description), so a new allotd started
+// after a crash waits until an orphaned writer is done: it cannot rename an
+// older snapshot over the new allotd's snapshot. Jobs do not inherit it
+// (O_CLOEXEC).
+bool Daemon::lock_state_dir() {
+  const std::string path = config_.state_dir + "/allotd.lock";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    log(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    return false;
+  }
+  constexpr int kWaitMs = 30000, kStepMs = 20;
+  for (int waited = 0;; waited += kStepMs) {
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return true;
+    if (errno != EWOULDBLOCK && errno != EINTR) break;
+    if (waited == 0) log(fmt::format("waiting for {} (another allotd or its snapshot writer holds it)", path));
+    if (waited >= kWaitMs) break;
+    ::usleep(kStepMs * 1000);
+  }
+  log(fmt::format("cannot lock {}: {}; is another allotd using state directory {}?", path, std::strerror(errno),
+                  config_.state_dir));
+  return false;
 }
 
 bool Daemon::load_initial_plan() {
@@ -351,8 +378,43 @@ bool Daemon::load_state() {
       for (const auto& [q, n] : *counts->as_object())
         if (n.as_int()) preemptions_by_queue_[q] = static_cast<std::uint64_t>(*n.as_int());
   }
-  const std::string journal_path = fmt::format("{}/journal-{}.log", config_.state_dir, generation_);
-  const std::optional<JournalRecovery> recovery = recover_journal(journal_path, error);
+  // Journals before the snapshot's generation are covered by it; the ones
+  // from it on are replayed in order (more than one when a snapshot writer
+  // did not finish), and new records go to the latest.
+  const std::uint64_t snapshot_generation = generation_;
+  std::vector<std::uint64_t> generations;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::uint64_t g = 0;
+    if (std::sscanf(name.c_str(), "journal-%lu.log", &g) != 1 || name != fmt::format("journal-{}.log", g)) continue;
+    if (g < snapshot_generation) {
+      std::error_code ignored;
+      std::filesystem::remove(entry.path(), ignored);
+    } else {
+      generations.push_back(g);
+    }
+  }
+  if (ec) {
+    log(fmt::format("cannot list state directory {}: {}", config_.state_dir, ec.message()));
+    return false;
+  }
+  std::sort(generations.begin(), generations.end());
+  for (const std::uint64_t g : generations) {
+    if (!replay_journal(journal_path(g))) return false;
+    generation_ = g;
+  }
+  while (journal_problems_.size() > kMaxProblems) journal_problems_.erase(journal_problems_.begin());
+  log(fmt::format("recovered {} jobs (snapshot generation {}, {} journal records in {} generations)", jobs_.size(),
+                  snapshot_generation, replayed_records_, generations.size()));
+  return true;
+}
+
+// Replays one journal generation over jobs_; a bad tail is preserved and
+// reported (recover_journal). False only when the files cannot be handled.
+bool Daemon::replay_journal(const std::string& path) {
+  std::string error;
+  const std::optional<JournalRecovery> recovery = recover_journal(path, error);
   if (!recovery) {
     log("cannot recover the journal: " + error);
     return false;
@@ -373,28 +435,16 @@ bool Daemon::load_state() {
       ++replayed_records_;
       continue;  // events (apply) are informational
     }
-    journal_problems_.push_back(fmt::format("{}: a record passed its CRC but is not understood ({})", journal_path,
+    journal_problems_.push_back(fmt::format("{}: a record passed its CRC but is not understood ({})", path,
                                             error.empty() ? "not a job record" : error));
     log(journal_problems_.back());
   }
   if (recovery->scan.tail != TailState::clean) {
     journal_problems_.push_back(fmt::format("{} journal tail in {}: {}; {} bytes preserved in {}",
-                                            to_string(recovery->scan.tail), journal_path, recovery->scan.problem,
+                                            to_string(recovery->scan.tail), path, recovery->scan.problem,
                                             recovery->bad_bytes, recovery->side_file));
     log("JOURNAL PROBLEM: " + journal_problems_.back());
   }
-  while (journal_problems_.size() > kMaxProblems) journal_problems_.erase(journal_problems_.begin());
-  // Journals of older generations are covered by the snapshot.
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    std::uint64_t g = 0;
-    if (std::sscanf(name.c_str(), "journal-%lu.log", &g) == 1 && name == fmt::format("journal-{}.log", g) &&
-        g < generation_)
-      std::filesystem::remove(entry.path(), ec);
-  }
-  log(fmt::format("recovered {} jobs (snapshot generation {}, {} journal records)", jobs_.size(), generation_,
-                  replayed_records_));
   return true;
 }
 
@@ -593,6 +643,10 @@ void Daemon::reap_children() {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (pid == snapshot_pid_) {
+      finish_snapshot(status);
+      continue;
+    }
     const auto it = children_.find(pid);
     if (it == children_.end()) continue;
     const JobId id = it->second;
@@ -711,8 +765,11 @@ void Daemon::commit() {
     return;
   }
   // Snapshots cost O(jobs): taken once the journal has grown as large as the
-  // last snapshot, so that their cost per record stays constant.
-  if (records_since_snapshot_ >= config_.snapshot_every && journal_.size() >= last_snapshot_bytes_) write_snapshot();
+  // last snapshot, so that their cost per record stays constant. Here the
+  // journal is synced, so rotating it loses nothing; the writing is done by a
+  // child while this loop goes on.
+  if (snapshot_pid_ < 0 && records_since_snapshot_ >= config_.snapshot_every && journal_.size() >= last_snapshot_bytes_)
+    start_snapshot();
   std::vector<int> touched, closed;
   for (auto& [fd, reply] : replies_after_sync_) {
     const auto it = connections_.find(fd);
@@ -782,19 +839,42 @@ void Daemon::journal_event(Json event) {
   ++records_since_snapshot_;
 }
 
-bool Daemon::write_snapshot() {
-  // Finished jobs beyond the retention are forgotten, oldest first.
+std::string Daemon::journal_path(std::uint64_t generation) const {
+  return fmt::format("{}/journal-{}.log", config_.state_dir, generation);
+}
+
+// Finished jobs beyond the retention are forgotten, oldest first (in memory;
+// the next snapshot leaves them out).
+void Daemon::prune_finished_jobs() {
   std::vector<std::pair<runtime::Time, JobId>> finished;
   for (const auto& [id, rec] : jobs_)
     if (is_final(rec.phase)) finished.emplace_back(rec.finished_at, id);
-  if (finished.size() > config_.keep_finished_jobs) {
-    std::sort(finished.begin(), finished.end());
-    for (std::size_t i = 0; i + config_.keep_finished_jobs < finished.size(); ++i) jobs_.erase(finished[i].second);
+  if (finished.size() <= config_.keep_finished_jobs) return;
+  std::sort(finished.begin(), finished.end());
+  for (std::size_t i = 0; i + config_.keep_finished_jobs < finished.size(); ++i) jobs_.erase(finished[i].second);
+}
+
+// Syncs journal G and continues in G+1 (created, directory fsynced), so that
+// the in-memory state right now is exactly "everything in journals <= G":
+// the content of snapshot G+1. On failure allotd stops (FATAL), as for any
+// journal error.
+bool Daemon::rotate_journal() {
+  std::string error;
+  if (!journal_.sync(error) || !journal_.open(journal_path(generation_ + 1), error)) {
+    log("FATAL: " + error + "; stopping (jobs keep running)");
+    stopping_ = true;
+    exit_status_ = 1;
+    return false;
   }
-  const std::uint64_t next_generation = generation_ + 1;
+  ++generation_;
+  records_since_snapshot_ = 0;
+  return true;
+}
+
+std::string Daemon::snapshot_text() const {
   Json snap;
   snap.set("version", 1);
-  snap.set("generation", next_generation);
+  snap.set("generation", generation_);
   snap.set("next_id", static_cast<std::uint64_t>(next_id_));
   snap.set("written_at", wall_ms());
   JsonArray jobs;
@@ -806,27 +886,99 @@ bool Daemon::write_snapshot() {
   Json counts = api::JsonObject{};
   for (const auto& [q, n] : preemptions_by_queue_) counts.set(q, n);
   snap.set("preemptions", std::move(counts));
+  return snap.dump() + "\n";
+}
+
+// Synchronous snapshot (startup and shutdown, nothing is being served):
+// rotate to G+1, write snapshot G+1 (temp file, fsync, rename, fsync of the
+// directory), then delete the journals before G+1. A crash before the rename
+// leaves the old snapshot and all journals since: recovery replays them.
+bool Daemon::write_snapshot() {
+  prune_finished_jobs();
+  if (!rotate_journal()) return false;
+  const std::string text = snapshot_text();
   std::string error;
-  // The snapshot holds everything; once it is durable the new journal starts
-  // empty and the old one can go. A crash in between leaves a snapshot whose
-  // journal does not exist yet: an empty journal, which is right.
-  const std::string text = snap.dump() + "\n";
-  last_snapshot_bytes_ = text.size();
   if (!write_file_atomic(config_.state_dir + "/snapshot.json", text, error)) {
-    log("cannot write a snapshot (the journal keeps growing): " + error);
+    log("cannot write a snapshot (the journals are kept): " + error);
     return false;
   }
-  const std::string old_path = fmt::format("{}/journal-{}.log", config_.state_dir, generation_);
-  if (!journal_.open(fmt::format("{}/journal-{}.log", config_.state_dir, next_generation), error)) {
-    log("FATAL: " + error);
-    stopping_ = true;
-    exit_status_ = 1;
-    return false;
-  }
-  ::unlink(old_path.c_str());
-  generation_ = next_generation;
-  records_since_snapshot_ = 0;
+  last_snapshot_bytes_ = text.size();
+  remove_journals_before(generation_);
   return true;
+}
+
+// Background snapshot, started from commit() (the journal is synced): rotate
+// to G+1 in the loop (one fdatasync + one directory fsync), then fork a child
+// that serializes the state it inherited (copy-on-write) to snapshot G+1 and
+// exits; the loop keeps serving and journaling into G+1. finish_snapshot()
+// deletes journal G once the child has exited 0; until then, and forever if
+// it fails, recovery is the previous snapshot + journals G, G+1. allotd is
+// single-threaded, so the child may allocate; it only writes the snapshot
+// files and leaves with _exit (no destructors, no buffered output flushed).
+void Daemon::start_snapshot() {
+  prune_finished_jobs();
+  if (!rotate_journal()) return;
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    log(fmt::format("cannot fork a snapshot writer ({}); journals kept, retrying later", std::strerror(errno)));
+    return;
+  }
+  if (pid == 0) {
+    // Clients must see EOF when the parent closes their connection.
+    for (const auto& [fd, c] : connections_) ::close(fd);
+    for (int fd : {listen_fd_, metrics_fd_})
+      if (fd >= 0) ::close(fd);
+    std::string error;
+    const bool ok = write_file_atomic(config_.state_dir + "/snapshot.json", snapshot_text(), error);
+    if (!ok) {
+      const std::string line = "allotd snapshot writer: " + error + "\n";
+      [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+    }
+    ::_exit(ok ? 0 : 1);
+  }
+  snapshot_pid_ = pid;
+  snapshot_generation_ = generation_;
+}
+
+// The snapshot writer has ended (reaped by reap_children or wait_for_snapshot).
+void Daemon::finish_snapshot(int wait_status) {
+  snapshot_pid_ = -1;
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
+    log(fmt::format("snapshot of generation {} failed ({}); journals kept, recovery replays them", snapshot_generation_,
+                    WIFEXITED(wait_status) ? fmt::format("exit status {}", WEXITSTATUS(wait_status))
+                                           : fmt::format("signal {}", WTERMSIG(wait_status))));
+    return;
+  }
+  struct stat st {};
+  if (::stat((config_.state_dir + "/snapshot.json").c_str(), &st) == 0)
+    last_snapshot_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  remove_journals_before(snapshot_generation_);
+}
+
+void Daemon::wait_for_snapshot() {
+  if (snapshot_pid_ < 0) return;
+  int status = 0;
+  while (::waitpid(snapshot_pid_, &status, 0) < 0) {
+    if (errno != EINTR) {
+      status = W_EXITCODE(1, 0);  // not ours any more: count it as failed
+      break;
+    }
+  }
+  finish_snapshot(status);
+}
+
+// Only after snapshot `generation` is durable (renamed, directory fsynced).
+void Daemon::remove_journals_before(std::uint64_t generation) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::uint64_t g = 0;
+    if (std::sscanf(name.c_str(), "journal-%lu.log", &g) == 1 && name == fmt::format("journal-{}.log", g) &&
+        g < generation) {
+      std::error_code ignored;
+      std::filesystem::remove(entry.path(), ignored);
+    }
+  }
 }
 
 // ---- plans --------------------------------------------------------------------------------------

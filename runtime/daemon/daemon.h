@@ -5,9 +5,17 @@
 //
 // Durability contract: every accepted job and every state change is in the
 // journal, and the journal is fsynced before any reply of the same loop
-// iteration is sent (group commit). On restart, snapshot + journal give back
-// every job; processes still running are re-adopted (same pid and start
-// time), the others are marked lost.
+// iteration is sent (group commit). On restart, the latest complete snapshot
+// + the journal generations after it give back every job; processes still
+// running are re-adopted (same pid and start time), the others are marked
+// lost.
+//
+// Snapshots do not block the loop: the journal is rotated to generation G+1
+// in the loop (fsync), then a forked child writes snapshot G+1 (the state as
+// of the end of journal G) while the parent keeps serving into G+1; journals
+// before G+1 are deleted only once the child has exited successfully. A crash
+// at any point leaves either the old snapshot S with journals S..G+1, or
+// snapshot G+1 with journals G(+deleted or not)..G+1: both recover fully.
 #pragma once
 
 #include <sys/types.h>
@@ -91,9 +99,11 @@ class Daemon {
 
   // ---- setup
   bool prepare_state_dir();
+  bool lock_state_dir();
   bool load_initial_plan();
   void discover_devices();
   bool load_state();
+  bool replay_journal(const std::string& path);
   void recover_processes();
   bool open_socket();
   bool open_metrics_port();
@@ -123,7 +133,16 @@ class Daemon {
   runtime::Time grace_period_ms(const JobRecord& rec) const;
   void journal(const JobRecord& rec);
   void journal_event(api::Json event);
-  bool write_snapshot();
+  // Snapshots (see the contract at the top of this file).
+  std::string journal_path(std::uint64_t generation) const;
+  void prune_finished_jobs();
+  bool rotate_journal();              // sync journal G, open G+1 (dir fsynced)
+  std::string snapshot_text() const;  // the state as of now, generation_ as its generation
+  bool write_snapshot();              // in the loop: startup and shutdown only
+  void start_snapshot();              // in a forked child: while serving
+  void finish_snapshot(int wait_status);
+  void wait_for_snapshot();  // blocks until the child (if any) has ended
+  void remove_journals_before(std::uint64_t generation);
   void arm(std::int64_t delay_ms, Timer timer);
 
   // ---- requests
@@ -185,6 +204,9 @@ class Daemon {
   // plan change): their GPUs are still in use, so nobody is placed meanwhile.
   std::unordered_set<runtime::JobId> stopping_outside_core_;
   std::uint64_t last_snapshot_bytes_ = 0;
+  pid_t snapshot_pid_ = -1;                // the snapshot writer in flight, -1 if none
+  std::uint64_t snapshot_generation_ = 0;  // the generation it writes
+  int lock_fd_ = -1;                       // flock on STATE/allotd.lock, inherited by the snapshot writer
 };
 
 }  // namespace allot::daemon
