@@ -18,6 +18,16 @@ using i128 = __int128;
 
 bool reduce(i128 num, i128 den, model::Rational& out) {
   if (den == 0) return false;
+  reduce_fraction(num, den);
+  constexpr i128 kMax = INT64_MAX;
+  if (num > kMax || num < -kMax || den > kMax) return false;
+  out = model::Rational{static_cast<std::int64_t>(num), static_cast<std::int64_t>(den)};
+  return true;
+}
+
+}  // namespace
+
+void reduce_fraction(__int128& num, __int128& den) {
   if (den < 0) {
     num = -num;
     den = -den;
@@ -33,13 +43,7 @@ bool reduce(i128 num, i128 den, model::Rational& out) {
     num /= a;
     den /= a;
   }
-  constexpr i128 kMax = INT64_MAX;
-  if (num > kMax || num < -kMax || den > kMax) return false;
-  out = model::Rational{static_cast<std::int64_t>(num), static_cast<std::int64_t>(den)};
-  return true;
 }
-
-}  // namespace
 
 NumberError parse_decimal(std::string_view digits, Decimal& out) {
   const std::size_t dot = digits.find('.');

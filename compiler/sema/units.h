@@ -42,6 +42,10 @@ std::optional<std::int64_t> count_unit(std::string_view unit);
 std::optional<std::int64_t> memory_unit(std::string_view unit);
 std::optional<std::int64_t> duration_unit(std::string_view unit);
 
+// Brings num/den to lowest terms with a positive denominator, in 128 bits so
+// that products of two 64-bit rationals fit. `den` must not be 0.
+void reduce_fraction(__int128& num, __int128& den);
+
 // Checked rational arithmetic; false on overflow or division by zero.
 bool rational_add(model::Rational a, model::Rational b, model::Rational& out);
 bool rational_sub(model::Rational a, model::Rational b, model::Rational& out);

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "compiler/sema/units.h"
 #include "compiler/verify/common.h"
 #include "compiler/verify/verify.h"
 
@@ -21,20 +22,7 @@ struct Exact {
 };
 
 Exact normalize(__int128 num, __int128 den) {
-  if (den < 0) {
-    num = -num;
-    den = -den;
-  }
-  __int128 a = num < 0 ? -num : num, b = den;
-  while (b != 0) {
-    const __int128 t = a % b;
-    a = b;
-    b = t;
-  }
-  if (a > 1) {
-    num /= a;
-    den /= a;
-  }
+  sema::reduce_fraction(num, den);
   return {num, den};
 }
 
