@@ -39,7 +39,8 @@ Replays a trace through a compiled plan (docs/simulate.md).
   --load-failures N  in load mode, withdraw failed pods and stop at the N-th
                      failure (default 1)
   --progress=WHEN    auto (default: on a terminal, runs over 1 s), always, never
-  -o DIR             write report.json, timeseries.csv, scopes.csv and SVG charts
+  -o DIR             write report.json, timeseries.csv, scopes.csv, jobs.csv and SVG
+                     charts
 )";
 
 enum class ProgressMode { automatic, always, never };
@@ -196,6 +197,7 @@ class ProgressBar {
 struct Run {
   Cluster cluster;
   RunContext context;
+  std::vector<SimJob> jobs;  // as resolved and submitted, in trace order
   SimResult result;
   double wall_seconds = 0;
 };
@@ -255,6 +257,7 @@ Run simulate_plan(const std::string& plan_path, const Options& o, const Trace& t
                                   kSyntheticQueueName));
   ResolveResult jobs = resolve_jobs(run.cluster, trace, mapping, o.mapping, o.seed);
   if (const InputError* e = std::get_if<InputError>(&jobs)) throw InputFailure{e->to_string()};
+  run.jobs = std::get<std::vector<SimJob>>(std::move(jobs));
   ProgressBar bar(err, show_progress, "simulating " + plan_path);
   SimOptions options;
   options.samples = o.samples;
@@ -263,7 +266,7 @@ Run simulate_plan(const std::string& plan_path, const Options& o, const Trace& t
   options.progress = [&](double f) { bar.update(f); };
   const auto started = std::chrono::steady_clock::now();
   try {
-    run.result = simulate(run.cluster, std::get<std::vector<SimJob>>(jobs), options);
+    run.result = simulate(run.cluster, run.jobs, options);
   } catch (const std::invalid_argument& e) {
     throw InputFailure{plan_path + ": " + e.what()};
   }
@@ -284,6 +287,7 @@ bool write_report(const std::filesystem::path& dir, const Run& run, std::ostream
   return write_file(dir / "report.json", report_json(run.cluster, run.context, run.result), err) &&
          write_file(dir / "timeseries.csv", timeseries_csv(run.cluster, run.result), err) &&
          write_file(dir / "scopes.csv", scopes_csv(run.cluster, run.result), err) &&
+         write_file(dir / "jobs.csv", jobs_csv(run.cluster, run.jobs, run.result), err) &&
          write_file(dir / "utilization.svg", utilization_svg(run.cluster, run.result), err) &&
          write_file(dir / "capacity.svg", capacity_svg(run.result), err) &&
          write_file(dir / "waiting.svg", waiting_svg(run.result), err);

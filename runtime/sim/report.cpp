@@ -275,6 +275,50 @@ std::string scopes_csv(const Cluster& cluster, const SimResult& r) {
   return out;
 }
 
+namespace {
+
+const char* outcome_name(JobOutcome o) {
+  switch (o) {
+    case JobOutcome::completed:
+      return "completed";
+    case JobOutcome::cancelled:
+      return "cancelled";
+    case JobOutcome::never_ran:
+      return "never_ran";
+    case JobOutcome::refused:
+      return "refused";
+    case JobOutcome::running:
+      return "running";
+  }
+  return "unknown";
+}
+
+// A CSV field: quoted when it holds a comma, quote or line break.
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string jobs_csv(const Cluster& cluster, const std::vector<SimJob>& jobs, const SimResult& r) {
+  std::string out = "id,queue,user,submit,first_start,end,outcome,preemptions\n";
+  for (std::size_t i = 0; i < jobs.size() && i < r.jobs.size(); ++i) {
+    const Job& job = jobs[i].job;
+    const JobResult& jr = r.jobs[i];
+    const std::string queue = job.queue < cluster.scopes.size() ? cluster.scopes[job.queue].name : "";
+    out += fmt::format("{},{},{},{},{},{},{},{}\n", i + 1, csv_field(queue), csv_field(job.user),
+                       fixed(seconds(job.submit_time)), jr.first_start >= 0 ? fixed(seconds(jr.first_start)) : "",
+                       jr.end >= 0 ? fixed(seconds(jr.end)) : "", outcome_name(jr.outcome), jr.preemptions);
+  }
+  return out;
+}
+
 std::string utilization_svg(const Cluster& cluster, const SimResult& r) {
   AreaChart chart;
   double divisor = 1;

@@ -46,6 +46,10 @@ Summary summarize(const Cluster& cluster, const SimResult& result);
 std::string report_json(const Cluster& cluster, const RunContext& context, const SimResult& result);
 std::string timeseries_csv(const Cluster& cluster, const SimResult& result);
 std::string scopes_csv(const Cluster& cluster, const SimResult& result);
+// One row per job of the trace, in trace order (id = row number, 1-based, as
+// the simulator submits them): id,queue,user,submit,first_start,end,outcome,
+// preemptions; times in seconds, empty where not applicable.
+std::string jobs_csv(const Cluster& cluster, const std::vector<SimJob>& jobs, const SimResult& result);
 std::string utilization_svg(const Cluster& cluster, const SimResult& result);  // per scope, stacked
 std::string capacity_svg(const SimResult& result);  // allocated / fragmented / other idle, stacked
 std::string waiting_svg(const SimResult& result);   // delay histogram and CDF

@@ -563,6 +563,15 @@ TEST_CASE("sim: reports are deterministic and the SVG charts are well-formed XML
   CHECK(report_json(c, ctx, r1) == report_json(c, ctx, r2));
   CHECK(timeseries_csv(c, r1) == timeseries_csv(c, r2));
   CHECK(scopes_csv(c, r1) == scopes_csv(c, r2));
+  CHECK(jobs_csv(c, jobs, r1) == jobs_csv(c, jobs, r2));
+  // One row per job in trace order: job 1 was preempted by job 2 at 10 s and
+  // ran again in full from 60 s.
+  const std::string per_job = jobs_csv(c, jobs, r1);
+  INFO(per_job);
+  CHECK(per_job.rfind("id,queue,user,submit,first_start,end,outcome,preemptions\n", 0) == 0);
+  CHECK(per_job.find("\n1,A/q,u,0.000,0.000,160.000,completed,1\n") != std::string::npos);
+  CHECK(per_job.find("\n2,B/q,u,10.000,10.000,60.000,completed,0\n") != std::string::npos);
+  CHECK(std::count(per_job.begin(), per_job.end(), '\n') == 4);
   CHECK(report_json(c, ctx, r1).find("\"path\": \"A <&> \\\"quoted\\\"\"") != std::string::npos);
   for (const std::string& svg : {utilization_svg(c, r1), capacity_svg(r1), waiting_svg(r1)}) {
     std::string why;
@@ -609,7 +618,7 @@ TEST_CASE("sim: the simulate command reads files, writes the report and fails cl
   INFO(err.str());
   CHECK(rc == 0);
   for (const char* f :
-       {"report.json", "timeseries.csv", "scopes.csv", "utilization.svg", "capacity.svg", "waiting.svg"})
+       {"report.json", "timeseries.csv", "scopes.csv", "jobs.csv", "utilization.svg", "capacity.svg", "waiting.svg"})
     CHECK(fs::exists(dir / "report" / f));
   CHECK(out.str().find("2 submitted") != std::string::npos);
 
