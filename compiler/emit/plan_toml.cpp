@@ -348,6 +348,28 @@ std::string render_plan_text(const plan::Plan& plan, const PlanTextOptions& opti
       out += fmt::format("  `{}`: {} gpu elastic (beyond the pool's nodes)\n", d.path, d.elastic);
     }
   }
+  // Where each scope's guaranteed GPUs live, as node and GPU ranges; long
+  // lists are cut, the plan file has them all.
+  constexpr std::size_t kRangesShown = 6;
+  std::vector<std::vector<std::string>> ranges(pl.demands.size());
+  for (std::size_t n = 0; n < pl.home.size() && n < plan.inventory.nodes.size(); ++n) {
+    for (std::size_t g = 0; g < pl.home[n].size();) {
+      const std::int32_t h = pl.home[n][g];
+      std::size_t last = g;
+      while (last + 1 < pl.home[n].size() && pl.home[n][last + 1] == h) ++last;
+      if (h >= 0)
+        ranges[static_cast<std::size_t>(h)].push_back(
+            fmt::format("{} {}", plan.inventory.nodes[n].name, indices(g, last)));
+      g = last + 1;
+    }
+  }
+  if (!pl.demands.empty()) out += "homes of guaranteed gpus:\n";
+  for (std::size_t d = 0; d < pl.demands.size(); ++d) {
+    std::string where;
+    for (std::size_t r = 0; r < ranges[d].size() && r < kRangesShown; ++r) where += (r ? ", " : "") + ranges[d][r];
+    if (ranges[d].size() > kRangesShown) where += fmt::format(" and {} more", ranges[d].size() - kRangesShown);
+    out += fmt::format("  `{}` ({} gpu): {}\n", pl.demands[d].path, pl.demands[d].gpus, where.empty() ? "none" : where);
+  }
   if (options.previous) {
     std::string moves;
     std::size_t count = 0;
