@@ -74,9 +74,8 @@ void header(std::string& out, std::string_view title) {
       kWidth, kHeight, xml_escape(title), kLeft);
 }
 
-// Axes, grid and labels for x in [0, x_max] and y in [0, y_max].
-void axes(std::string& out, double x_min, double x_max, double y_max, std::string_view x_label,
-          std::string_view y_label) {
+// Horizontal grid lines with their labels on the left axis, for y in [0, y_max].
+void y_grid(std::string& out, double y_max) {
   const double y_step = nice_step(y_max, 5);
   for (double v = 0; v <= y_max + 1e-9; v += y_step) {
     const double y = kTop + kPlotH - v / y_max * kPlotH;
@@ -85,6 +84,12 @@ void axes(std::string& out, double x_min, double x_max, double y_max, std::strin
     out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", num(kLeft - 6), num(y + 4),
                        tick_label(v));
   }
+}
+
+// Axes, grid and labels for x in [0, x_max] and y in [0, y_max].
+void axes(std::string& out, double x_min, double x_max, double y_max, std::string_view x_label,
+          std::string_view y_label) {
+  y_grid(out, y_max);
   const double span = x_max - x_min;
   const double x_step = nice_step(span, 8);
   for (double v = std::ceil(x_min / x_step) * x_step; v <= x_max + 1e-9; v += x_step) {
@@ -172,14 +177,7 @@ std::string render_histogram(const HistogramChart& chart) {
   double y_max = 0;
   for (double c : chart.counts) y_max = std::max(y_max, c);
   y_max = y_max <= 0 ? 1 : y_max * 1.1;
-  const double y_step = nice_step(y_max, 5);
-  for (double v = 0; v <= y_max + 1e-9; v += y_step) {
-    const double y = kTop + kPlotH - v / y_max * kPlotH;
-    out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#e0e0e0\"/>\n", num(kLeft), num(y),
-                       num(kLeft + kPlotW), num(y));
-    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", num(kLeft - 6), num(y + 4),
-                       tick_label(v));
-  }
+  y_grid(out, y_max);
   for (int pct = 0; pct <= 100; pct += 25) {  // right axis: cumulative share
     const double y = kTop + kPlotH - pct / 100.0 * kPlotH;
     out += fmt::format("<text x=\"{}\" y=\"{}\">{}%</text>\n", num(kLeft + kPlotW + 6), num(y + 4), pct);
