@@ -579,10 +579,11 @@ int run_simulate(std::vector<std::string> args, Streams& streams) {
     if (args[i] == "--nodes") nodes = args[i + 1];
   }
   std::vector<std::filesystem::path> temporaries;
+  std::vector<std::string> labels;
   int code = kExitOk;
   for (std::size_t i = 0; i + 1 < args.size() && code == kExitOk; ++i) {
     if (args[i] != "--plan" && args[i] != "--compare") continue;
-    const std::string& policy = args[i + 1];
+    const std::string policy = args[i + 1];  // a copy: args[i + 1] is replaced below
     if (std::filesystem::path(policy).extension() != ".allot") continue;
     const std::filesystem::path plan_path = std::filesystem::temp_directory_path() /
                                             fmt::format("allot-simulate-{}-{}-{}.toml", ::getpid(), temporaries.size(),
@@ -597,7 +598,12 @@ int run_simulate(std::vector<std::string> args, Streams& streams) {
     Streams compile_streams{quiet, streams.err, false, streams.err_is_terminal};
     code = run_compile(compile_args, compile_streams, false);
     args[i + 1] = plan_path.string();
+    // Reports name the policy, not the temporary plan, so they stay the same
+    // from run to run.
+    labels.push_back(args[i] == "--plan" ? "--plan-name" : "--compare-name");
+    labels.push_back(policy);
   }
+  args.insert(args.end(), labels.begin(), labels.end());
   if (code == kExitOk)
     code = runtime::sim::run_simulate_command(args, streams.out, streams.err, streams.out_is_terminal);
   for (const auto& path : temporaries) {

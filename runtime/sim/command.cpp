@@ -33,6 +33,9 @@ Replays a trace through a compiled plan (docs/simulate.md).
   --nodes FILE       an openb node list replacing the plan's nodes
   --seed N           folded into the pod-to-queue hash (default 0)
   --compare FILE     a second plan run on the same trace, shown side by side
+  --plan-name NAME   how reports name the plan (default: its path)
+  --compare-name NAME
+                     how reports name the second plan (default: its path)
   --samples N        time-series buckets (default 400)
   --load             load mode: pods arrive in trace order and never end; stop
                      at the first pod left pending; report unallocated GPUs
@@ -47,6 +50,7 @@ enum class ProgressMode { automatic, always, never };
 
 struct Options {
   std::string plan, trace, mapping, nodes, compare, output;
+  std::string plan_name, compare_name;  // labels in reports; empty: the path
   std::uint64_t seed = 0;
   std::uint32_t samples = 400;
   bool load = false;
@@ -125,6 +129,10 @@ Options parse_options(const std::vector<std::string>& args) {
       o.nodes = get();
     } else if (arg == "--compare") {
       o.compare = get();
+    } else if (arg == "--plan-name") {
+      o.plan_name = get();
+    } else if (arg == "--compare-name") {
+      o.compare_name = get();
     } else if (arg == "-o" || arg == "--output") {
       o.output = get();
     } else if (arg == "--seed") {
@@ -234,8 +242,8 @@ Cluster cluster_for(const LoadedPlan& plan, const Options& o, RunContext& contex
   return c;
 }
 
-Run simulate_plan(const std::string& plan_path, const Options& o, const Trace& trace, const Mapping* mapping,
-                  std::ostream& err, bool show_progress) {
+Run simulate_plan(const std::string& plan_path, const std::string& plan_name, const Options& o, const Trace& trace,
+                  const Mapping* mapping, std::ostream& err, bool show_progress) {
   Run run;
   std::string error;
   const std::optional<std::string> text = read_file(plan_path, error);
@@ -243,7 +251,7 @@ Run simulate_plan(const std::string& plan_path, const Options& o, const Trace& t
   PlanReadResult plan = read_plan(*text, plan_path);
   if (const PlanError* e = std::get_if<PlanError>(&plan)) throw InputFailure{e->to_string()};
   RunContext& c = run.context;
-  c.plan = plan_path;
+  c.plan = plan_name.empty() ? plan_path : plan_name;
   c.trace = o.trace;
   c.mapping = o.mapping;
   c.format = trace.format;
@@ -330,7 +338,7 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
       mapping = std::get<Mapping>(std::move(m));
     }
     const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
-    const Run a = simulate_plan(o.plan, o, trace, mapping_ptr, err, show_progress);
+    const Run a = simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
     if (o.load) {
       print_load(out, a.cluster, a.context, a.result, out_is_terminal);
     } else {
@@ -340,7 +348,7 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
                        a.wall_seconds > 0 ? static_cast<double>(a.result.events) / a.wall_seconds : 0.0);
     if (!o.output.empty() && !write_report(o.output, a, err)) return 2;
     if (!o.compare.empty()) {
-      const Run b = simulate_plan(o.compare, o, trace, mapping_ptr, err, show_progress);
+      const Run b = simulate_plan(o.compare, o.compare_name, o, trace, mapping_ptr, err, show_progress);
       if (o.load) {
         print_load_comparison(out, a.context, a.result, b.context, b.result);
       } else {
