@@ -45,6 +45,11 @@ struct Bound {
   Amount guarantee = 0;
   std::optional<Amount> limit;
   SourceRange range;  // the property that set it
+  // `lend = { gpu = N }`: at most this much of the guarantee may be used by
+  // scopes outside this one (docs/scheduling.md, "Lending limits"); the rest
+  // stays idle for the scope. nullopt: all of it may be lent.
+  std::optional<Amount> lend;
+  SourceRange lend_range;
 };
 
 // One optional bound per resource, indexed by resource index.
@@ -111,6 +116,25 @@ struct Pool {
 enum class ScopeKind { quota, workspace, namespace_, queue };
 enum class OnPreempt { requeue, cancel };
 
+// How a scope's jobs take back its guarantee from borrowers (`reclaim`,
+// docs/scheduling.md rule R2): from any borrower, only from borrowers of
+// lower priority, or never.
+enum class ReclaimPolicy { any, lower_priority, never };
+
+// Preemption inside one queue (`preemption`, rule R3): by the classes'
+// `preempts` lists (the default), never, any lower priority, or also equal
+// priority submitted later.
+enum class WithinQueue { by_class, never, lower_priority, lower_or_newer_equal_priority };
+
+// `borrow_within = lower_priority { max_priority = CLASS }` (rule R4): a job
+// that must borrow may preempt lower-priority borrowed work of sibling
+// subtrees whose priority is at most `max_priority` (any, when unset).
+struct BorrowWithin {
+  bool enabled = false;
+  Index max_priority = kNone;  // priority class
+  SourceRange range;
+};
+
 // One node of the allocation tree. Quotas nest in quotas; a workspace is a
 // root or the child of the quota it is bound to; namespaces sit in
 // workspaces, queues in namespaces. Every namespace has a `default-queue`
@@ -126,6 +150,10 @@ struct Scope {
   Index pool = kNone;              // written or inherited from the nearest ancestor
   Bounds bounds;                   // by resource index
   bool child_preemption = false;   // quotas: parent jobs may preempt children's
+  // Written on this scope or inherited from the nearest ancestor that sets it.
+  ReclaimPolicy reclaim = ReclaimPolicy::any;
+  SourceRange reclaim_range;  // where the effective setting was written (invalid: default)
+  BorrowWithin borrow_within;
   std::vector<Index> roles;        // usable roles (indices into Policy::roles)
   std::optional<Billing> billing;  // workspaces with their own CU quota
 
@@ -137,6 +165,7 @@ struct Scope {
   WorkloadSet accepts = kAllWorkloads;
   bool gpu_sharing = false;  // fractional GPU requests allowed
   bool implicit = false;     // a `default-queue` nobody wrote
+  WithinQueue within_queue = WithinQueue::by_class;
 
   SourceRange range;
   SourceRange name_range;

@@ -28,6 +28,10 @@ struct Node {
 struct Bound {
   Amount guarantee = 0;
   std::optional<Amount> limit;
+  // At most this much of the guarantee may be used outside the scope; the
+  // rest is kept idle for it (docs/scheduling.md, "Lending limits").
+  // nullopt: all of it may be lent.
+  std::optional<Amount> lend;
 };
 
 // A scope that declares no bound for a resource guarantees nothing of it and
@@ -45,6 +49,15 @@ struct ScopeBounds {
 
 enum class ScopeKind : std::uint8_t { quota, workspace, namespace_, queue };
 enum class OnPreempt : std::uint8_t { requeue, cancel };
+
+// The rules' options; docs/scheduling.md explains each.
+enum class ReclaimPolicy : std::uint8_t { any, lower_priority, never };  // rule R2
+enum class WithinQueue : std::uint8_t {                                   // rule R3
+  by_class,  // the priority classes' `preempts` lists
+  never,
+  lower_priority,
+  lower_or_newer_equal_priority,
+};
 
 enum class WorkloadKind : std::uint8_t { inference = 1, training = 2, development = 4 };
 using WorkloadSet = std::uint8_t;  // bit set of WorkloadKind
@@ -71,6 +84,7 @@ struct QueueSettings {
   OnPreempt on_preempt = OnPreempt::requeue;
   WorkloadSet accepts = kAllWorkloads;
   bool gpu_sharing = false;  // fractional GPU requests allowed
+  WithinQueue within = WithinQueue::by_class;
   // Empty: everybody may do everything (the policy put no roles on the queue
   // or its ancestors). The caller flattens inherited roles into this list.
   std::vector<Grant> grants;
@@ -83,6 +97,11 @@ struct Scope {
   ScopeId parent = kNone;
   ScopeBounds bounds;
   bool child_preemption = false;  // quotas: jobs of this quota may preempt its sub-quotas' jobs
+  // Effective (inherited) settings of the preemption rules, for claims made
+  // at this scope.
+  ReclaimPolicy reclaim = ReclaimPolicy::any;
+  bool borrow_within = false;                // rule R4 enabled
+  std::optional<std::int64_t> borrow_max_priority;  // R4 victims' priority value at most this
   QueueSettings queue;            // read only when kind == queue
 };
 
