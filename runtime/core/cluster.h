@@ -31,7 +31,7 @@ struct Bound {
   // At most this much of the guarantee may be used outside the scope; the
   // rest is kept idle for it (docs/scheduling.md, "Lending limits").
   // nullopt: all of it may be lent.
-  std::optional<Amount> lend;
+  std::optional<Amount> lend{};
 };
 
 // A scope that declares no bound for a resource guarantees nothing of it and

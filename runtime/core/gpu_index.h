@@ -101,6 +101,9 @@ class GpuState {
   Amount used(FlatGpu g) const { return used_[g]; }
   std::uint32_t group_of(FlatGpu g) const { return group_of_[g]; }
   std::int64_t free_whole_gpus() const { return all_.total_free(); }
+  std::uint32_t free_on_node(NodeId node) const {
+    return static_cast<std::uint32_t>(__builtin_popcountll(all_.free_mask(node)));
+  }
   // The most milli-GPU one GPU can still give (1000 if any GPU is unused).
   Amount best_free_share() const;
 

@@ -61,11 +61,16 @@ struct Admission {
   std::vector<GpuSlice> gpus;
 };
 
+// The rule that justifies a preemption (docs/scheduling.md, R1..R4).
 enum class PreemptionReason : std::uint8_t {
-  reclaim_guarantee,  // the preemptor's scope is below its guarantee; the victim borrows
-  priority,           // same queue, the preemptor's class lists the victim's class
-  child_preemption,   // the preemptor's quota has child_preemption; the victim is in a sub-quota
+#define ALLOT_RULE(number, identifier, claim) identifier,
+#include "rules/preemption_rules.def"
+#undef ALLOT_RULE
 };
+// The rule's number in docs/scheduling.md (1 for R1).
+int rule_number(PreemptionReason reason);
+// What the preemptor's claim is, in words.
+const char* rule_claim(PreemptionReason reason);
 
 const char* to_string(PreemptionReason reason);
 
@@ -76,9 +81,14 @@ struct Preemption {
   JobId victim = 0;
   JobId preemptor = 0;
   PreemptionReason reason = PreemptionReason::reclaim_guarantee;
+  // Where the claim is made and against what: R1 the quota with
+  // child_preemption and the victim's sub-quota; R2/R4 the preemptor's and
+  // the victim's subtrees below their lowest common ancestor; R3 the queue.
+  ScopeId claim_scope = kNone;
+  ScopeId victim_scope = kNone;
   Time grace_period_ms = 0;  // from the victim's queue
   OnPreempt on_preempt = OnPreempt::requeue;
-  std::string message;
+  std::string message;  // the explanation: rule, claim and scopes, in words
 };
 
 // Everything one schedule() call decided, each list in decision order.
@@ -149,6 +159,10 @@ struct JobView {
   // How far (tree distance) the scope owning its GPUs is from the job's own
   // home scope; 0 when it uses only its own or unpinned GPUs.
   std::uint32_t borrow_distance = 0;
+  // Running jobs: the scopes (queue first, then up) whose guarantee covers
+  // it; at the others it borrows (docs/scheduling.md, "Standing").
+  std::vector<ScopeId> inside;
+  std::vector<ScopeId> borrowed;
 };
 
 }  // namespace allot::runtime

@@ -44,9 +44,13 @@ Scheduler::Scheduler(Cluster cluster) : cluster_(std::move(cluster)) {
       fail("scope " + scope.name + " comes before its parent (parents must come first)");
     if (scope.parent != kNone && cluster_.scopes[scope.parent].kind == ScopeKind::queue)
       fail("scope " + scope.name + " is inside a queue");
-    for (Resource r : kAllResources)
-      if (const auto& b = scope.bounds[r]; b && (b->guarantee < 0 || (b->limit && *b->limit < b->guarantee)))
+    for (Resource r : kAllResources) {
+      const auto& b = scope.bounds[r];
+      if (b && (b->guarantee < 0 || (b->limit && *b->limit < b->guarantee)))
         fail("scope " + scope.name + ": " + to_string(r) + " limit below guarantee or negative");
+      if (b && b->lend && (*b->lend < 0 || *b->lend > b->guarantee))
+        fail("scope " + scope.name + ": " + to_string(r) + " lend outside 0..guarantee");
+    }
     if (scope.kind == ScopeKind::queue && scope.queue.default_priority != kNone &&
         scope.queue.default_priority >= cluster_.priorities.size())
       fail("queue " + scope.name + " has an unknown default priority");
@@ -59,6 +63,8 @@ Scheduler::Scheduler(Cluster cluster) : cluster_(std::move(cluster)) {
   index_placement();
   usage_.assign(cluster_.scopes.size(), {});
   running_by_queue_.assign(cluster_.scopes.size(), {});
+  waiting_.assign(cluster_.scopes.size(), {});
+  room_grew_flag_.assign(cluster_.scopes.size(), 0);
 }
 
 void Scheduler::index_scopes() {
@@ -116,6 +122,40 @@ void Scheduler::index_scopes() {
         stack.pop_back();
       }
     }
+  }
+  // What each scope covers (docs/scheduling.md, "Standing"): its declared
+  // guarantee, or, where it declares none, what its children cover.
+  // Children come after their parents, so go backwards.
+  for (ScopeId s = n; s-- > 0;) {
+    ScopeInfo& info = info_[s];
+    const Scope& scope = cluster_.scopes[s];
+    for (Resource r : kAllResources) {
+      if (info.declared & bit(r)) {
+        info.covers |= bit(r);
+        info.cover[r] = info.guarantee[r];
+      }
+      if (const auto& b = scope.bounds[r]; b && b->lend) {
+        info.lends |= bit(r);
+        info.kept[r] = b->guarantee - *b->lend;
+      }
+    }
+    if (info.parent != kNone) {
+      ScopeInfo& parent = info_[info.parent];
+      for (Resource r : kAllResources)
+        if ((info.covers & bit(r)) && !(parent.declared & bit(r))) {
+          parent.covers |= bit(r);
+          parent.cover[r] += info.cover[r];
+        }
+    }
+  }
+  levels_of_queue_.assign(n, {});
+  for (ScopeId q = 0; q < n; ++q) {
+    if (cluster_.scopes[q].kind != ScopeKind::queue) continue;
+    for (ScopeId s = q; s != kNone; s = info_[s].parent)
+      if (info_[s].covers) levels_of_queue_[q].push_back(s);
+    if (levels_of_queue_[q].size() > 64)
+      throw std::invalid_argument("allot runtime cluster: queue " + cluster_.scopes[q].name +
+                                  " has more than 64 scopes with guarantees above it");
   }
 }
 
@@ -193,43 +233,39 @@ std::uint32_t Scheduler::own_group(ScopeId queue) const {
   return anchor == kNone ? 0 : group_of_scope_[anchor];
 }
 
+Resources Scheduler::kept_idle(ScopeId scope, const Resources& used) const {
+  const ScopeInfo& info = info_[scope];
+  Resources kept;
+  for (Resource r : kAllResources)
+    if (info.lends & bit(r)) kept[r] = std::max<Amount>(0, info.kept[r] - used[r]);
+  return kept;
+}
+
 bool Scheduler::within_limits(ScopeId queue, const Resources& request) const {
-  for (ScopeId s = queue; s != kNone; s = info_[s].parent) {
+  ScopeId child = kNone;
+  for (ScopeId s = queue; s != kNone; child = s, s = info_[s].parent) {
     // Both now and once terminating victims have made way for the
-    // preemptors that reserved their room.
+    // preemptors that reserved their room; less what lending children keep
+    // idle for themselves (the job's own child keeps less once it runs).
     const ScopeUsage& u = usage_[s];
     const Resources& limit = info_[s].own_limit;
     const Resources later = u.used - u.leaving + u.reserved;
+    Resources kept = u.child_kept;
+    if (child != kNone) kept += kept_idle(child, usage_[child].used + request) - kept_idle(child, usage_[child].used);
     for (Resource r : kAllResources)
-      if (std::max(u.used[r], later[r]) + request[r] > limit[r]) return false;
+      if (std::max(u.used[r], later[r]) + request[r] + kept[r] > limit[r]) return false;
+  }
+  // The pool: lending roots keep their GPUs idle for themselves.
+  if (child != kNone && request.gpu_milli > 0 && (pool_kept_.gpu_milli > 0 || info_[child].lends)) {
+    Amount used = 0;
+    for (ScopeId root : roots_) used += std::max(usage_[root].used.gpu_milli, usage_[root].used.gpu_milli -
+                                                                                 usage_[root].leaving.gpu_milli +
+                                                                                 usage_[root].reserved.gpu_milli);
+    const Amount kept = pool_kept_.gpu_milli - kept_idle(child, usage_[child].used).gpu_milli +
+                        kept_idle(child, usage_[child].used + request).gpu_milli;
+    if (used + request.gpu_milli + kept > static_cast<Amount>(topology_->gpu_total()) * kMilliPerGpu) return false;
   }
   return true;
-}
-
-// A scope protects its subtree from other subtrees while, on every resource
-// it declares, its usage (less what is already being freed) is within its
-// guarantee. A scope that declares nothing guarantees nothing and protects nothing.
-bool Scheduler::protects(ScopeId scope, const Resources& freed) const {
-  const ScopeInfo& info = info_[scope];
-  if (info.declared == 0) return false;
-  for (Resource r : kAllResources)
-    if ((info.declared & bit(r)) && usage_[scope].used[r] - usage_[scope].leaving[r] - freed[r] > info.guarantee[r])
-      return false;
-  return true;
-}
-
-// The scope may reclaim for this request: it declares a guarantee on something
-// the request needs, and stays within all its declared guarantees with it.
-bool Scheduler::within_guarantee_after(ScopeId scope, const Resources& request) const {
-  const ScopeInfo& info = info_[scope];
-  bool needs_guaranteed = false;
-  for (Resource r : kAllResources) {
-    if (!(info.declared & bit(r))) continue;
-    const ScopeUsage& u = usage_[scope];
-    if (u.used[r] - u.leaving[r] + u.reserved[r] + request[r] > info.guarantee[r]) return false;
-    needs_guaranteed |= request[r] > 0;
-  }
-  return needs_guaranteed;
 }
 
 bool Scheduler::priority_preempts(PriorityId preemptor, PriorityId victim) const {
@@ -386,6 +422,10 @@ void Scheduler::erase_job(JobId id) {
 
 void Scheduler::add_usage(ScopeId queue, const Resources& delta, int running_delta) {
   for (ScopeId s = queue; s != kNone; s = info_[s].parent) {
+    if (info_[s].lends) {
+      const Resources change = kept_idle(s, usage_[s].used + delta) - kept_idle(s, usage_[s].used);
+      (info_[s].parent == kNone ? pool_kept_ : usage_[info_[s].parent].child_kept) += change;
+    }
     usage_[s].used += delta;
     usage_[s].running += running_delta;
   }
@@ -402,11 +442,17 @@ void Scheduler::add_reserved(ScopeId queue, const Resources& delta) {
   for (ScopeId s = queue; s != kNone; s = info_[s].parent) usage_[s].reserved += delta;
 }
 
+// The reserved standing goes too, without counting as room grown: the job
+// either takes the same room again at once (attempt) or leaves the queue,
+// and then the caller marks it.
 void Scheduler::unreserve(JobRecord& rec) {
   if (!rec.reserving) return;
   gpus_->give_back(rec.held);
   rec.held.clear();
   add_reserved(rec.job.queue, Resources{} - rec.job.request);
+  const std::vector<ScopeId>& levels = levels_of_queue_[rec.job.queue];
+  for (std::size_t i = 0; i < levels.size(); ++i)
+    if ((rec.inside >> i) & 1) usage_[levels[i]].inside -= rec.job.request;
   rec.reserving = false;
   ++epoch_;
 }
@@ -421,13 +467,24 @@ void Scheduler::dequeue(JobRecord& rec) {
   pending_.erase(rec.key());
   ready_nominated_.erase(rec.key());
   add_pending(rec.job.queue, Resources{} - rec.job.request, -1);
+  if (rec.reserving) {
+    const std::vector<ScopeId>& levels = levels_of_queue_[rec.job.queue];
+    for (std::size_t i = 0; i < levels.size(); ++i)
+      if (((rec.inside >> i) & 1) && !room_grew_flag_[levels[i]]) {
+        room_grew_flag_[levels[i]] = 1;
+        room_grew_.push_back(levels[i]);
+      }
+  }
   unreserve(rec);
+  rec.inside = 0;
   rec.nominated = false;
   rec.awaiting_victims = 0;
 }
 
-void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time now) {
+void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time now,
+                              std::optional<std::uint64_t> inside) {
   const ScopeId q = rec.job.queue;
+  if (!inside) inside = standing_for(q, rec.job.request, nullptr);
   gpus_->take(gpus);
   rec.borrow_distance = 0;
   for (const GpuSlice& s : gpus)
@@ -436,6 +493,7 @@ void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time n
   rec.state = JobState::running;
   rec.started_at = now;
   rec.preempted = false;
+  take_standing(rec, *inside);
   auto& list = running_by_queue_[q];
   rec.queue_pos = static_cast<std::uint32_t>(list.size());
   list.push_back(&rec);
@@ -449,6 +507,8 @@ void Scheduler::stop_running(JobRecord& rec, bool return_gpus) {
   if (return_gpus) gpus_->give_back(rec.gpus);
   if (rec.state == JobState::terminating)
     for (ScopeId s = q; s != kNone; s = info_[s].parent) usage_[s].leaving -= rec.job.request;
+  else
+    drop_standing(rec);  // a victim's went when it was chosen
   rec.gpus.clear();
   auto& list = running_by_queue_[q];
   list[rec.queue_pos] = list.back();
@@ -480,9 +540,11 @@ ReleaseOutcome Scheduler::release(JobId id) {
   if (rec.state == JobState::pending) {
     dequeue(rec);
     erase_job(id);
+    upgrade_waiting();
     return ReleaseOutcome::removed;
   }
   remove_running(rec);
+  upgrade_waiting();
   if (rec.preempted && cluster_.scopes[rec.job.queue].queue.on_preempt == OnPreempt::requeue) {
     rec.preempted = false;
     rec.preemptor = 0;
@@ -503,6 +565,7 @@ bool Scheduler::finish(JobId id) {
   else
     remove_running(rec);
   erase_job(id);
+  upgrade_waiting();
   return true;
 }
 
@@ -521,25 +584,17 @@ bool Scheduler::try_admit(JobRecord& rec, Time now, Decision& out) {
     gpus = gpus_->place_share(g, own_group(q), group_rank_[q]);
   if (!gpus) return false;
   dequeue(rec);
-  start_running(rec, std::move(*gpus), now);
+  rec.pass = pass_;
+  start_running(rec, std::move(*gpus), now, std::nullopt);
   out.admitted.push_back({rec.job.id, rec.gpus});
   return true;
-}
-
-// A cheap test before any victim search: can any rule let this job preempt?
-bool Scheduler::may_preempt(const JobRecord& rec) const {
-  const ScopeId q = rec.job.queue;
-  if (rec.priority != kNone && !cluster_.priorities[rec.priority].preempts.empty()) return true;
-  const ScopeId owner = info_[q].owner_quota;
-  if (owner != kNone && cluster_.scopes[owner].child_preemption) return true;
-  for (ScopeId s = q; s != kNone; s = info_[s].parent)
-    if (within_guarantee_after(s, rec.job.request)) return true;
-  return false;
 }
 
 Decision Scheduler::schedule(Time now) {
   Decision out;
   SearchMemo memo;
+  ++pass_;
+  upgrade_waiting();
   // Jobs whose victims are all gone take the room made for them first.
   const std::vector<PendingKey> ready(ready_nominated_.begin(), ready_nominated_.end());
   for (const PendingKey& key : ready) attempt(at_job(key.id), now, out, memo);
@@ -550,373 +605,7 @@ Decision Scheduler::schedule(Time now) {
     if (rec.nominated) continue;  // waiting for its victims, or tried above
     attempt(rec, now, out, memo);
   }
-  return out;
-}
-
-void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& memo) {
-  unreserve(rec);  // a nominated job whose victims are gone: its held room goes back, then it is placed
-  if (try_admit(rec, now, out)) return;
-  if (!may_preempt(rec)) return;
-  if (memo.epoch != epoch_) {
-    memo.failed.clear();
-    memo.epoch = epoch_;
-  }
-  const Resources& req = rec.job.request;
-  for (const FailedSearch& f : memo.failed)
-    if (f.queue == rec.job.queue && f.priority == rec.priority &&
-        is_whole(f.request.gpu_milli) == is_whole(req.gpu_milli) && req.gpu_milli >= f.request.gpu_milli &&
-        req.cpu_milli >= f.request.cpu_milli && req.memory_mib >= f.request.memory_mib)
-      return;
-  std::optional<VictimPlan> plan = find_victims(rec);
-  if (!plan) {
-    memo.failed.push_back({rec.job.queue, rec.priority, req});
-    return;
-  }
-  for (std::size_t i = 0; i < plan->victims.size(); ++i) {
-    JobRecord& victim = at_job(plan->victims[i]->job.id);
-    out.preempted.push_back(make_preemption(rec, victim, plan->reasons[i]));
-    victim.state = JobState::terminating;
-    for (ScopeId sc = victim.job.queue; sc != kNone; sc = info_[sc].parent) usage_[sc].leaving += victim.job.request;
-    victim.preempted = true;
-    victim.preemptor = rec.job.id;
-  }
-  ready_nominated_.erase(rec.key());
-  rec.nominated = true;
-  rec.awaiting_victims = static_cast<std::uint32_t>(plan->victims.size());
-  rec.reserving = true;
-  add_reserved(rec.job.queue, req);
-  ++epoch_;
-}
-
-Preemption Scheduler::make_preemption(const JobRecord& preemptor, const JobRecord& victim,
-                                      PreemptionReason reason) const {
-  const Scope& vq = cluster_.scopes[victim.job.queue];
-  Preemption p;
-  p.victim = victim.job.id;
-  p.preemptor = preemptor.job.id;
-  p.reason = reason;
-  p.grace_period_ms = vq.queue.grace_period_ms;
-  p.on_preempt = vq.queue.on_preempt;
-  const std::string who = "job " + std::to_string(victim.job.id) + " (" + vq.name + ") is preempted for job " +
-                          std::to_string(preemptor.job.id) + " (" + cluster_.scopes[preemptor.job.queue].name + "): ";
-  switch (reason) {
-    case PreemptionReason::reclaim_guarantee:
-      p.message = who + "its scope borrows beyond its guarantee and the preemptor's scope reclaims its own";
-      break;
-    case PreemptionReason::priority:
-      p.message = who + "priority " + cluster_.priorities[preemptor.priority].name + " preempts " +
-                  cluster_.priorities[victim.priority].name;
-      break;
-    case PreemptionReason::child_preemption:
-      p.message =
-          who + "quota " + cluster_.scopes[info_[preemptor.job.queue].owner_quota].name + " has child_preemption";
-      break;
-  }
-  return p;
-}
-
-// ---- victim search --------------------------------------------------------------------------
-
-std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& rec) const {
-  const ScopeId q = rec.job.queue;
-  const Resources& req = rec.job.request;
-
-  // What blocks the job: limits of the queue and its ancestors, and GPUs.
-  struct Deficit {
-    ScopeId scope;
-    Resource resource;
-    Amount amount;
-  };
-  std::vector<Deficit> deficits;
-  for (ScopeId s = q; s != kNone; s = info_[s].parent)
-    for (Resource r : kAllResources)
-      if (Amount over = std::max(usage_[s].used[r], usage_[s].used[r] - usage_[s].leaving[r] + usage_[s].reserved[r]) +
-                        req[r] - info_[s].own_limit[r];
-          over > 0)
-        deficits.push_back({s, r, over});
-  const Amount g = req.gpu_milli;
-  const Amount whole_short =
-      g > 0 && is_whole(g) ? std::max<Amount>(0, g / kMilliPerGpu - gpus_->free_whole_gpus()) : 0;
-  const bool share_short = g > 0 && !is_whole(g) && gpus_->best_free_share() < g;
-  if (deficits.empty() && whole_short == 0 && !share_short) return std::nullopt;
-
-  // Queues whose jobs some rule lets this job preempt.
-  struct QueueRule {
-    ScopeId queue;
-    bool same_queue = false;
-    bool child = false;
-    ScopeId reclaim_top = kNone;  // the sibling subtree of the reclaiming scope it lies in
-  };
-  std::vector<QueueRule> rules;
-  if (rec.priority != kNone && !cluster_.priorities[rec.priority].preempts.empty())
-    rules.push_back({q, true, false, kNone});
-  const ScopeId owner = info_[q].owner_quota;
-  if (owner != kNone && cluster_.scopes[owner].child_preemption)
-    for (std::uint32_t i = info_[owner].queues_begin; i < info_[owner].queues_end; ++i)
-      if (info_[queues_in_preorder_[i]].owner_quota != owner)
-        rules.push_back({queues_in_preorder_[i], false, true, kNone});
-  for (ScopeId child = q;;) {
-    const ScopeId parent = info_[child].parent;
-    if (within_guarantee_after(child, req)) {
-      const std::vector<ScopeId>& siblings = parent == kNone ? roots_ : info_[parent].children;
-      for (ScopeId s : siblings) {
-        if (s == child || protects(s, {})) continue;
-        for (std::uint32_t i = info_[s].queues_begin; i < info_[s].queues_end; ++i)
-          rules.push_back({queues_in_preorder_[i], false, false, s});
-      }
-    }
-    if (parent == kNone) break;
-    child = parent;
-  }
-  std::sort(rules.begin(), rules.end(), [](const QueueRule& a, const QueueRule& b) { return a.queue < b.queue; });
-  std::size_t merged = 0;
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    if (merged > 0 && rules[merged - 1].queue == rules[i].queue) {
-      QueueRule& m = rules[merged - 1];
-      m.same_queue |= rules[i].same_queue;
-      m.child |= rules[i].child;
-      if (m.reclaim_top == kNone) m.reclaim_top = rules[i].reclaim_top;
-    } else {
-      rules[merged++] = rules[i];
-    }
-  }
-  rules.resize(merged);
-
-  // Candidates: running, preemptible, allowed by a rule, and freeing
-  // something that blocks the job.
-  struct Candidate {
-    const JobRecord* job;
-    bool by_priority;
-    bool by_child;
-    ScopeId reclaim_top;
-    double upper;  // most of the initial gap it could close alone (capped per constraint)
-  };
-  std::vector<Candidate> candidates;
-  for (const QueueRule& rule : rules) {
-    for (const JobRecord* v : running_by_queue_[rule.queue]) {
-      if (v->state != JobState::running || !v->preemptible) continue;
-      const bool by_priority = rule.same_queue && priority_preempts(rec.priority, v->priority);
-      if (!by_priority && !rule.child && rule.reclaim_top == kNone) continue;
-      double upper = 0;
-      for (const Deficit& d : deficits)
-        if (v->job.request[d.resource] > 0 && in_subtree(v->job.queue, d.scope))
-          upper += static_cast<double>(std::min(d.amount, v->job.request[d.resource])) / static_cast<double>(d.amount);
-      if (whole_short > 0 && !v->gpus.empty())
-        upper += static_cast<double>(std::min<Amount>(whole_short, static_cast<Amount>(v->gpus.size()))) /
-                 static_cast<double>(whole_short);
-      if (share_short && !v->gpus.empty()) upper += 1;
-      if (upper > 0) candidates.push_back({v, by_priority, rule.child, rule.reclaim_top, upper});
-    }
-  }
-  if (candidates.empty()) return std::nullopt;
-  // Preference among equally few victims: borrowing from farthest away, then
-  // lowest priority, then youngest; the id makes the order total.
-  auto preferred = [](const JobRecord& x, const JobRecord& y) {
-    if (x.borrow_distance != y.borrow_distance) return x.borrow_distance > y.borrow_distance;
-    if (x.priority_value != y.priority_value) return x.priority_value < y.priority_value;
-    if (x.started_at != y.started_at) return x.started_at > y.started_at;
-    if (x.seq != y.seq) return x.seq > y.seq;
-    return x.job.id < y.job.id;
-  };
-  // Scan order: largest possible gain first, then preference. Only the head
-  // is usually looked at, so sort the head first and the rest on demand.
-  auto scan_order = [&](const Candidate& a, const Candidate& b) {
-    if (a.upper != b.upper) return a.upper > b.upper;
-    return preferred(*a.job, *b.job);
-  };
-  constexpr std::size_t kHead = 64;
-  std::size_t sorted = std::min(kHead, candidates.size());
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(sorted), candidates.end(),
-                    scan_order);
-  auto ensure_sorted = [&](std::size_t i) {
-    if (i < sorted) return;
-    std::sort(candidates.begin() + static_cast<std::ptrdiff_t>(sorted), candidates.end(), scan_order);
-    sorted = candidates.size();
-  };
-
-  // What the victims chosen so far free, per scope on their paths and per GPU.
-  std::vector<std::pair<ScopeId, Resources>> freed_scopes;
-  std::vector<std::pair<FlatGpu, Amount>> freed_gpus;
-  auto freed_at = [&](ScopeId s) {
-    for (const auto& [scope, res] : freed_scopes)
-      if (scope == s) return res;
-    return Resources{};
-  };
-  auto freed_gpu = [&](FlatGpu f) -> Amount {
-    for (const auto& [gpu, milli] : freed_gpus)
-      if (gpu == f) return milli;
-    return 0;
-  };
-  auto add = [&](const Candidate& c) {
-    const JobRecord& v = *c.job;
-    for (ScopeId s = v.job.queue; s != kNone; s = info_[s].parent) {
-      auto it = std::find_if(freed_scopes.begin(), freed_scopes.end(), [&](const auto& e) { return e.first == s; });
-      if (it == freed_scopes.end())
-        freed_scopes.push_back({s, v.job.request});
-      else
-        it->second += v.job.request;
-    }
-    for (const GpuSlice& slice : v.gpus) {
-      const FlatGpu f = topology_->flat(slice.gpu);
-      auto it = std::find_if(freed_gpus.begin(), freed_gpus.end(), [&](const auto& e) { return e.first == f; });
-      if (it == freed_gpus.end())
-        freed_gpus.emplace_back(f, slice.milli);
-      else
-        it->second += slice.milli;
-    }
-  };
-  // The gap left if `c` (may be null) were added to the chosen victims; 0
-  // exactly when the job fits (`fits`). Each blocking constraint counts as the
-  // fraction of it still missing. For whole GPUs a half-emptied GPU counts as
-  // half a step, so that pairs of fractional victims are found.
-  auto gap = [&](const Candidate* c, bool& fits) {
-    double left = 0;
-    fits = true;
-    for (const Deficit& d : deficits) {
-      Amount got = freed_at(d.scope)[d.resource];
-      if (c && in_subtree(c->job->job.queue, d.scope)) got += c->job->job.request[d.resource];
-      if (got < d.amount) {
-        fits = false;
-        left += static_cast<double>(d.amount - got) / static_cast<double>(d.amount);
-      }
-    }
-    if (whole_short > 0 || share_short) {
-      Amount whole = 0;
-      double partial = 0;
-      Amount best = gpus_->best_free_share();
-      auto account = [&](FlatGpu f, Amount freed) {
-        const Amount used = gpus_->used(f);
-        if (freed >= used)
-          ++whole;
-        else
-          partial += static_cast<double>(freed) / static_cast<double>(used);
-        best = std::max(best, kMilliPerGpu - used + freed);
-      };
-      for (const auto& [f, freed] : freed_gpus) {
-        Amount extra = 0;
-        if (c)
-          for (const GpuSlice& slice : c->job->gpus)
-            if (topology_->flat(slice.gpu) == f) extra = slice.milli;
-        account(f, freed + extra);
-      }
-      if (c)
-        for (const GpuSlice& slice : c->job->gpus) {
-          const FlatGpu f = topology_->flat(slice.gpu);
-          if (freed_gpu(f) == 0) account(f, slice.milli);
-        }
-      if (whole_short > 0 && whole < whole_short) {
-        fits = false;
-        const double have = static_cast<double>(whole) + 0.5 * partial;
-        left += std::max(0.0, static_cast<double>(whole_short) - have) / static_cast<double>(whole_short);
-      }
-      if (share_short && best < g) {
-        fits = false;
-        left += static_cast<double>(g - best) / static_cast<double>(g);
-      }
-    }
-    return left;
-  };
-  // Reclaim needs every scope from the victim's queue up to the sibling
-  // subtree to be above its guarantee, counting what is already leaving and
-  // what this search frees: a scope within its guarantee is never a victim
-  // of another subtree.
-  auto reclaimable = [&](const Candidate& c) {
-    if (c.reclaim_top == kNone) return false;
-    for (ScopeId s = c.job->job.queue;; s = info_[s].parent) {
-      if (protects(s, freed_at(s))) return false;
-      if (s == c.reclaim_top) return true;
-    }
-  };
-
-  // Greedy, for the fewest victims: each step takes the first candidate (in
-  // scan order) that makes the job fit, else the one that closes the most of
-  // the gap, the most preferred among equals. The scan stops once no later
-  // candidate can beat the best found: their `upper` is smaller, or equal
-  // with a worse preference after one candidate reached its upper.
-  constexpr double kEps = 1e-9;
-  std::vector<std::size_t> picked;  // indexes into candidates
-  std::vector<PreemptionReason> picked_reason;
-  std::vector<bool> taken(candidates.size(), false);
-  bool fits = false;
-  double left = gap(nullptr, fits);
-  while (!fits) {
-    std::size_t best = candidates.size();
-    double best_gain = kEps;
-    PreemptionReason best_reason = PreemptionReason::reclaim_guarantee;
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-      ensure_sorted(i);
-      const Candidate& c = candidates[i];
-      if (c.upper + kEps < best_gain) break;
-      if (taken[i]) continue;
-      PreemptionReason reason;
-      if (c.by_priority)
-        reason = PreemptionReason::priority;
-      else if (reclaimable(c))
-        reason = PreemptionReason::reclaim_guarantee;
-      else if (c.by_child)
-        reason = PreemptionReason::child_preemption;
-      else
-        continue;
-      bool f = false;
-      const double gain = left - gap(&c, f);
-      if (f) {  // the first that makes the job fit, in scan order
-        best = i;
-        best_reason = reason;
-        break;
-      }
-      const bool better =
-          best == candidates.size()
-              ? gain >= best_gain
-              : gain > best_gain + kEps || (gain > best_gain - kEps && preferred(*c.job, *candidates[best].job));
-      if (better) {
-        best = i;
-        best_gain = std::max(gain, kEps);
-        best_reason = reason;
-      }
-      if (gain + kEps >= c.upper) break;  // nothing later can do better
-    }
-    if (best == candidates.size()) return std::nullopt;  // nothing closes the gap
-    taken[best] = true;
-    picked.push_back(best);
-    picked_reason.push_back(best_reason);
-    add(candidates[best]);
-    left = gap(nullptr, fits);
-  }
-  // Drop victims that turned out unnecessary, least preferred first.
-  std::vector<std::size_t> order(picked.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto victim_order = [&](std::size_t a, std::size_t b) {
-    return preferred(*candidates[picked[a]].job, *candidates[picked[b]].job);
-  };
-  std::sort(order.begin(), order.end(), victim_order);
-  std::vector<bool> dropped(picked.size(), false);
-  for (std::size_t k = order.size(); k-- > 0 && picked.size() > 1;) {
-    dropped[order[k]] = true;
-    freed_scopes.clear();
-    freed_gpus.clear();
-    for (std::size_t i = 0; i < picked.size(); ++i)
-      if (!dropped[i]) add(candidates[picked[i]]);
-    bool still = false;
-    gap(nullptr, still);
-    if (!still) dropped[order[k]] = false;
-  }
-  VictimPlan plan;
-  for (std::size_t i : order)
-    if (!dropped[i]) {
-      plan.victims.push_back(candidates[picked[i]].job);
-      plan.reasons.push_back(picked_reason[i]);
-    }
-  return plan;
-}
-
-std::optional<std::vector<Preemption>> Scheduler::plan_preemption(JobId pending) const {
-  const JobRecord* rec = find_job(pending);
-  if (!rec || rec->state != JobState::pending) return std::nullopt;
-  std::optional<VictimPlan> plan = find_victims(*rec);
-  if (!plan) return std::nullopt;
-  std::vector<Preemption> out;
-  for (std::size_t i = 0; i < plan->victims.size(); ++i)
-    out.push_back(make_preemption(*rec, *plan->victims[i], plan->reasons[i]));
+  upgrade_waiting();
   return out;
 }
 
@@ -967,7 +656,7 @@ RestoreResult Scheduler::restore(const std::vector<RunningJob>& jobs) {
     rec.seq = next_seq_++;
     rec.job = rj.job;
     JobRecord& stored = insert_job(std::move(rec));
-    start_running(stored, rj.gpus, rj.started_at);
+    start_running(stored, rj.gpus, rj.started_at, std::nullopt);
   }
   return Restored{jobs.size()};
 }
@@ -995,7 +684,13 @@ std::optional<JobView> Scheduler::job(JobId id) const {
   const JobRecord* found = find_job(id);
   if (!found) return std::nullopt;
   const JobRecord& rec = *found;
-  return JobView{rec.state, rec.job.queue, rec.priority_value, rec.gpus, rec.started_at, rec.borrow_distance};
+  JobView view{rec.state, rec.job.queue, rec.priority_value, rec.gpus, rec.started_at, rec.borrow_distance, {}, {}};
+  if (rec.state == JobState::running) {
+    const std::vector<ScopeId>& levels = levels_of_queue_[rec.job.queue];
+    for (std::size_t i = 0; i < levels.size(); ++i)
+      ((rec.inside >> i) & 1 ? view.inside : view.borrowed).push_back(levels[i]);
+  }
+  return view;
 }
 
 }  // namespace allot::runtime

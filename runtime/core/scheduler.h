@@ -1,7 +1,8 @@
 // The scheduling core: admission, preemption and GPU assignment over one
 // pool. In memory, deterministic (same calls in the same order give the same
 // answers), no I/O, no clocks, no global state. Not thread-safe: the caller
-// serialises calls.
+// serialises calls. It executes the rule set of docs/scheduling.md; the
+// comments below name its rules (R1..R4) and sections.
 //
 // Lifecycle of a job:
 //   submit() -> pending --schedule() admits--> running --finish()/release()--> gone
@@ -11,11 +12,17 @@
 // Accounting: every scope counts the resources of the running and terminating
 // jobs below it (`used`), updated incrementally up the tree. A job is
 // admitted when `used + request <= limit` holds for its queue and every
-// ancestor and its GPUs can be placed. A preemptor waiting for its victims
-// reserves its request (counted against limits) and holds the GPUs its victims
-// release until it is admitted. Guarantees do not reserve idle
-// capacity: anyone may borrow it, and a scope below its guarantee takes it
-// back by preemption.
+// ancestor (less what lending limits keep idle for others) and its GPUs can
+// be placed. A preemptor waiting for its victims reserves its request
+// (counted against limits) and holds the GPUs its victims release until it
+// is admitted. Guarantees do not reserve idle capacity: anyone may borrow
+// it, and a scope's jobs take it back by preemption.
+//
+// Standing ("Standing" in docs/scheduling.md): every running job is, at each
+// scope of its path that guarantees something, either inside that scope's
+// guarantee or borrowing there. It is labelled when admitted and upgraded
+// when room frees, never downgraded while it runs. Preemption compares
+// standings, which is what makes chains of preemptions finite.
 #pragma once
 
 #include <deque>
@@ -82,12 +89,22 @@ class Scheduler {
     std::uint32_t preorder = 0, preorder_end = 0;    // subtree = [preorder, preorder_end)
     std::uint32_t queues_begin = 0, queues_end = 0;  // range of queues_in_preorder_
     std::vector<ScopeId> children;
+    // Standing: the resources the subtree guarantees anywhere (bit per
+    // Resource), and how much of each this scope covers: its declared
+    // guarantee, or what its children cover when it declares none.
+    std::uint8_t covers = 0;
+    Resources cover;
+    // Lending limit: what the scope keeps for itself of its guarantee.
+    Resources kept;        // guarantee - lend where lend is set, else 0
+    std::uint8_t lends = 0;  // bit per Resource with a lend
   };
   struct ScopeUsage {
     Resources used;
     Resources reserved;  // requests of nominated preemptors waiting for their victims
     Resources leaving;   // part of `used` held by terminating victims
     Resources pending;
+    Resources inside;         // requests of the jobs (and reserved preemptors) inside its guarantee
+    Resources child_kept;     // sum over lending children of what they keep idle now
     std::uint32_t running = 0, pending_jobs = 0;
   };
   struct PendingKey {
@@ -96,6 +113,13 @@ class Scheduler {
     std::uint64_t seq;
     JobId id;
     friend auto operator<=>(const PendingKey&, const PendingKey&) = default;
+  };
+  // Order of upgrades at a scope: higher priority, then longer running.
+  struct WaitKey {
+    std::int64_t neg_priority;
+    Time started_at;
+    std::uint64_t seq;
+    friend auto operator<=>(const WaitKey&, const WaitKey&) = default;
   };
   struct JobRecord {
     Job job;
@@ -108,6 +132,10 @@ class Scheduler {
     Time started_at = 0;
     std::uint32_t borrow_distance = 0;
     std::uint32_t queue_pos = 0;  // in running_by_queue_ while running/terminating
+    // Standing while running (and while a nominated preemptor reserves):
+    // bit i set = inside the guarantee of levels_of_queue_[queue][i].
+    std::uint64_t inside = 0;
+    std::uint64_t pass = 0;       // the schedule() pass that admitted it
     bool preempted = false;       // terminating because it was chosen as a victim
     JobId preemptor = 0;          // whom it makes room for, if preempted
     bool nominated = false;       // pending preemptor waiting for its victims
@@ -117,10 +145,17 @@ class Scheduler {
     bool reserving = false;
     std::vector<GpuSlice> held;
     PendingKey key() const { return {-priority_value, job.submit_time, seq, job.id}; }
+    WaitKey wait_key() const { return {-priority_value, started_at, seq}; }
+  };
+  struct Justification {
+    PreemptionReason rule = PreemptionReason::reclaim_guarantee;
+    ScopeId claim_scope = kNone;
+    ScopeId victim_scope = kNone;
   };
   struct VictimPlan {
     std::vector<const JobRecord*> victims;
-    std::vector<PreemptionReason> reasons;
+    std::vector<Justification> why;
+    std::uint64_t inside = 0;  // the preemptor's standing once they are gone
   };
   // Victim searches that failed during one schedule() call while usage did
   // not change: a job of the same queue and class asking for at least as
@@ -138,8 +173,7 @@ class Scheduler {
   void index_scopes();
   void index_placement();
   bool within_limits(ScopeId queue, const Resources& request) const;
-  bool protects(ScopeId scope, const Resources& freed) const;
-  bool within_guarantee_after(ScopeId scope, const Resources& request) const;
+  Resources kept_idle(ScopeId scope, const Resources& used) const;
   bool in_subtree(ScopeId scope, ScopeId root) const {
     return info_[scope].preorder >= info_[root].preorder && info_[scope].preorder < info_[root].preorder_end;
   }
@@ -148,10 +182,20 @@ class Scheduler {
   std::uint32_t own_group(ScopeId queue) const;
   bool priority_preempts(PriorityId preemptor, PriorityId victim) const;
   std::optional<Refusal> check_submit(const Job& job) const;
-  Preemption make_preemption(const JobRecord& preemptor, const JobRecord& victim, PreemptionReason reason) const;
+  Preemption make_preemption(const JobRecord& preemptor, const JobRecord& victim, const Justification& why) const;
+
+  // ---- standing (standing.cpp) ----
+  bool fits_cover(ScopeId scope, const Resources& inside, const Resources& request) const;
+  // The standing `request` would have in `queue` now, with `freed` (per
+  // level of the queue's path) already given back.
+  std::uint64_t standing_for(ScopeId queue, const Resources& request, const std::vector<Resources>* freed) const;
+  void take_standing(JobRecord& rec, std::uint64_t inside);  // counts it in `inside`, fills the wait lists
+  void drop_standing(JobRecord& rec);                        // the reverse; frees room for upgrades
+  void upgrade_waiting();                                    // at every scope whose room grew
+  bool is_inside(const JobRecord& rec, ScopeId scope) const;
 
   bool try_admit(JobRecord& rec, Time now, Decision& out);
-  void start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time now);
+  void start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time now, std::optional<std::uint64_t> inside);
   void stop_running(JobRecord& rec, bool return_gpus = true);
   void unreserve(JobRecord& rec);
   void add_reserved(ScopeId queue, const Resources& delta);
@@ -160,7 +204,11 @@ class Scheduler {
   void enqueue(JobRecord& rec);
   void dequeue(JobRecord& rec);
   bool may_preempt(const JobRecord& rec) const;
-  std::optional<VictimPlan> find_victims(const JobRecord& rec) const;
+  // ---- victims (victims.cpp) ----
+  // Victims for `rec`, never a job admitted in pass `exclude_pass` (0: none).
+  std::optional<VictimPlan> find_victims(const JobRecord& rec, std::uint64_t exclude_pass) const;
+  std::optional<Justification> justify(const JobRecord& preemptor, std::uint64_t preemptor_inside,
+                                       const JobRecord& victim) const;
   void attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& memo);
   void remove_running(JobRecord& rec);  // stops it and tells its preemptor
 
@@ -204,6 +252,17 @@ class Scheduler {
   std::size_t running_count_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t epoch_ = 0;  // bumped on every change of usage; invalidates failed searches
+  std::uint64_t pass_ = 0;   // schedule() calls so far
+
+  // Standing: per queue, the scopes of its path that cover something,
+  // queue first (bit i of JobRecord::inside is levels_of_queue_[q][i]).
+  std::vector<std::vector<ScopeId>> levels_of_queue_;
+  // Per scope, the running jobs below it that borrow there, in upgrade
+  // order; and the scopes whose room grew since the last upgrade.
+  std::vector<std::set<std::pair<WaitKey, JobRecord*>>> waiting_;
+  std::vector<ScopeId> room_grew_;
+  std::vector<char> room_grew_flag_;
+  Resources pool_kept_;  // what lending roots keep idle now
 };
 
 }  // namespace allot::runtime

@@ -42,12 +42,33 @@ const char* to_string(RefusalReason reason) {
 
 const char* to_string(PreemptionReason reason) {
   switch (reason) {
-    case PreemptionReason::reclaim_guarantee:
-      return "reclaim_guarantee";
-    case PreemptionReason::priority:
-      return "priority";
-    case PreemptionReason::child_preemption:
-      return "child_preemption";
+#define ALLOT_RULE(number, identifier, claim) \
+  case PreemptionReason::identifier:          \
+    return #identifier;
+#include "rules/preemption_rules.def"
+#undef ALLOT_RULE
+  }
+  return "?";
+}
+
+int rule_number(PreemptionReason reason) {
+  switch (reason) {
+#define ALLOT_RULE(number, identifier, claim) \
+  case PreemptionReason::identifier:          \
+    return number;
+#include "rules/preemption_rules.def"
+#undef ALLOT_RULE
+  }
+  return 0;
+}
+
+const char* rule_claim(PreemptionReason reason) {
+  switch (reason) {
+#define ALLOT_RULE(number, identifier, claim) \
+  case PreemptionReason::identifier:          \
+    return claim;
+#include "rules/preemption_rules.def"
+#undef ALLOT_RULE
   }
   return "?";
 }
