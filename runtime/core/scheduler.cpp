@@ -65,6 +65,12 @@ Scheduler::Scheduler(Cluster cluster) : cluster_(std::move(cluster)) {
   running_by_queue_.assign(cluster_.scopes.size(), {});
   waiting_.assign(cluster_.scopes.size(), {});
   room_grew_flag_.assign(cluster_.scopes.size(), 0);
+  // Idle, a lending scope keeps all of its kept part.
+  for (ScopeId s = 0; s < cluster_.scopes.size(); ++s)
+    if (info_[s].lends) {
+      usage_[s].kept_now = info_[s].kept;
+      (info_[s].parent == kNone ? pool_kept_ : usage_[info_[s].parent].child_kept) += info_[s].kept;
+    }
 }
 
 void Scheduler::index_scopes() {
@@ -251,7 +257,7 @@ bool Scheduler::within_limits(ScopeId queue, const Resources& request) const {
     const Resources& limit = info_[s].own_limit;
     const Resources later = u.used - u.leaving + u.reserved;
     Resources kept = u.child_kept;
-    if (child != kNone) kept += kept_idle(child, usage_[child].used + request) - kept_idle(child, usage_[child].used);
+    if (child != kNone) kept += kept_idle(child, committed(child) + request) - usage_[child].kept_now;
     for (Resource r : kAllResources)
       if (std::max(u.used[r], later[r]) + request[r] + kept[r] > limit[r]) return false;
   }
@@ -261,8 +267,8 @@ bool Scheduler::within_limits(ScopeId queue, const Resources& request) const {
     for (ScopeId root : roots_) used += std::max(usage_[root].used.gpu_milli, usage_[root].used.gpu_milli -
                                                                                  usage_[root].leaving.gpu_milli +
                                                                                  usage_[root].reserved.gpu_milli);
-    const Amount kept = pool_kept_.gpu_milli - kept_idle(child, usage_[child].used).gpu_milli +
-                        kept_idle(child, usage_[child].used + request).gpu_milli;
+    const Amount kept =
+        pool_kept_.gpu_milli - usage_[child].kept_now.gpu_milli + kept_idle(child, committed(child) + request).gpu_milli;
     if (used + request.gpu_milli + kept > static_cast<Amount>(topology_->gpu_total()) * kMilliPerGpu) return false;
   }
   return true;
@@ -422,12 +428,18 @@ void Scheduler::erase_job(JobId id) {
 
 void Scheduler::add_usage(ScopeId queue, const Resources& delta, int running_delta) {
   for (ScopeId s = queue; s != kNone; s = info_[s].parent) {
-    if (info_[s].lends) {
-      const Resources change = kept_idle(s, usage_[s].used + delta) - kept_idle(s, usage_[s].used);
-      (info_[s].parent == kNone ? pool_kept_ : usage_[info_[s].parent].child_kept) += change;
-    }
     usage_[s].used += delta;
     usage_[s].running += running_delta;
+  }
+  refresh_kept(queue);
+}
+
+void Scheduler::refresh_kept(ScopeId queue) {
+  for (ScopeId s = queue; s != kNone; s = info_[s].parent) {
+    if (!info_[s].lends) continue;
+    const Resources now = kept_idle(s, committed(s));
+    (info_[s].parent == kNone ? pool_kept_ : usage_[info_[s].parent].child_kept) += now - usage_[s].kept_now;
+    usage_[s].kept_now = now;
   }
 }
 
@@ -440,6 +452,7 @@ void Scheduler::add_pending(ScopeId queue, const Resources& delta, int count_del
 
 void Scheduler::add_reserved(ScopeId queue, const Resources& delta) {
   for (ScopeId s = queue; s != kNone; s = info_[s].parent) usage_[s].reserved += delta;
+  refresh_kept(queue);
 }
 
 // The reserved standing goes too, without counting as room grown: the job
@@ -506,7 +519,7 @@ void Scheduler::stop_running(JobRecord& rec, bool return_gpus) {
   const ScopeId q = rec.job.queue;
   if (return_gpus) gpus_->give_back(rec.gpus);
   if (rec.state == JobState::terminating)
-    for (ScopeId s = q; s != kNone; s = info_[s].parent) usage_[s].leaving -= rec.job.request;
+    for (ScopeId s = q; s != kNone; s = info_[s].parent) usage_[s].leaving -= rec.job.request;  // refreshed below
   else
     drop_standing(rec);  // a victim's went when it was chosen
   rec.gpus.clear();
@@ -597,13 +610,36 @@ Decision Scheduler::schedule(Time now) {
   upgrade_waiting();
   // Jobs whose victims are all gone take the room made for them first.
   const std::vector<PendingKey> ready(ready_nominated_.begin(), ready_nominated_.end());
-  for (const PendingKey& key : ready) attempt(at_job(key.id), now, out, memo);
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    const PendingKey key = *it;
-    ++it;  // attempt() may erase `key`, never another pending entry
+  for (const PendingKey& key : ready) {
     JobRecord& rec = at_job(key.id);
-    if (rec.nominated) continue;  // waiting for its victims, or tried above
+    rec.tried = pass_;
     attempt(rec, now, out, memo);
+  }
+  // Then the others, in the order of their claims' strength, so that room a
+  // stronger claim would take back at once is not lent out first: own jobs
+  // of quotas with child_preemption (R1), then by the standing they would
+  // have (inside more guarantees first, R2), then in line order.
+  struct Turn {
+    int own;
+    int standing;
+    PendingKey key;
+    auto operator<=>(const Turn&) const = default;
+  };
+  std::vector<Turn> turns;
+  turns.reserve(pending_.size());
+  for (const PendingKey& key : pending_) {
+    const JobRecord& rec = *find_job(key.id);
+    if (rec.nominated || rec.tried == pass_) continue;  // waiting for its victims, or tried above
+    const ScopeId owner = info_[rec.job.queue].owner_quota;
+    const bool own = owner != kNone && cluster_.scopes[owner].child_preemption;
+    turns.push_back({own ? 0 : 1, -std::popcount(standing_for(rec.job.queue, rec.job.request, nullptr)), key});
+  }
+  std::sort(turns.begin(), turns.end());
+  for (const Turn& turn : turns) {
+    JobRecord* rec = find_job(turn.key.id);
+    if (!rec || rec->state != JobState::pending || rec->nominated || rec->tried == pass_) continue;
+    rec->tried = pass_;
+    attempt(*rec, now, out, memo);
   }
   upgrade_waiting();
   return out;

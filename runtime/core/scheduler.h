@@ -105,6 +105,7 @@ class Scheduler {
     Resources pending;
     Resources inside;         // requests of the jobs (and reserved preemptors) inside its guarantee
     Resources child_kept;     // sum over lending children of what they keep idle now
+    Resources kept_now;       // lending scopes: what they keep idle now, of their committed usage
     std::uint32_t running = 0, pending_jobs = 0;
   };
   struct PendingKey {
@@ -136,6 +137,7 @@ class Scheduler {
     // bit i set = inside the guarantee of levels_of_queue_[queue][i].
     std::uint64_t inside = 0;
     std::uint64_t pass = 0;       // the schedule() pass that admitted it
+    std::uint64_t tried = 0;      // the last schedule() pass that tried to place it
     bool preempted = false;       // terminating because it was chosen as a victim
     JobId preemptor = 0;          // whom it makes room for, if preempted
     bool nominated = false;       // pending preemptor waiting for its victims
@@ -168,12 +170,23 @@ class Scheduler {
   struct SearchMemo {
     std::uint64_t epoch = 0;
     std::vector<FailedSearch> failed;
+    // Jobs of this pass that could not be placed although a rule may let
+    // them preempt: a job placed after them on room one of them would take
+    // back at once is not placed (it would be preempted in the next pass).
+    std::vector<JobId> claimants;
   };
 
   void index_scopes();
   void index_placement();
   bool within_limits(ScopeId queue, const Resources& request) const;
   Resources kept_idle(ScopeId scope, const Resources& used) const;
+  // What the scope will hold once its terminating victims are gone and its
+  // nominated preemptors run: lending limits are kept against this.
+  Resources committed(ScopeId scope) const {
+    const ScopeUsage& u = usage_[scope];
+    return u.used - u.leaving + u.reserved;
+  }
+  void refresh_kept(ScopeId queue);  // after a change of committed usage on the queue's path
   bool in_subtree(ScopeId scope, ScopeId root) const {
     return info_[scope].preorder >= info_[root].preorder && info_[scope].preorder < info_[root].preorder_end;
   }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <bit>
 #include <tuple>
+#include <cstdio>
+#include <cstdlib>
 
 #include "runtime/core/scheduler.h"
 
@@ -171,7 +173,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
         if (info_[root].lends) {
           const Resources f = freed_at(root);
           const Resources extra = root == child ? req : Resources{};
-          kept += kept_idle(root, usage_[root].used - f + extra).gpu_milli - kept_idle(root, usage_[root].used).gpu_milli;
+          kept += kept_idle(root, committed(root) - f + extra).gpu_milli - usage_[root].kept_now.gpu_milli;
         }
       over.gpu_milli = used + req.gpu_milli + kept - static_cast<Amount>(topology_->gpu_total()) * kMilliPerGpu;
       return over;
@@ -183,7 +185,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     for (ScopeId c : info_[s].children)
       if (info_[c].lends) {
         const Resources extra = c == child ? req : Resources{};
-        kept += kept_idle(c, usage_[c].used - freed_at(c) + extra) - kept_idle(c, usage_[c].used);
+        kept += kept_idle(c, committed(c) - freed_at(c) + extra) - usage_[c].kept_now;
       }
     for (Resource r : kAllResources) over[r] = std::max(used[r], later[r]) + req[r] + kept[r] - info_[s].own_limit[r];
     return over;
@@ -404,7 +406,33 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
 
   std::optional<Chosen> best;
   const std::vector<std::uint32_t> runs = targets.empty() ? std::vector<std::uint32_t>{0} : targets;
-  for (std::uint32_t target : runs) {
+  // Few candidates: the exact answer. Sets by size, and among sets of one
+  // size in the order of their members' preference ranks (lexicographic
+  // over the sorted ranks): the first set that fits and is justified.
+  constexpr std::size_t kExact = 10;
+  if (candidates.size() <= kExact) {
+    const std::size_t n = candidates.size();
+    for (std::size_t k = 1; k <= n && !best; ++k) {
+      std::vector<std::size_t> idx(k);
+      for (std::size_t i = 0; i < k; ++i) idx[i] = i;
+      while (true) {
+        Chosen trial = rebuild(idx);
+        for (std::uint32_t target : runs)
+          if (gap(trial, target) <= 1e-9 && all_justified(trial, standing_after(trial))) {
+            best = std::move(trial);
+            break;
+          }
+        if (best) break;
+        std::size_t i = k;
+        while (i > 0 && idx[i - 1] == n - k + (i - 1)) --i;
+        if (i == 0) break;
+        ++idx[i - 1];
+        for (std::size_t j = i; j < k; ++j) idx[j] = idx[j - 1] + 1;
+      }
+    }
+    if (!best) return std::nullopt;
+  }
+  for (std::uint32_t target : best ? std::vector<std::uint32_t>{} : runs) {
     Chosen chosen;
     std::vector<char> taken(candidates.size(), 0);
     double left = gap(chosen, target);
@@ -474,15 +502,37 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
   // A nominated job whose victims are gone: its reserved room goes back and
   // it is placed at once, so it takes the same room (and standing) again.
   const std::uint64_t reserved = rec.reserving ? rec.inside : 0;
+  const bool was_nominated = rec.nominated;
   unreserve(rec);
   rec.inside = 0;
-  if (try_admit(rec, now, out)) return;
+  if (try_admit(rec, now, out)) {
+    if (was_nominated || memo.claimants.empty()) return;
+    // Placed on free room: would a claimant that failed earlier in this
+    // pass take it back at once? Then the room waits for the claimant.
+    constexpr std::size_t kClaimantsChecked = 2;
+    for (std::size_t i = 0; i < memo.claimants.size() && i < kClaimantsChecked; ++i) {
+      const JobRecord* claimant = find_job(memo.claimants[i]);
+      if (!claimant || claimant->state != JobState::pending || claimant->nominated) continue;
+      const std::optional<VictimPlan> plan = find_victims(*claimant, 0);
+      if (!plan || std::find(plan->victims.begin(), plan->victims.end(), &rec) == plan->victims.end()) continue;
+      out.admitted.pop_back();
+      stop_running(rec);
+      rec.pass = 0;
+      enqueue(rec);
+      upgrade_waiting();
+      return;
+    }
+    return;
+  }
   const std::vector<ScopeId>& levels = levels_of_queue_[rec.job.queue];
   for (std::size_t i = 0; i < levels.size(); ++i)
     if (((reserved >> i) & 1) && !room_grew_flag_[levels[i]]) {
       room_grew_flag_[levels[i]] = 1;
       room_grew_.push_back(levels[i]);
     }
+  if (getenv("ALLOT_CORE_DEBUG")) { fprintf(stderr, "DEBUG pass %llu job %llu no fit, limits %d free %lld may %d:", (unsigned long long)pass_, (unsigned long long)rec.job.id, within_limits(rec.job.queue, rec.job.request), (long long)gpus_->free_whole_gpus(), may_preempt(rec));
+  for (ScopeId s = rec.job.queue; s != kNone; s = info_[s].parent) fprintf(stderr, " %s used %lld leaving %lld reserved %lld limit %lld;", cluster_.scopes[s].name.c_str(), (long long)usage_[s].used.gpu_milli, (long long)usage_[s].leaving.gpu_milli, (long long)usage_[s].reserved.gpu_milli, (long long)info_[s].own_limit.gpu_milli);
+  fprintf(stderr, "\n"); }
   if (!may_preempt(rec)) return;
   if (memo.epoch != epoch_) {
     memo.failed.clear();
@@ -497,6 +547,7 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
   std::optional<VictimPlan> plan = find_victims(rec, pass_);
   if (!plan) {
     memo.failed.push_back({rec.job.queue, rec.priority, req});
+    memo.claimants.push_back(rec.job.id);
     return;
   }
   for (std::size_t i = 0; i < plan->victims.size(); ++i) {
@@ -505,6 +556,7 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
     drop_standing(victim);
     victim.state = JobState::terminating;
     for (ScopeId sc = victim.job.queue; sc != kNone; sc = info_[sc].parent) usage_[sc].leaving += victim.job.request;
+    refresh_kept(victim.job.queue);
     victim.preempted = true;
     victim.preemptor = rec.job.id;
   }
@@ -516,6 +568,43 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
   rec.inside = plan->inside;
   for (std::size_t i = 0; i < levels.size(); ++i)
     if ((plan->inside >> i) & 1) usage_[levels[i]].inside += req;
+  // The plan counts on GPUs that are free now as well as on the victims':
+  // hold those too, so that nobody else is placed on them meanwhile.
+  std::vector<std::pair<FlatGpu, Amount>> freed;
+  for (const JobRecord* v : plan->victims)
+    for (const GpuSlice& sl : v->gpus) {
+      const FlatGpu f = topology_->flat(sl.gpu);
+      auto it = std::find_if(freed.begin(), freed.end(), [&](const auto& e) { return e.first == f; });
+      if (it == freed.end())
+        freed.emplace_back(f, sl.milli);
+      else
+        it->second += sl.milli;
+    }
+  const Amount g = req.gpu_milli;
+  if (g > 0 && is_whole(g)) {
+    Amount whole = 0;
+    for (const auto& [f, milli] : freed)
+      if (milli >= gpus_->used(f)) ++whole;
+    const Amount extra = g / kMilliPerGpu - whole;
+    if (extra > 0)
+      if (auto slices = gpus_->place_whole(static_cast<std::uint32_t>(extra), own_group(rec.job.queue),
+                                           group_rank_[rec.job.queue])) {
+        gpus_->take(*slices);
+        rec.held.insert(rec.held.end(), slices->begin(), slices->end());
+      }
+  } else if (g > 0) {
+    bool enough = false;
+    for (const auto& [f, milli] : freed) enough |= kMilliPerGpu - gpus_->used(f) + milli >= g;
+    for (const auto& [f, milli] : freed)
+      if (const Amount room = kMilliPerGpu - gpus_->used(f); !enough || room + milli >= g) {
+        if (room + milli >= g && room > 0) {
+          const std::vector<GpuSlice> slice{{topology_->ref(f), std::min(room, g)}};
+          gpus_->take(slice);
+          rec.held.insert(rec.held.end(), slice.begin(), slice.end());
+        }
+        if (room + milli >= g) break;
+      }
+  }
   ++epoch_;
 }
 
