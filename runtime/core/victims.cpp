@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <bit>
 #include <tuple>
-#include <cstdio>
-#include <cstdlib>
 
 #include "runtime/core/scheduler.h"
 
@@ -530,9 +528,6 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
       room_grew_flag_[levels[i]] = 1;
       room_grew_.push_back(levels[i]);
     }
-  if (getenv("ALLOT_CORE_DEBUG")) { fprintf(stderr, "DEBUG pass %llu job %llu no fit, limits %d free %lld may %d:", (unsigned long long)pass_, (unsigned long long)rec.job.id, within_limits(rec.job.queue, rec.job.request), (long long)gpus_->free_whole_gpus(), may_preempt(rec));
-  for (ScopeId s = rec.job.queue; s != kNone; s = info_[s].parent) fprintf(stderr, " %s used %lld leaving %lld reserved %lld limit %lld;", cluster_.scopes[s].name.c_str(), (long long)usage_[s].used.gpu_milli, (long long)usage_[s].leaving.gpu_milli, (long long)usage_[s].reserved.gpu_milli, (long long)info_[s].own_limit.gpu_milli);
-  fprintf(stderr, "\n"); }
   if (!may_preempt(rec)) return;
   if (memo.epoch != epoch_) {
     memo.failed.clear();
@@ -545,6 +540,31 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
         req.cpu_milli >= f.request.cpu_milli && req.memory_mib >= f.request.memory_mib)
       return;
   std::optional<VictimPlan> plan = find_victims(rec, pass_);
+  if (!plan) {
+    // Jobs placed earlier in this pass have not started yet: if the claim
+    // needs them, they are simply not started (they stay pending), and the
+    // claim is tried again without them.
+    if (std::optional<VictimPlan> with_new = find_victims(rec, 0)) {
+      bool revoked = false;
+      for (const JobRecord* v : with_new->victims) {
+        if (v->pass != pass_) continue;
+        JobRecord& placed = at_job(v->job.id);
+        const auto it = std::find_if(out.admitted.begin(), out.admitted.end(),
+                                     [&](const Admission& a) { return a.job == placed.job.id; });
+        if (it == out.admitted.end()) continue;
+        out.admitted.erase(it);
+        stop_running(placed);
+        placed.pass = 0;
+        enqueue(placed);
+        revoked = true;
+      }
+      if (revoked) {
+        upgrade_waiting();
+        if (try_admit(rec, now, out)) return;
+        plan = find_victims(rec, pass_);
+      }
+    }
+  }
   if (!plan) {
     memo.failed.push_back({rec.job.queue, rec.priority, req});
     memo.claimants.push_back(rec.job.id);
@@ -584,7 +604,16 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
   if (g > 0 && is_whole(g)) {
     Amount whole = 0;
     for (const auto& [f, milli] : freed)
-      if (milli >= gpus_->used(f)) ++whole;
+      if (milli >= gpus_->used(f)) {
+        ++whole;
+        // It will be empty once the victims are gone: keep new shares off
+        // the room it has left meanwhile.
+        if (const Amount room = kMilliPerGpu - gpus_->used(f); room > 0) {
+          const std::vector<GpuSlice> slice{{topology_->ref(f), room}};
+          gpus_->take(slice);
+          rec.held.insert(rec.held.end(), slice.begin(), slice.end());
+        }
+      }
     const Amount extra = g / kMilliPerGpu - whole;
     if (extra > 0)
       if (auto slices = gpus_->place_whole(static_cast<std::uint32_t>(extra), own_group(rec.job.queue),
