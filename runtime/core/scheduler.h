@@ -174,6 +174,7 @@ class Scheduler {
     // them preempt: a job placed after them on room one of them would take
     // back at once is not placed (it would be preempted in the next pass).
     std::vector<JobId> claimants;
+    std::vector<JobId> paid;  // placed in this pass on room their victims made
   };
 
   void index_scopes();

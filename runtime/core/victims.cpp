@@ -504,6 +504,9 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
   unreserve(rec);
   rec.inside = 0;
   if (try_admit(rec, now, out)) {
+    // A preemptor placed on the room its victims made is never undone: its
+    // preemptions are what paid for it.
+    if (was_nominated) memo.paid.push_back(rec.job.id);
     if (was_nominated || memo.claimants.empty()) return;
     // Placed on free room: would a claimant that failed earlier in this
     // pass take it back at once? Then the room waits for the claimant.
@@ -547,7 +550,7 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
     if (std::optional<VictimPlan> with_new = find_victims(rec, 0)) {
       bool revoked = false;
       for (const JobRecord* v : with_new->victims) {
-        if (v->pass != pass_) continue;
+        if (v->pass != pass_ || std::find(memo.paid.begin(), memo.paid.end(), v->job.id) != memo.paid.end()) continue;
         JobRecord& placed = at_job(v->job.id);
         const auto it = std::find_if(out.admitted.begin(), out.admitted.end(),
                                      [&](const Admission& a) { return a.job == placed.job.id; });
