@@ -307,14 +307,20 @@ std::string csv_field(std::string_view s) {
 }  // namespace
 
 std::string jobs_csv(const Cluster& cluster, const std::vector<SimJob>& jobs, const SimResult& r) {
-  std::string out = "id,queue,user,submit,first_start,end,outcome,preemptions\n";
+  std::string out =
+      "id,queue,user,submit,first_start,end,outcome,preemptions,last_preemptor,last_rule,last_claim_scope,"
+      "last_victim_scope\n";
+  auto scope_name = [&](ScopeId s) { return s < cluster.scopes.size() ? csv_field(cluster.scopes[s].name) : ""; };
   for (std::size_t i = 0; i < jobs.size() && i < r.jobs.size(); ++i) {
     const Job& job = jobs[i].job;
     const JobResult& jr = r.jobs[i];
     const std::string queue = job.queue < cluster.scopes.size() ? cluster.scopes[job.queue].name : "";
-    out += fmt::format("{},{},{},{},{},{},{},{}\n", i + 1, csv_field(queue), csv_field(job.user),
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", i + 1, csv_field(queue), csv_field(job.user),
                        fixed(seconds(job.submit_time)), jr.first_start >= 0 ? fixed(seconds(jr.first_start)) : "",
-                       jr.end >= 0 ? fixed(seconds(jr.end)) : "", outcome_name(jr.outcome), jr.preemptions);
+                       jr.end >= 0 ? fixed(seconds(jr.end)) : "", outcome_name(jr.outcome), jr.preemptions,
+                       jr.last_preemptor ? std::to_string(jr.last_preemptor) : "",
+                       jr.last_rule ? fmt::format("R{} {}", rule_number(*jr.last_rule), to_string(*jr.last_rule)) : "",
+                       scope_name(jr.last_claim_scope), scope_name(jr.last_victim_scope));
   }
   return out;
 }

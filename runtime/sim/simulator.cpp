@@ -450,7 +450,14 @@ class Simulation {
       ++result_.schedule_calls;
       if (d.admitted.empty() && d.preempted.empty()) return;
       for (const Admission& a : d.admitted) admit(static_cast<std::uint32_t>(a.job - 1), a.gpus, t);
-      for (const Preemption& p : d.preempted) preempt(static_cast<std::uint32_t>(p.victim - 1), t);
+      for (const Preemption& p : d.preempted) {
+        JobResult& r = result_.jobs[p.victim - 1];
+        r.last_preemptor = p.preemptor;
+        r.last_rule = p.reason;
+        r.last_claim_scope = p.claim_scope;
+        r.last_victim_scope = p.victim_scope;
+        preempt(static_cast<std::uint32_t>(p.victim - 1), t);
+      }
       if (options_.record_decisions) result_.decisions.push_back({t, std::move(d)});
     }
   }

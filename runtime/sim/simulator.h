@@ -68,6 +68,11 @@ struct JobResult {
   Time first_start = -1;  // -1: never started
   Time end = -1;          // completion or cancellation time
   std::uint32_t preemptions = 0;
+  // The last preemption of the job: by whom, under which rule, the claim's
+  // scope and the victim's (docs/scheduling.md).
+  JobId last_preemptor = 0;
+  std::optional<PreemptionReason> last_rule;
+  ScopeId last_claim_scope = kNone, last_victim_scope = kNone;
 };
 
 // Everything one schedule() call decided at `at`.

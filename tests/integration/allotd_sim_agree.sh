@@ -30,7 +30,7 @@ grep -q "name = \"$NODE\"" plan.toml || fail "the plan has no node $NODE"
 } > trace.csv
 "$ALLOT" simulate --plan plan.toml --trace trace.csv -o sim --progress=never > sim.txt || fail "allot simulate: $(cat sim.txt)"
 [ -f sim/jobs.csv ] || fail "allot simulate wrote no jobs.csv"
-[ "$(head -1 sim/jobs.csv)" = "id,queue,user,submit,first_start,end,outcome,preemptions" ] ||
+[ "$(head -1 sim/jobs.csv)" = "id,queue,user,submit,first_start,end,outcome,preemptions,last_preemptor,last_rule,last_claim_scope,last_victim_scope" ] ||
   fail "jobs.csv header: $(head -1 sim/jobs.csv)"
 [ "$(( $(wc -l < sim/jobs.csv) - 1 ))" = "${#JOBS[@]}" ] || fail "jobs.csv has not one row per job: $(cat sim/jobs.csv)"
 # The replay runs until every job has ended, so the state after the last
