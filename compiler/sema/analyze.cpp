@@ -88,6 +88,18 @@ std::string workload_names(model::WorkloadSet set) {
   return out.empty() ? "nothing" : out;
 }
 
+// An amount in its resource's units, as a user would write it: `48`, `0.5`,
+// `80GiB`.
+std::string written_amount(const model::Resource& r, model::Amount a) {
+  if (r.kind == model::ResourceKind::memory) {
+    return a % 1024 == 0 ? fmt::format("{}GiB", a / 1024) : fmt::format("{}MiB", a);
+  }
+  std::string out = fmt::format("{}.{:03}", a / 1000, a % 1000);
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out;
+}
+
 bool valid_date(std::string_view s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
   for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
@@ -1089,7 +1101,8 @@ void Analyzer::lend(Index scope, const ast::Property& p) {
     if (a > b->guarantee) {
       sink_
           .error(codes::kLendAboveGuarantee, e->range,
-                 fmt::format("{} lends `{}` of `{}`, more than its guarantee", who, text(e->range), lp.key.text))
+                 fmt::format("{} lends `{}` of `{}`, more than its guarantee of `{}`", who, text(e->range),
+                             lp.key.text, written_amount(policy_.resources[r], b->guarantee)))
           .note("the guarantee is set here", b->range)
           .add_help("lend at most the guarantee; without `lend` all of it may be lent");
       continue;
