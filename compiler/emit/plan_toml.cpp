@@ -249,7 +249,8 @@ std::string render_plan_toml(const plan::Plan& plan) {
     if (scope.kind == ScopeKind::quota) out += fmt::format("child_preemption = {}\n", scope.child_preemption);
     // The preemption options, only where they differ from the defaults so
     // that plans of policies without them read as before.
-    if (scope.reclaim != ReclaimPolicy::any) out += fmt::format("reclaim = {}\n", toml_string(reclaim_name(scope.reclaim)));
+    if (scope.reclaim != ReclaimPolicy::any)
+      out += fmt::format("reclaim = {}\n", toml_string(reclaim_name(scope.reclaim)));
     if (scope.borrow_within.enabled) {
       out += "borrow_within = true\n";
       if (scope.borrow_within.max_priority < policy.priorities.size()) {

@@ -40,9 +40,9 @@ const KindInfo* find_kind(std::string_view kind) {
 // Property keys a scope may carry besides resource amounts. A user resource
 // may not take one of these names: `roles = ...` would be ambiguous.
 constexpr std::array<std::string_view, 18> kScopeKeys{
-    "child_preemption", "roles",   "description",   "pool",       "billing",     "priority",
-    "preemptible",      "grace_period", "on_preempt", "accepts",  "gpu_sharing", "hosts",
-    "nodes",            "system_disk",  "lend",       "reclaim",  "borrow_within", "preemption"};
+    "child_preemption", "roles",     "description", "pool",  "billing", "priority",    "preemptible", "grace_period",
+    "on_preempt",       "accepts",   "gpu_sharing", "hosts", "nodes",   "system_disk", "lend",        "reclaim",
+    "borrow_within",    "preemption"};
 
 constexpr std::int64_t kMaxGracePeriodMs = 24 * 3'600'000;
 constexpr std::int64_t kMaxNodes = 9999;
@@ -1101,8 +1101,8 @@ void Analyzer::lend(Index scope, const ast::Property& p) {
     if (a > b->guarantee) {
       sink_
           .error(codes::kLendAboveGuarantee, e->range,
-                 fmt::format("{} lends `{}` of `{}`, more than its guarantee of `{}`", who, text(e->range),
-                             lp.key.text, written_amount(policy_.resources[r], b->guarantee)))
+                 fmt::format("{} lends `{}` of `{}`, more than its guarantee of `{}`", who, text(e->range), lp.key.text,
+                             written_amount(policy_.resources[r], b->guarantee)))
           .note("the guarantee is set here", b->range)
           .add_help("lend at most the guarantee; without `lend` all of it may be lent");
       continue;
@@ -1200,8 +1200,8 @@ Index Analyzer::build_quota(Index node, Index parent) {
 }
 
 void Analyzer::build_workspace(const ast::Declaration& decl) {
-  PropertyMap props = properties(
-      *decl.body, "workspace", {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within"}, true);
+  PropertyMap props = properties(*decl.body, "workspace",
+                                 {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within"}, true);
   Index parent = kNone;
   if (decl.target) {
     auto it = scope_names_.find(decl.target->text);
@@ -1262,7 +1262,8 @@ void Analyzer::build_workspace(const ast::Declaration& decl) {
 }
 
 Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
-  PropertyMap props = properties(*decl.body, "namespace", {"roles", "description", "lend", "reclaim", "borrow_within"}, true);
+  PropertyMap props =
+      properties(*decl.body, "namespace", {"roles", "description", "lend", "reclaim", "borrow_within"}, true);
   const Index index =
       new_scope(ScopeKind::namespace_, decl, workspace, policy_.scopes[workspace].path + "/" + decl.name.text);
   scope_common(index, props);
@@ -1303,11 +1304,10 @@ Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
 }
 
 Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declared_default) {
-  PropertyMap props = properties(
-      *decl.body, "queue",
-      {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing", "roles", "description",
-       "lend", "reclaim", "borrow_within", "preemption"},
-      true);
+  PropertyMap props = properties(*decl.body, "queue",
+                                 {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing",
+                                  "roles", "description", "lend", "reclaim", "borrow_within", "preemption"},
+                                 true);
   const Index index = new_scope(ScopeKind::queue, decl, ns, policy_.scopes[ns].path + "/" + decl.name.text);
   if (decl.name.text == "default-queue") declared_default = true;
   nested(*decl.body, "queue", "");
@@ -1343,7 +1343,9 @@ Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declar
                                  : model::WithinQueue::lower_or_newer_equal_priority;
       const auto* preemptible = props.get("preemptible");
       if (q.within_queue != model::WithinQueue::never && !q.preemptible && preemptible != nullptr) {
-        sink_.error(codes::kConflict, p->key.range, "`preemption` preempts jobs of a queue whose jobs are never preempted")
+        sink_
+            .error(codes::kConflict, p->key.range,
+                   "`preemption` preempts jobs of a queue whose jobs are never preempted")
             .note("no job of this queue is a victim because of this", preemptible->range)
             .add_help("remove `preemption`, write `preemption = never`, or make the queue preemptible");
       }

@@ -250,7 +250,8 @@ LoadedPlan read(const toml::table& root) {
     }
     s.borrow_within = bool_field(*t, "borrow_within", false);
     if (t->get("borrow_max_priority")) {
-      if (!s.borrow_within) fail(field(*t, "borrow_max_priority"), "`borrow_max_priority` needs `borrow_within = true`");
+      if (!s.borrow_within)
+        fail(field(*t, "borrow_max_priority"), "`borrow_max_priority` needs `borrow_within = true`");
       s.borrow_max_priority = int_field(*t, "borrow_max_priority");
     }
     std::vector<Grant> grants;
