@@ -1515,6 +1515,7 @@ std::optional<model::Policy> Analyzer::run(const std::vector<ast::File>& files) 
         continue;
       }
       policy_.priorities[i].preempts.push_back(target);
+      policy_.priorities[i].preempts_ranges.push_back(use.range);
     }
   }
 
