@@ -48,8 +48,6 @@ struct Bound {
   // `lend = { gpu = N }`: at most this much of the guarantee may be used by
   // scopes outside this one (docs/scheduling.md, "Lending limits"); the rest
   // stays idle for the scope. nullopt: all of it may be lent.
-  // Brace-initialised so that `Bound{g, l, range}` stays warning-free
-  // (-Wmissing-field-initializers).
   std::optional<Amount> lend{};
   SourceRange lend_range{};
 };

@@ -30,8 +30,7 @@ struct Bound {
   std::optional<Amount> limit;
   // At most this much of the guarantee may be used outside the scope; the
   // rest is kept idle for it (docs/scheduling.md, "Lending limits").
-  // nullopt: all of it may be lent. Brace-initialised so that `Bound{g, l}`
-  // stays warning-free (-Wmissing-field-initializers).
+  // nullopt: all of it may be lent.
   std::optional<Amount> lend{};
 };
 
