@@ -52,9 +52,12 @@ std::vector<std::string> workloads(WorkloadSet set) {
   return out;
 }
 
-std::string bound_table(const model::Amount guarantee, const std::optional<model::Amount>& limit) {
-  return limit ? fmt::format("{{ guarantee = {}, limit = {} }}", guarantee, *limit)
-               : fmt::format("{{ guarantee = {} }}", guarantee);
+std::string bound_table(const model::Amount guarantee, const std::optional<model::Amount>& limit,
+                        const std::optional<model::Amount>& lend = std::nullopt) {
+  std::string out = fmt::format("{{ guarantee = {}", guarantee);
+  if (limit) out += fmt::format(", limit = {}", *limit);
+  if (lend) out += fmt::format(", lend = {}", *lend);
+  return out + " }";
 }
 
 std::string bounds_table(const Policy& policy, const Bounds& bounds) {
@@ -63,10 +66,36 @@ std::string bounds_table(const Policy& policy, const Bounds& bounds) {
   for (Index r = 0; r < bounds.size(); ++r) {
     if (!bounds[r]) continue;
     out += fmt::format("{} {} = {}", first ? "" : ",", key(verify::resource_name(policy, r)),
-                       bound_table(bounds[r]->guarantee, bounds[r]->limit));
+                       bound_table(bounds[r]->guarantee, bounds[r]->limit, bounds[r]->lend));
     first = false;
   }
   return out + (first ? "}" : " }");
+}
+
+const char* reclaim_name(ReclaimPolicy p) {
+  switch (p) {
+    case ReclaimPolicy::any:
+      return "any";
+    case ReclaimPolicy::lower_priority:
+      return "lower_priority";
+    case ReclaimPolicy::never:
+      return "never";
+  }
+  return "?";
+}
+
+const char* within_queue_name(WithinQueue w) {
+  switch (w) {
+    case WithinQueue::by_class:
+      return "by_class";
+    case WithinQueue::never:
+      return "never";
+    case WithinQueue::lower_priority:
+      return "lower_priority";
+    case WithinQueue::lower_or_newer_equal_priority:
+      return "lower_or_newer_equal_priority";
+  }
+  return "?";
 }
 
 std::string ceiling_table(const Policy& policy, const Bounds& ceiling) {
@@ -218,6 +247,16 @@ std::string render_plan_toml(const plan::Plan& plan) {
     }
     out += fmt::format("roles = {}\n", strings(roles));
     if (scope.kind == ScopeKind::quota) out += fmt::format("child_preemption = {}\n", scope.child_preemption);
+    // The preemption options, only where they differ from the defaults so
+    // that plans of policies without them read as before.
+    if (scope.reclaim != ReclaimPolicy::any)
+      out += fmt::format("reclaim = {}\n", toml_string(reclaim_name(scope.reclaim)));
+    if (scope.borrow_within.enabled) {
+      out += "borrow_within = true\n";
+      if (scope.borrow_within.max_priority < policy.priorities.size()) {
+        out += fmt::format("borrow_max_priority = {}\n", policy.priorities[scope.borrow_within.max_priority].value);
+      }
+    }
     if (scope.billing) {
       out += fmt::format("billing = {}\n", toml_string(billing_mode(scope.billing->mode)));
       if (scope.billing->mode != BillingMode::subscription) {
@@ -232,6 +271,9 @@ std::string render_plan_toml(const plan::Plan& plan) {
                          scope.preemptible, scope.grace_period_ms,
                          toml_string(scope.on_preempt == OnPreempt::requeue ? "requeue" : "cancel"),
                          strings(workloads(scope.accepts)), scope.gpu_sharing);
+      if (scope.within_queue != WithinQueue::by_class) {
+        out += fmt::format("preemption = {}\n", toml_string(within_queue_name(scope.within_queue)));
+      }
       out += fmt::format("implicit = {}\n", scope.implicit);
     }
   }

@@ -215,7 +215,18 @@ class World {
         Bound b;
         b.guarantee = w.bounds[r]->guarantee;
         b.limit = w.bounds[r]->limit;
-        if (w.next && r < w.next->bounds.size() && w.next->bounds[r]) b.range = w.next->bounds[r]->range;
+        if (w.next && r < w.next->bounds.size() && w.next->bounds[r]) {
+          const Bound& n = *w.next->bounds[r];
+          b.range = n.range;
+          // The new lending limit, within the guarantee of this state.
+          if (n.lend) b.lend = std::min(*n.lend, b.guarantee);
+          b.lend_range = n.lend_range;
+        } else if (!w.next) {
+          for (Index d = 0; d < w.deployed->bounds.size() && d < resource_map_.size(); ++d) {
+            if (resource_map_[d] == r && w.deployed->bounds[d] && w.deployed->bounds[d]->lend)
+              b.lend = std::min(*w.deployed->bounds[d]->lend, b.guarantee);
+          }
+        }
         s.bounds[r] = b;
       }
       (void)original;
@@ -295,6 +306,21 @@ std::vector<std::string> changed_fields(const Policy& deployed, const Scope& a, 
   if (a.on_preempt != b.on_preempt) out.push_back("on_preempt");
   if (a.accepts != b.accepts) out.push_back("accepts");
   if (a.gpu_sharing != b.gpu_sharing) out.push_back("gpu_sharing");
+  // Lending limits by resource name: resource indices may differ between the
+  // two policies.
+  auto lends = [](const Policy& p, const Scope& s) {
+    std::map<std::string, Amount> l;
+    for (Index r = 0; r < s.bounds.size(); ++r) {
+      if (s.bounds[r] && s.bounds[r]->lend) l[verify::resource_name(p, r)] = *s.bounds[r]->lend;
+    }
+    return l;
+  };
+  if (lends(deployed, a) != lends(next, b)) out.push_back("lend");
+  if (a.reclaim != b.reclaim) out.push_back("reclaim");
+  if (a.borrow_within.enabled != b.borrow_within.enabled ||
+      priority(deployed, a.borrow_within.max_priority) != priority(next, b.borrow_within.max_priority))
+    out.push_back("borrow_within");
+  if (a.within_queue != b.within_queue) out.push_back("preemption");
   return out;
 }
 

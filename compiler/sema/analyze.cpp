@@ -39,9 +39,10 @@ const KindInfo* find_kind(std::string_view kind) {
 
 // Property keys a scope may carry besides resource amounts. A user resource
 // may not take one of these names: `roles = ...` would be ambiguous.
-constexpr std::array<std::string_view, 14> kScopeKeys{
-    "child_preemption", "roles",      "description", "pool",        "billing", "priority", "preemptible",
-    "grace_period",     "on_preempt", "accepts",     "gpu_sharing", "hosts",   "nodes",    "system_disk"};
+constexpr std::array<std::string_view, 18> kScopeKeys{
+    "child_preemption", "roles",     "description", "pool",  "billing", "priority",    "preemptible", "grace_period",
+    "on_preempt",       "accepts",   "gpu_sharing", "hosts", "nodes",   "system_disk", "lend",        "reclaim",
+    "borrow_within",    "preemption"};
 
 constexpr std::int64_t kMaxGracePeriodMs = 24 * 3'600'000;
 constexpr std::int64_t kMaxNodes = 9999;
@@ -85,6 +86,18 @@ std::string workload_names(model::WorkloadSet set) {
     out += fmt::format("`{}`", model::to_string(k));
   }
   return out.empty() ? "nothing" : out;
+}
+
+// An amount in its resource's units, as a user would write it: `48`, `0.5`,
+// `80GiB`.
+std::string written_amount(const model::Resource& r, model::Amount a) {
+  if (r.kind == model::ResourceKind::memory) {
+    return a % 1024 == 0 ? fmt::format("{}GiB", a / 1024) : fmt::format("{}MiB", a);
+  }
+  std::string out = fmt::format("{}.{:03}", a / 1000, a % 1000);
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out;
 }
 
 bool valid_date(std::string_view s) {
@@ -1020,11 +1033,154 @@ void Analyzer::scope_common(Index scope, const PropertyMap& props) {
   }
   if (const auto* p = props.get("roles")) policy_.scopes[scope].roles = roles(p->value);
   if (const auto* p = props.get("description")) string(p->value);
+  preemption_options(scope, props);
+}
+
+void Analyzer::preemption_options(Index scope, const PropertyMap& props) {
+  model::Scope& s = policy_.scopes[scope];
+  if (const auto* p = props.get("lend")) lend(scope, *p);
+  if (const auto* p = props.get("reclaim")) {
+    if (auto v = choice(p->value, {{"any", 0}, {"lower_priority", 1}, {"never", 2}}, "reclaim policy")) {
+      s.reclaim = *v == 0   ? model::ReclaimPolicy::any
+                  : *v == 1 ? model::ReclaimPolicy::lower_priority
+                            : model::ReclaimPolicy::never;
+      s.reclaim_range = p->range;
+    }
+  }
+  if (const auto* p = props.get("borrow_within")) {
+    if (auto b = borrow_within(p->value)) {
+      s.borrow_within = *b;
+      s.borrow_within.range = p->range;
+    }
+  }
+}
+
+void Analyzer::lend(Index scope, const ast::Property& p) {
+  const auto* object = std::get_if<ast::ObjectValue>(&p.value.node);
+  if (object == nullptr || object->tag) {
+    sink_
+        .error(codes::kWrongValue, p.value.range,
+               fmt::format("expected an object such as `{{ gpu = 8 }}`, found {}",
+                           object ? "a tagged object" : describe(p.value)))
+        .add_help("write `lend = { RESOURCE = AMOUNT }`: how much of the guarantee other scopes may use");
+    return;
+  }
+  object_members(object->body, "`lend`");
+  std::unordered_map<std::string_view, const ast::Property*> seen;
+  for (const ast::Property& lp : object->body.properties) {
+    auto it = resource_index_.find(lp.key.text);
+    if (it == resource_index_.end()) {
+      Diagnostic& d =
+          sink_.error(codes::kUnknownResource, lp.key.range, fmt::format("unknown resource `{}`", lp.key.text));
+      suggest(d, lp.key.text, resource_index_,
+              [&](std::string_view best) { return policy_.resources[resource_index_.at(std::string(best))].range; });
+      continue;
+    }
+    auto [first, inserted] = seen.emplace(lp.key.text, &lp);
+    if (!inserted) {
+      sink_.error(codes::kDuplicateProperty, lp.key.range, fmt::format("property `{}` is given twice", lp.key.text))
+          .note("first given here", first->second->key.range);
+      continue;
+    }
+    const Index r = it->second;
+    const ast::Expr* e = scalar(lp.value, fmt::format("an amount of `{}`", lp.key.text));
+    model::Amount a = 0;
+    if (e == nullptr || !amount(*e, r, a)) continue;
+    model::Scope& s = policy_.scopes[scope];
+    std::optional<model::Bound>& b = s.bounds[r];
+    const std::string who = fmt::format("{} `{}`", model::to_string(s.kind), s.path);
+    if (!b) {
+      sink_
+          .error(codes::kLendWithoutGuarantee, lp.key.range,
+                 fmt::format("{} lends `{}` but guarantees none", who, lp.key.text))
+          .add_help(fmt::format("only a guarantee can be lent: declare one, e.g. `{} = {}..`, or remove `{}` from "
+                                "`lend`",
+                                lp.key.text, text(e->range), lp.key.text));
+      continue;
+    }
+    if (a > b->guarantee) {
+      sink_
+          .error(codes::kLendAboveGuarantee, e->range,
+                 fmt::format("{} lends `{}` of `{}`, more than its guarantee of `{}`", who, text(e->range), lp.key.text,
+                             written_amount(policy_.resources[r], b->guarantee)))
+          .note("the guarantee is set here", b->range)
+          .add_help("lend at most the guarantee; without `lend` all of it may be lent");
+      continue;
+    }
+    b->lend = a;
+    b->lend_range = lp.range;
+  }
+}
+
+std::optional<model::BorrowWithin> Analyzer::borrow_within(const ast::Value& v) {
+  const ast::Identifier* tag = nullptr;
+  const ast::Body* body = nullptr;
+  ast::Identifier bare;
+  if (const auto* object = std::get_if<ast::ObjectValue>(&v.node)) {
+    if (object->tag) tag = &*object->tag;
+    body = &object->body;
+  } else if (const auto* sv = std::get_if<ast::ScalarValue>(&v.node)) {
+    if (const auto* n = std::get_if<ast::NameRef>(&sv->expr->node)) {
+      bare = ast::Identifier{n->name, sv->expr->range};
+      tag = &bare;
+    }
+  }
+  if (tag == nullptr) {
+    sink_.error(codes::kWrongValue, v.range, fmt::format("expected a borrow-within policy, found {}", describe(v)))
+        .add_help("write `never`, `lower_priority` or `lower_priority { max_priority = CLASS }`");
+    return std::nullopt;
+  }
+  model::BorrowWithin out;
+  if (tag->text == "never") {
+    if (body != nullptr) {
+      object_members(*body, "`never`");
+      properties(*body, "`never`", {}, false);  // reports every member
+    }
+    return out;
+  }
+  if (tag->text != "lower_priority") {
+    Diagnostic& d =
+        sink_.error(codes::kUnknownEnum, tag->range, fmt::format("unknown borrow-within policy `{}`", tag->text));
+    const std::unordered_map<std::string_view, int> policies{{"never", 0}, {"lower_priority", 0}};
+    suggest(d, tag->text, policies, [](std::string_view) { return SourceRange{}; });
+    d.add_help("expected one of `never`, `lower_priority`");
+    return std::nullopt;
+  }
+  out.enabled = true;
+  if (body != nullptr) {
+    object_members(*body, "`lower_priority`");
+    PropertyMap props = properties(*body, "`lower_priority`", {"max_priority"}, false);
+    if (const auto* p = props.get("max_priority")) {
+      auto use = name(p->value, "a priority class");
+      if (!use) return std::nullopt;
+      out.max_priority = resolve(priority_index_, *use, "priority class", codes::kUnknownPriority, priority_ranges_);
+      if (out.max_priority == kNone) return std::nullopt;
+      priority_used_[out.max_priority] = true;
+    }
+  }
+  return out;
+}
+
+void Analyzer::inherit_preemption_options() {
+  reclaim_origin_.assign(policy_.scopes.size(), kNone);
+  for (Index i = 0; i < policy_.scopes.size(); ++i) {
+    model::Scope& s = policy_.scopes[i];
+    if (s.reclaim_range.valid()) reclaim_origin_[i] = i;
+    if (s.parent == kNone) continue;
+    const model::Scope& parent = policy_.scopes[s.parent];
+    if (!s.reclaim_range.valid() && parent.reclaim_range.valid()) {
+      s.reclaim = parent.reclaim;
+      s.reclaim_range = parent.reclaim_range;
+      reclaim_origin_[i] = reclaim_origin_[s.parent];
+    }
+    if (!s.borrow_within.range.valid()) s.borrow_within = parent.borrow_within;
+  }
 }
 
 Index Analyzer::build_quota(Index node, Index parent) {
   const ast::Declaration& decl = *quota_nodes_[node].decl;
-  PropertyMap props = properties(*decl.body, "quota", {"child_preemption", "roles", "description"}, true);
+  PropertyMap props = properties(
+      *decl.body, "quota", {"child_preemption", "roles", "description", "lend", "reclaim", "borrow_within"}, true);
   const Index index = new_scope(ScopeKind::quota, decl, parent, decl.name.text);
   if (parent == kNone) {
     if (decl.target) {
@@ -1044,7 +1200,8 @@ Index Analyzer::build_quota(Index node, Index parent) {
 }
 
 void Analyzer::build_workspace(const ast::Declaration& decl) {
-  PropertyMap props = properties(*decl.body, "workspace", {"pool", "billing", "roles", "description"}, true);
+  PropertyMap props = properties(*decl.body, "workspace",
+                                 {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within"}, true);
   Index parent = kNone;
   if (decl.target) {
     auto it = scope_names_.find(decl.target->text);
@@ -1105,7 +1262,8 @@ void Analyzer::build_workspace(const ast::Declaration& decl) {
 }
 
 Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
-  PropertyMap props = properties(*decl.body, "namespace", {"roles", "description"}, true);
+  PropertyMap props =
+      properties(*decl.body, "namespace", {"roles", "description", "lend", "reclaim", "borrow_within"}, true);
   const Index index =
       new_scope(ScopeKind::namespace_, decl, workspace, policy_.scopes[workspace].path + "/" + decl.name.text);
   scope_common(index, props);
@@ -1146,10 +1304,10 @@ Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
 }
 
 Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declared_default) {
-  PropertyMap props = properties(
-      *decl.body, "queue",
-      {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing", "roles", "description"},
-      true);
+  PropertyMap props = properties(*decl.body, "queue",
+                                 {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing",
+                                  "roles", "description", "lend", "reclaim", "borrow_within", "preemption"},
+                                 true);
   const Index index = new_scope(ScopeKind::queue, decl, ns, policy_.scopes[ns].path + "/" + decl.name.text);
   if (decl.name.text == "default-queue") declared_default = true;
   nested(*decl.body, "queue", "");
@@ -1177,6 +1335,22 @@ Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declar
     }
   }
   if (const auto* p = props.get("gpu_sharing")) q.gpu_sharing = boolean(p->value).value_or(false);
+  if (const auto* p = props.get("preemption")) {
+    if (auto v = choice(p->value, {{"never", 1}, {"lower_priority", 2}, {"lower_or_newer_equal_priority", 3}},
+                        "preemption policy")) {
+      q.within_queue = *v == 1   ? model::WithinQueue::never
+                       : *v == 2 ? model::WithinQueue::lower_priority
+                                 : model::WithinQueue::lower_or_newer_equal_priority;
+      const auto* preemptible = props.get("preemptible");
+      if (q.within_queue != model::WithinQueue::never && !q.preemptible && preemptible != nullptr) {
+        sink_
+            .error(codes::kConflict, p->key.range,
+                   "`preemption` preempts jobs of a queue whose jobs are never preempted")
+            .note("no job of this queue is a victim because of this", preemptible->range)
+            .add_help("remove `preemption`, write `preemption = never`, or make the queue preemptible");
+      }
+    }
+  }
   return index;
 }
 
@@ -1209,7 +1383,49 @@ void Analyzer::check_accepts(Index queue, const ast::Property* accepts_prop) {
   }
 }
 
+// A scope that lends its guarantee and never reclaims it loses it to the
+// first borrower that stays. One warning per `reclaim = never`, naming every
+// scope it applies to that guarantees something it may lend.
+void Analyzer::check_reclaim() {
+  std::vector<std::vector<std::pair<Index, Index>>> losers(policy_.scopes.size());  // by origin: (scope, resource)
+  for (Index i = 0; i < policy_.scopes.size(); ++i) {
+    const model::Scope& s = policy_.scopes[i];
+    if (s.reclaim != model::ReclaimPolicy::never || reclaim_origin_[i] == kNone) continue;
+    for (Index r = 0; r < s.bounds.size(); ++r) {
+      const std::optional<model::Bound>& b = s.bounds[r];
+      if (!b || b->guarantee <= 0 || (b->lend && *b->lend == 0)) continue;
+      losers[reclaim_origin_[i]].emplace_back(i, r);
+      break;
+    }
+  }
+  constexpr std::size_t kNamed = 3;
+  for (Index o = 0; o < losers.size(); ++o) {
+    if (losers[o].empty()) continue;
+    auto who = [&](Index scope) {
+      const model::Scope& s = policy_.scopes[scope];
+      return fmt::format("{} `{}`", model::to_string(s.kind), s.path);
+    };
+    const auto [first, first_resource] = losers[o].front();
+    Diagnostic& d =
+        sink_.warning(codes::kNeverReclaims, policy_.scopes[o].reclaim_range,
+                      fmt::format("{} would lose its `{}` guarantee to borrowers: it never reclaims what it lends",
+                                  who(first), policy_.resources[first_resource].name));
+    if (first != o) d.note(fmt::format("it inherits `reclaim = never` from {}", who(o)));
+    for (std::size_t k = 1; k < losers[o].size() && k <= kNamed; ++k) {
+      const auto [scope, r] = losers[o][k];
+      d.note(fmt::format("{} inherits it and would lose its `{}` guarantee too", who(scope), policy_.resources[r].name),
+             policy_.scopes[scope].bounds[r]->range);
+    }
+    if (losers[o].size() > kNamed + 1) d.note(fmt::format("and {} more scopes", losers[o].size() - kNamed - 1));
+    d.add_help(fmt::format(
+        "write `reclaim = lower_priority` to take it back from lower-priority borrowers, or `lend = {{ {} = 0 }}` to "
+        "lend none of it",
+        policy_.resources[first_resource].name));
+  }
+}
+
 void Analyzer::lint() {
+  check_reclaim();
   for (Index i = 0; i < policy_.roles.size(); ++i) {
     if (role_used_[i]) continue;
     sink_
@@ -1299,6 +1515,7 @@ std::optional<model::Policy> Analyzer::run(const std::vector<ast::File>& files) 
         continue;
       }
       policy_.priorities[i].preempts.push_back(target);
+      policy_.priorities[i].preempts_ranges.push_back(use.range);
     }
   }
 
@@ -1308,6 +1525,7 @@ std::optional<model::Policy> Analyzer::run(const std::vector<ast::File>& files) 
   scope_index_.reserve(scope_names_.size());
   for (const Index q : quota_roots_) build_quota(q, kNone);
   for (const ast::Declaration* w : workspace_decls_) build_workspace(*w);
+  inherit_preemption_options();
   for (Index i = 0; i < policy_.scopes.size(); ++i) {
     if (policy_.scopes[i].kind == ScopeKind::queue) check_accepts(i, accepts_written_[i]);
   }

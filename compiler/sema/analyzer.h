@@ -52,9 +52,12 @@ inline constexpr const char* kNotHosted = "E0128";
 inline constexpr const char* kPreemptOrder = "E0129";
 inline constexpr const char* kDivisionByZero = "E0130";
 inline constexpr const char* kInvalidDate = "E0131";
+inline constexpr const char* kLendWithoutGuarantee = "E0132";
+inline constexpr const char* kLendAboveGuarantee = "E0133";
 inline constexpr const char* kInferenceOnShared = "W0101";
 inline constexpr const char* kUnusedRole = "W0102";
 inline constexpr const char* kUnusedPriority = "W0103";
+inline constexpr const char* kNeverReclaims = "W0104";
 }  // namespace codes
 
 using model::Index;
@@ -120,6 +123,14 @@ class Analyzer {
   Index new_scope(model::ScopeKind kind, const ast::Declaration& decl, Index parent, std::string path);
   void scope_common(Index scope, const PropertyMap& props);
   void check_accepts(Index queue, const ast::Property* accepts_prop);
+  // The preemption options every scope kind takes: `lend`, `reclaim`,
+  // `borrow_within` (after the scope's bounds are read).
+  void preemption_options(Index scope, const PropertyMap& props);
+  void lend(Index scope, const ast::Property& p);
+  std::optional<model::BorrowWithin> borrow_within(const ast::Value& v);
+  // Inherits `reclaim` and `borrow_within` down the tree (parents first).
+  void inherit_preemption_options();
+  void check_reclaim();
   void lint();
 
   // ---- values (analyze.cpp) ----
@@ -205,6 +216,8 @@ class Analyzer {
   std::vector<bool> role_used_, priority_used_;
   // Per scope: where `accepts` was written (null when defaulted).
   std::vector<const ast::Property*> accepts_written_;
+  // Per scope: the scope whose `reclaim` is in effect (kNone: the default).
+  std::vector<Index> reclaim_origin_;
 };
 
 }  // namespace allot::sema

@@ -147,9 +147,9 @@ struct Scope {
   std::string path;
   Index parent = kNone;
   std::vector<Index> children;
-  Index pool = kNone;              // written or inherited from the nearest ancestor
-  Bounds bounds;                   // by resource index
-  bool child_preemption = false;   // quotas: parent jobs may preempt children's
+  Index pool = kNone;             // written or inherited from the nearest ancestor
+  Bounds bounds;                  // by resource index
+  bool child_preemption = false;  // quotas: parent jobs may preempt children's
   // Written on this scope or inherited from the nearest ancestor that sets it.
   ReclaimPolicy reclaim = ReclaimPolicy::any;
   SourceRange reclaim_range;  // where the effective setting was written (invalid: default)
@@ -188,6 +188,9 @@ struct PriorityClass {
   std::int64_t value = 0;
   std::vector<Index> preempts;  // classes this one may preempt
   SourceRange range;
+  // Where each entry of `preempts` was written (parallel to it; may be
+  // shorter for policies built in code).
+  std::vector<SourceRange> preempts_ranges{};
 };
 
 // ---- assertions --------------------------------------------------------------

@@ -1,5 +1,5 @@
-// Invariants 1-5, checked natively in time linear in the size of the policy
-// (the preemption graph: linear in its edges).
+// Invariants 1-4, checked natively in time linear in the size of the policy;
+// invariant 5 (the preemption graph) is in preemption_graph.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -199,110 +199,6 @@ void check_workloads(const Policy& policy, DiagnosticSink& sink) {
   }
 }
 
-// 5. Preemption: never upwards, never in a cycle.
-void check_preemption(const Policy& policy, DiagnosticSink& sink) {
-  const auto& classes = policy.priorities;
-  const Index n = static_cast<Index>(classes.size());
-  for (Index a = 0; a < n; ++a) {
-    for (Index b : classes[a].preempts) {
-      if (b >= n || classes[b].value <= classes[a].value) continue;
-      sink.error("E0209", classes[a].range,
-                 fmt::format("priority {} ({}) preempts {}, which has the higher value {}", quoted(classes[a].name),
-                             classes[a].value, quoted(classes[b].name), classes[b].value))
-          .note(fmt::format("{} is declared here", quoted(classes[b].name)), classes[b].range)
-          .add_help(fmt::format("remove {} from `preempts`, or give {} a higher value", quoted(classes[b].name),
-                                quoted(classes[a].name)));
-    }
-  }
-  // Strongly connected components (Tarjan, iterative): each one with an edge
-  // inside holds a cycle; report one cycle per component.
-  std::vector<int> index(n, -1), low(n, 0), component(n, -1);
-  std::vector<bool> on_stack(n, false);
-  std::vector<Index> stack;
-  int counter = 0, components = 0;
-  for (Index root = 0; root < n; ++root) {
-    if (index[root] != -1) continue;
-    std::vector<std::pair<Index, std::size_t>> work{{root, 0}};
-    index[root] = low[root] = counter++;
-    stack.push_back(root);
-    on_stack[root] = true;
-    while (!work.empty()) {
-      auto& [v, edge] = work.back();
-      if (edge < classes[v].preempts.size()) {
-        const Index w = classes[v].preempts[edge++];
-        if (w >= n) continue;
-        if (index[w] == -1) {
-          index[w] = low[w] = counter++;
-          stack.push_back(w);
-          on_stack[w] = true;
-          work.push_back({w, 0});
-        } else if (on_stack[w]) {
-          low[v] = std::min(low[v], index[w]);
-        }
-        continue;
-      }
-      const Index done = v;
-      work.pop_back();
-      if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[done]);
-      if (low[done] == index[done]) {
-        Index w;
-        do {
-          w = stack.back();
-          stack.pop_back();
-          on_stack[w] = false;
-          component[w] = components;
-        } while (w != done);
-        ++components;
-      }
-    }
-  }
-  std::vector<bool> reported(static_cast<std::size_t>(components), false);
-  for (Index start = 0; start < n; ++start) {
-    const int comp = component[start];
-    if (reported[static_cast<std::size_t>(comp)]) continue;
-    // Shortest path from `start` back to itself inside its component.
-    std::vector<Index> previous(n, kNone);
-    std::vector<Index> queue{start};
-    bool closed = false;
-    Index last = kNone;
-    for (std::size_t head = 0; head < queue.size() && !closed; ++head) {
-      const Index v = queue[head];
-      for (Index w : classes[v].preempts) {
-        if (w >= n || component[w] != comp) continue;
-        if (w == start) {
-          closed = true;
-          last = v;
-          break;
-        }
-        if (previous[w] == kNone) {
-          previous[w] = v;
-          queue.push_back(w);
-        }
-      }
-    }
-    if (!closed) continue;
-    reported[static_cast<std::size_t>(comp)] = true;
-    std::vector<Index> cycle;
-    for (Index v = last; v != start; v = previous[v]) cycle.push_back(v);
-    cycle.push_back(start);
-    std::reverse(cycle.begin(), cycle.end());
-    std::string text;
-    for (Index v : cycle) text += quoted(classes[v].name) + " -> ";
-    text += quoted(classes[start].name);
-    Diagnostic& d =
-        sink.error("E0210", classes[start].range,
-                   cycle.size() == 1 ? fmt::format("priority {} preempts itself", quoted(classes[start].name))
-                                     : fmt::format("priority classes preempt each other in a cycle: {}", text));
-    for (std::size_t i = 1; i < cycle.size(); ++i) {
-      const Index v = cycle[i];
-      d.note(
-          fmt::format("{} preempts {}", quoted(classes[v].name), quoted(classes[cycle[(i + 1) % cycle.size()]].name)),
-          classes[v].range);
-    }
-    d.add_help("preemption must go from higher to lower priority; remove one edge of the cycle");
-  }
-}
-
 }  // namespace
 
 std::size_t check_structure(const Policy& policy, DiagnosticSink& sink) {
@@ -312,7 +208,7 @@ std::size_t check_structure(const Policy& policy, DiagnosticSink& sink) {
   check_pools(policy, sink, resources);
   check_default_queues(policy, sink);
   check_workloads(policy, sink);
-  check_preemption(policy, sink);
+  check_preemption_graph(policy, sink);
   return sink.error_count() - before;
 }
 

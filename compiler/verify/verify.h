@@ -25,7 +25,8 @@ void verify(const SourceManager& sources, const model::Policy& policy, Diagnosti
             const Options& options = {});
 
 // The separate passes, for tests. Each returns the number of errors it added.
-std::size_t check_structure(const model::Policy& policy, DiagnosticSink& sink);                                 // 1-5
+std::size_t check_structure(const model::Policy& policy, DiagnosticSink& sink);         // 1-5
+std::size_t check_preemption_graph(const model::Policy& policy, DiagnosticSink& sink);  // 5, part of check_structure
 std::size_t check_reachability(const model::Policy& policy, DiagnosticSink& sink, const Options& options);      // 6
 std::size_t check_assertions(const SourceManager& sources, const model::Policy& policy, DiagnosticSink& sink);  // 7
 

@@ -52,7 +52,8 @@ enum class OnPreempt : std::uint8_t { requeue, cancel };
 
 // The rules' options; docs/scheduling.md explains each.
 enum class ReclaimPolicy : std::uint8_t { any, lower_priority, never };  // rule R2
-enum class WithinQueue : std::uint8_t {                                   // rule R3
+// rule R3
+enum class WithinQueue : std::uint8_t {
   by_class,  // the priority classes' `preempts` lists
   never,
   lower_priority,
@@ -100,9 +101,9 @@ struct Scope {
   // Effective (inherited) settings of the preemption rules, for claims made
   // at this scope.
   ReclaimPolicy reclaim = ReclaimPolicy::any;
-  bool borrow_within = false;                // rule R4 enabled
+  bool borrow_within = false;                       // rule R4 enabled
   std::optional<std::int64_t> borrow_max_priority;  // R4 victims' priority value at most this
-  QueueSettings queue;            // read only when kind == queue
+  QueueSettings queue;                              // read only when kind == queue
 };
 
 struct PriorityClass {

@@ -116,6 +116,12 @@ ScopeBounds read_bounds(const toml::table& scope) {
     if (b->get("limit")) bound.limit = int_field(*b, "limit");
     if (bound.guarantee < 0 || (bound.limit && *bound.limit < bound.guarantee))
       fail(&value, "the bound of `" + std::string(key.str()) + "` has a limit below its guarantee");
+    if (b->get("lend")) {
+      bound.lend = int_field(*b, "lend");
+      if (*bound.lend < 0 || *bound.lend > bound.guarantee)
+        fail(b->get("lend"), "the `lend` of `" + std::string(key.str()) + "` must be between 0 and its guarantee (" +
+                                 std::to_string(bound.guarantee) + ")");
+    }
     (*r == Resource::gpu ? bounds.gpu : *r == Resource::cpu ? bounds.cpu : bounds.memory) = bound;
   }
   return bounds;
@@ -232,6 +238,22 @@ LoadedPlan read(const toml::table& root) {
     }
     s.bounds = read_bounds(*t);
     s.child_preemption = bool_field(*t, "child_preemption", false);
+    const std::string reclaim = string_field(*t, "reclaim", false);
+    if (reclaim == "lower_priority") {
+      s.reclaim = ReclaimPolicy::lower_priority;
+    } else if (reclaim == "never") {
+      s.reclaim = ReclaimPolicy::never;
+    } else if (reclaim.empty() || reclaim == "any") {
+      s.reclaim = ReclaimPolicy::any;
+    } else {
+      fail(field(*t, "reclaim"), "`reclaim` must be \"any\", \"lower_priority\" or \"never\"");
+    }
+    s.borrow_within = bool_field(*t, "borrow_within", false);
+    if (t->get("borrow_max_priority")) {
+      if (!s.borrow_within)
+        fail(field(*t, "borrow_max_priority"), "`borrow_max_priority` needs `borrow_within = true`");
+      s.borrow_max_priority = int_field(*t, "borrow_max_priority");
+    }
     std::vector<Grant> grants;
     for (const std::string& role : strings_field(*t, "roles")) {
       const auto it = roles.find(role);
@@ -259,6 +281,19 @@ LoadedPlan read(const toml::table& root) {
       }
       q.accepts = workload_set(*t);
       q.gpu_sharing = bool_field(*t, "gpu_sharing", false);
+      const std::string preemption = string_field(*t, "preemption", false);
+      if (preemption == "never") {
+        q.within = WithinQueue::never;
+      } else if (preemption == "lower_priority") {
+        q.within = WithinQueue::lower_priority;
+      } else if (preemption == "lower_or_newer_equal_priority") {
+        q.within = WithinQueue::lower_or_newer_equal_priority;
+      } else if (preemption.empty() || preemption == "by_class") {
+        q.within = WithinQueue::by_class;
+      } else {
+        fail(field(*t, "preemption"),
+             "`preemption` must be \"by_class\", \"never\", \"lower_priority\" or \"lower_or_newer_equal_priority\"");
+      }
     }
     if (!scope_ids.emplace(s.name, static_cast<ScopeId>(cluster.scopes.size())).second)
       fail(t, "scope `" + s.name + "` is listed twice");
