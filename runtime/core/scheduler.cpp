@@ -264,11 +264,11 @@ bool Scheduler::within_limits(ScopeId queue, const Resources& request) const {
   // The pool: lending roots keep their GPUs idle for themselves.
   if (child != kNone && request.gpu_milli > 0 && (pool_kept_.gpu_milli > 0 || info_[child].lends)) {
     Amount used = 0;
-    for (ScopeId root : roots_) used += std::max(usage_[root].used.gpu_milli, usage_[root].used.gpu_milli -
-                                                                                 usage_[root].leaving.gpu_milli +
-                                                                                 usage_[root].reserved.gpu_milli);
-    const Amount kept =
-        pool_kept_.gpu_milli - usage_[child].kept_now.gpu_milli + kept_idle(child, committed(child) + request).gpu_milli;
+    for (ScopeId root : roots_)
+      used += std::max(usage_[root].used.gpu_milli,
+                       usage_[root].used.gpu_milli - usage_[root].leaving.gpu_milli + usage_[root].reserved.gpu_milli);
+    const Amount kept = pool_kept_.gpu_milli - usage_[child].kept_now.gpu_milli +
+                        kept_idle(child, committed(child) + request).gpu_milli;
     if (used + request.gpu_milli + kept > static_cast<Amount>(topology_->gpu_total()) * kMilliPerGpu) return false;
   }
   return true;

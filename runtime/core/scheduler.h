@@ -95,7 +95,7 @@ class Scheduler {
     std::uint8_t covers = 0;
     Resources cover;
     // Lending limit: what the scope keeps for itself of its guarantee.
-    Resources kept;        // guarantee - lend where lend is set, else 0
+    Resources kept;          // guarantee - lend where lend is set, else 0
     std::uint8_t lends = 0;  // bit per Resource with a lend
   };
   struct ScopeUsage {
@@ -103,9 +103,9 @@ class Scheduler {
     Resources reserved;  // requests of nominated preemptors waiting for their victims
     Resources leaving;   // part of `used` held by terminating victims
     Resources pending;
-    Resources inside;         // requests of the jobs (and reserved preemptors) inside its guarantee
-    Resources child_kept;     // sum over lending children of what they keep idle now
-    Resources kept_now;       // lending scopes: what they keep idle now, of their committed usage
+    Resources inside;      // requests of the jobs (and reserved preemptors) inside its guarantee
+    Resources child_kept;  // sum over lending children of what they keep idle now
+    Resources kept_now;    // lending scopes: what they keep idle now, of their committed usage
     std::uint32_t running = 0, pending_jobs = 0;
   };
   struct PendingKey {
@@ -136,11 +136,11 @@ class Scheduler {
     // Standing while running (and while a nominated preemptor reserves):
     // bit i set = inside the guarantee of levels_of_queue_[queue][i].
     std::uint64_t inside = 0;
-    std::uint64_t pass = 0;       // the schedule() pass that admitted it
-    std::uint64_t tried = 0;      // the last schedule() pass that tried to place it
-    bool preempted = false;       // terminating because it was chosen as a victim
-    JobId preemptor = 0;          // whom it makes room for, if preempted
-    bool nominated = false;       // pending preemptor waiting for its victims
+    std::uint64_t pass = 0;   // the schedule() pass that admitted it
+    std::uint64_t tried = 0;  // the last schedule() pass that tried to place it
+    bool preempted = false;   // terminating because it was chosen as a victim
+    JobId preemptor = 0;      // whom it makes room for, if preempted
+    bool nominated = false;   // pending preemptor waiting for its victims
     std::uint32_t awaiting_victims = 0;
     // While nominated, its request is reserved in its scopes and the GPUs of
     // released victims are held for it, so that nobody else takes the room.

@@ -70,7 +70,8 @@ std::optional<Scheduler::Justification> Scheduler::justify(const JobRecord& x, s
         by_priority = xp > vp;
         break;
       case WithinQueue::lower_or_newer_equal_priority:
-        by_priority = xp > vp || (xp == vp && std::pair(v.job.submit_time, v.seq) > std::pair(x.job.submit_time, x.seq));
+        by_priority =
+            xp > vp || (xp == vp && std::pair(v.job.submit_time, v.seq) > std::pair(x.job.submit_time, x.seq));
         break;
     }
     if (by_priority && dominates()) return Justification{PreemptionReason::priority, xq, vq};
@@ -129,7 +130,8 @@ bool Scheduler::may_preempt(const JobRecord& rec) const {
   const ScopeId q = rec.job.queue;
   const QueueSettings& qs = cluster_.scopes[q].queue;
   if (qs.within == WithinQueue::lower_priority || qs.within == WithinQueue::lower_or_newer_equal_priority) return true;
-  if (qs.within == WithinQueue::by_class && rec.priority != kNone && !cluster_.priorities[rec.priority].preempts.empty())
+  if (qs.within == WithinQueue::by_class && rec.priority != kNone &&
+      !cluster_.priorities[rec.priority].preempts.empty())
     return true;
   const ScopeId owner = info_[q].owner_quota;
   if (owner != kNone && cluster_.scopes[owner].child_preemption) return true;
@@ -657,9 +659,8 @@ Preemption Scheduler::make_preemption(const JobRecord& preemptor, const JobRecor
                                : "class `" + cluster_.priorities[j.priority].name + "`";
   };
   std::string text = "job " + std::to_string(victim.job.id) + " (" + name(victim.job.queue) +
-                     ") is preempted for job " + std::to_string(preemptor.job.id) + " (" +
-                     name(preemptor.job.queue) + ") by R" + std::to_string(rule_number(why.rule)) + " (" +
-                     to_string(why.rule) + "): ";
+                     ") is preempted for job " + std::to_string(preemptor.job.id) + " (" + name(preemptor.job.queue) +
+                     ") by R" + std::to_string(rule_number(why.rule)) + " (" + to_string(why.rule) + "): ";
   switch (why.rule) {
     case PreemptionReason::child_preemption:
       text += name(why.claim_scope) + " has child_preemption, and its own job takes room from its sub-quota " +

@@ -46,6 +46,10 @@ std::size_t add_synthetic_queues(Cluster& cluster) {
     q.name = cluster.scopes[s].name + "/" + std::string(kSyntheticQueueName);
     q.parent = s;
     q.queue.gpu_sharing = true;  // the plan says nothing; let shared-GPU pods run
+    // The preemption options are effective values: inherited like a written queue.
+    q.reclaim = cluster.scopes[s].reclaim;
+    q.borrow_within = cluster.scopes[s].borrow_within;
+    q.borrow_max_priority = cluster.scopes[s].borrow_max_priority;
     cluster.scopes.push_back(std::move(q));
   }
   return cluster.scopes.size() - original;

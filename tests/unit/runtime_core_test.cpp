@@ -380,7 +380,8 @@ TEST_CASE("runtime: inside a queue a class preempts only the classes it lists") 
   const Decision d = s.schedule(4);
   REQUIRE(victims(d) == std::vector<JobId>{1});
   CHECK(d.preempted[0].reason == PreemptionReason::priority);
-  CHECK(d.preempted[0].message == "job 1 (`ws-q/ns/q`) is preempted for job 10 (`ws-q/ns/q`) by R3 (priority): class `high` preempts "
+  CHECK(d.preempted[0].message ==
+        "job 1 (`ws-q/ns/q`) is preempted for job 10 (`ws-q/ns/q`) by R3 (priority): class `high` preempts "
         "class `low` in queue `ws-q/ns/q`");
   // Needing 4 more GPUs, only `mid` (not listed) and `other` are left: no victims.
   REQUIRE(std::holds_alternative<Queued>(s.submit(job(11, q, 4000, 5, high), 5)));

@@ -39,7 +39,8 @@ struct Rng {
 };
 
 std::size_t cases_from_env(std::size_t fallback) {
-  if (const char* v = std::getenv("ALLOT_PROPERTY_CASES")) return static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
+  if (const char* v = std::getenv("ALLOT_PROPERTY_CASES"))
+    return static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
   return fallback;
 }
 
@@ -91,16 +92,20 @@ Instance random_instance(Rng& rng, bool adversarial, bool tiny) {
     q.name = "Q" + std::to_string(i);
     const bool root = quotas.empty() || rng.chance(25);
     q.parent = root ? kNone : quotas[rng.below(static_cast<std::uint32_t>(quotas.size()))];
-    Amount& avail = q.parent == kNone ? root_room : room[std::find(quotas.begin(), quotas.end(), q.parent) - quotas.begin()];
-    const Amount g = avail <= 0 ? 0 : static_cast<Amount>(rng.below(static_cast<std::uint32_t>(avail / 1000) + 1)) * 1000;
+    Amount& avail =
+        q.parent == kNone ? root_room : room[std::find(quotas.begin(), quotas.end(), q.parent) - quotas.begin()];
+    const Amount g =
+        avail <= 0 ? 0 : static_cast<Amount>(rng.below(static_cast<std::uint32_t>(avail / 1000) + 1)) * 1000;
     avail -= g;
     const Amount parent_limit = q.parent == kNone ? static_cast<Amount>(gpus_total) * 1000
                                                   : c.scopes[q.parent].bounds.gpu->limit.value_or(gpus_total * 1000);
     Amount limit = g + static_cast<Amount>(rng.below(static_cast<std::uint32_t>((parent_limit - g) / 1000) + 1)) * 1000;
     limit = std::max(limit, g);
     q.bounds.gpu = Bound{g, limit, std::nullopt};
-    if (adversarial && !tiny && g > 0 && rng.chance(25)) q.bounds.gpu->lend = static_cast<Amount>(rng.below(static_cast<std::uint32_t>(g / 1000) + 1)) * 1000;
-    if (adversarial && rng.chance(15)) q.reclaim = rng.chance(50) ? ReclaimPolicy::never : ReclaimPolicy::lower_priority;
+    if (adversarial && !tiny && g > 0 && rng.chance(25))
+      q.bounds.gpu->lend = static_cast<Amount>(rng.below(static_cast<std::uint32_t>(g / 1000) + 1)) * 1000;
+    if (adversarial && rng.chance(15))
+      q.reclaim = rng.chance(50) ? ReclaimPolicy::never : ReclaimPolicy::lower_priority;
     if (adversarial && rng.chance(25)) {
       q.borrow_within = true;
       if (rng.chance(50)) q.borrow_max_priority = 500;
@@ -320,11 +325,11 @@ struct Harness {
   Scheduler s;
   Oracle oracle;
   std::uint32_t gpus_total = 0;
-  std::map<JobId, std::uint64_t> seq;           // submission order, as the core keeps it
-  std::map<JobId, std::uint64_t> last_epoch;    // epoch of the last preemption
+  std::map<JobId, std::uint64_t> seq;         // submission order, as the core keeps it
+  std::map<JobId, std::uint64_t> last_epoch;  // epoch of the last preemption
   std::set<JobId> running;
   std::multimap<Time, JobId> completions;
-  std::map<JobId, std::uint64_t> run_of;        // bumps on preemption: stale completions are ignored
+  std::map<JobId, std::uint64_t> run_of;  // bumps on preemption: stale completions are ignored
   std::multimap<Time, std::pair<JobId, std::uint64_t>> ends;
   std::uint64_t epoch = 0;
   Outcome out;
@@ -370,13 +375,15 @@ struct Harness {
         per_gpu[{sl.gpu.node, sl.gpu.index}] += sl.milli;
         total += sl.milli;
       }
-      if (total != trace[id - 1].job.request.gpu_milli) out.failure = "job " + std::to_string(id) + " holds the wrong GPUs";
+      if (total != trace[id - 1].job.request.gpu_milli)
+        out.failure = "job " + std::to_string(id) + " holds the wrong GPUs";
       for (ScopeId sc = v->queue; sc != kNone; sc = in.cluster.scopes[sc].parent) used[sc] += total;
     }
     for (const auto& [gpu, milli] : per_gpu)
       if (milli > kMilliPerGpu) out.failure = "GPU over-allocated" + where(t);
     for (ScopeId sc = 0; sc < used.size(); ++sc)
-      if (used[sc] > oracle.limit(sc)) out.failure = "scope " + in.cluster.scopes[sc].name + " over its limit" + where(t);
+      if (used[sc] > oracle.limit(sc))
+        out.failure = "scope " + in.cluster.scopes[sc].name + " over its limit" + where(t);
   }
 
   // A pending whole-GPU unit job below a scope that is short of its
@@ -387,7 +394,8 @@ struct Harness {
     std::vector<Amount> used(in.cluster.scopes.size(), 0), own(in.cluster.scopes.size(), 0);
     for (JobId id : running) {
       const JobView v = *s.job(id);
-      for (ScopeId sc = v.queue; sc != kNone; sc = in.cluster.scopes[sc].parent) used[sc] += trace[id - 1].job.request.gpu_milli;
+      for (ScopeId sc = v.queue; sc != kNone; sc = in.cluster.scopes[sc].parent)
+        used[sc] += trace[id - 1].job.request.gpu_milli;
       own[oracle.owner(v.queue)] += trace[id - 1].job.request.gpu_milli;
     }
     for (const TraceJob& tj : trace) {
@@ -446,9 +454,18 @@ struct Harness {
     }
     if (cands.size() > 6) return;
     const TraceJob& xj = trace[head - 1];
-    Running x{head, xj.job.queue, xj.job.request.gpu_milli, s.job(head)->priority_value,
+    Running x{head,
+              xj.job.queue,
+              xj.job.request.gpu_milli,
+              s.job(head)->priority_value,
               xj.job.priority ? *xj.job.priority : in.cluster.scopes[xj.job.queue].queue.default_priority,
-              xj.job.submit_time, seq.at(head), {}, {}, 0, 0, true};
+              xj.job.submit_time,
+              seq.at(head),
+              {},
+              {},
+              0,
+              0,
+              true};
     // Scope usage and inside sums, GPU use.
     std::vector<Amount> used(in.cluster.scopes.size(), 0), inside(in.cluster.scopes.size(), 0);
     std::map<std::pair<NodeId, std::uint32_t>, Amount> gpu_used;
@@ -566,13 +583,15 @@ struct Harness {
       if (std::getenv("ALLOT_PROPERTY_TRACE")) {
         for (const Admission& a : d.admitted) {
           std::fprintf(stderr, "t=%lld admit %llu (%s, %lld milli) inside:", static_cast<long long>(t),
-                       static_cast<unsigned long long>(a.job), in.cluster.scopes[trace[a.job - 1].job.queue].name.c_str(),
+                       static_cast<unsigned long long>(a.job),
+                       in.cluster.scopes[trace[a.job - 1].job.queue].name.c_str(),
                        static_cast<long long>(trace[a.job - 1].job.request.gpu_milli));
           const JobView admitted_view = *s.job(a.job);
           for (ScopeId sc : admitted_view.inside) std::fprintf(stderr, " %s", in.cluster.scopes[sc].name.c_str());
           std::fprintf(stderr, "\n");
         }
-        for (const Preemption& p : d.preempted) std::fprintf(stderr, "t=%lld %s\n", static_cast<long long>(t), p.message.c_str());
+        for (const Preemption& p : d.preempted)
+          std::fprintf(stderr, "t=%lld %s\n", static_cast<long long>(t), p.message.c_str());
         std::fprintf(stderr, "-- end of decision\n");
       }
       for (const Admission& a : d.admitted) {
@@ -645,7 +664,8 @@ TEST_CASE("scheduler properties: one seed, traced", "[.trace]") {
   const Instance in = random_instance(rng, adversarial, tiny);
   for (ScopeId sc = 0; sc < in.cluster.scopes.size(); ++sc) {
     const Scope& q = in.cluster.scopes[sc];
-    std::fprintf(stderr, "scope %u %s parent %d", sc, q.name.c_str(), q.parent == kNone ? -1 : static_cast<int>(q.parent));
+    std::fprintf(stderr, "scope %u %s parent %d", sc, q.name.c_str(),
+                 q.parent == kNone ? -1 : static_cast<int>(q.parent));
     if (q.bounds.gpu)
       std::fprintf(stderr, " g=%lld l=%lld lend=%lld", static_cast<long long>(q.bounds.gpu->guarantee),
                    static_cast<long long>(q.bounds.gpu->limit.value_or(-1)),
@@ -658,8 +678,9 @@ TEST_CASE("scheduler properties: one seed, traced", "[.trace]") {
   for (const Node& nd : in.cluster.nodes) gpus += nd.gpu_count;
   std::vector<TraceJob> trace = random_trace(rng, in, gpus);
   for (const TraceJob& tj : trace)
-    std::fprintf(stderr, "job %llu %s %lld milli prio %d at %lld for %lld\n", static_cast<unsigned long long>(tj.job.id),
-                 in.cluster.scopes[tj.job.queue].name.c_str(), static_cast<long long>(tj.job.request.gpu_milli),
+    std::fprintf(stderr, "job %llu %s %lld milli prio %d at %lld for %lld\n",
+                 static_cast<unsigned long long>(tj.job.id), in.cluster.scopes[tj.job.queue].name.c_str(),
+                 static_cast<long long>(tj.job.request.gpu_milli),
                  tj.job.priority ? static_cast<int>(*tj.job.priority) : -1, static_cast<long long>(tj.job.submit_time),
                  static_cast<long long>(tj.duration));
   Harness h(in, std::move(trace));
@@ -678,11 +699,12 @@ TEST_CASE("scheduler properties: checked policies never cycle and reach their gu
     repeated_cases += o.repeated > 0;
   }
   INFO(failures.size() << " of " << cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
-  if (std::getenv("ALLOT_PROPERTY_LIST")) for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
+  if (std::getenv("ALLOT_PROPERTY_LIST"))
+    for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
   CHECK(failures.empty());
   INFO(repeated_cases << " of " << cases << " cases preempted a job twice between two arrivals or completions");
   CHECK(repeated_cases * 200 <= cases);  // at most 0.5%
-  CHECK(preemptions > 0);  // the generator does produce contention
+  CHECK(preemptions > 0);                // the generator does produce contention
 }
 
 TEST_CASE("scheduler properties: any policy, lending, reclaim policies, borrow-within: never a cycle") {
@@ -697,7 +719,8 @@ TEST_CASE("scheduler properties: any policy, lending, reclaim policies, borrow-w
     repeated_cases += o.repeated > 0;
   }
   INFO(failures.size() << " of " << cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
-  if (std::getenv("ALLOT_PROPERTY_LIST")) for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
+  if (std::getenv("ALLOT_PROPERTY_LIST"))
+    for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
   CHECK(failures.empty());
   INFO(repeated_cases << " of " << cases << " cases preempted a job twice between two arrivals or completions");
   CHECK(repeated_cases * 200 <= cases);  // at most 0.5%
@@ -716,7 +739,8 @@ TEST_CASE("scheduler properties: the core's victims are the oracle's on tiny ins
     repeated_cases += o.repeated > 0;
   }
   INFO(failures.size() << " of " << cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
-  if (std::getenv("ALLOT_PROPERTY_LIST")) for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
+  if (std::getenv("ALLOT_PROPERTY_LIST"))
+    for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
   CHECK(failures.empty());
   INFO(repeated_cases << " of " << cases << " cases preempted a job twice between two arrivals or completions");
   CHECK(repeated_cases * 200 <= cases);  // at most 0.5%

@@ -568,9 +568,12 @@ TEST_CASE("sim: reports are deterministic and the SVG charts are well-formed XML
   // ran again in full from 60 s.
   const std::string per_job = jobs_csv(c, jobs, r1);
   INFO(per_job);
-  CHECK(per_job.rfind("id,queue,user,submit,first_start,end,outcome,preemptions\n", 0) == 0);
-  CHECK(per_job.find("\n1,A/q,u,0.000,0.000,160.000,completed,1\n") != std::string::npos);
-  CHECK(per_job.find("\n2,B/q,u,10.000,10.000,60.000,completed,0\n") != std::string::npos);
+  CHECK(per_job.rfind("id,queue,user,submit,first_start,end,outcome,preemptions,last_preemptor,last_rule,"
+                      "last_claim_scope,last_victim_scope\n",
+                      0) == 0);
+  CHECK(per_job.find("\n1,A/q,u,0.000,0.000,160.000,completed,1,2,R2 reclaim_guarantee,B,\"A <&> \"\"quoted\"\"\"\n") !=
+        std::string::npos);
+  CHECK(per_job.find("\n2,B/q,u,10.000,10.000,60.000,completed,0,,,,\n") != std::string::npos);
   CHECK(std::count(per_job.begin(), per_job.end(), '\n') == 4);
   CHECK(report_json(c, ctx, r1).find("\"path\": \"A <&> \\\"quoted\\\"\"") != std::string::npos);
   for (const std::string& svg : {utilization_svg(c, r1), capacity_svg(r1), waiting_svg(r1)}) {
