@@ -203,12 +203,20 @@ Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<In
   for (Index x : f.order) {
     const Scope& s = policy.scopes[x];
     Amount children_g = 0;
-    std::size_t borrowing = 0, nonpreemptible = 0;
+    // Under child_preemption the parent's own jobs (its non-quota children)
+    // are not reclaimed by its sub-quotas, and the sub-quotas' claims hold
+    // while those jobs stay within the parent's uncarved share (R1 in
+    // docs/scheduling.md): for a sub-quota's claim only the other
+    // sub-quotas count as siblings, and only they can hold work the parent's
+    // own claim cannot take.
+    const bool parent_first = s.kind == ScopeKind::quota && s.child_preemption;
+    std::size_t borrowing = 0, borrowing_quotas = 0, nonpreemptible = 0;
     for (Index c : s.children) {
       if (c >= n) continue;
+      const bool quota = policy.scopes[c].kind == ScopeKind::quota;
       children_g += f.g[c];
-      if (borrows(c)) ++borrowing;
-      if (f.maxnp[c] != 0) ++nonpreemptible;
+      if (borrows(c)) ++borrowing, borrowing_quotas += quota;
+      if (f.maxnp[c] != 0 && (!parent_first || quota)) ++nonpreemptible;
     }
     const bool nested = children_g <= f.g[x] && f.fits_limit(x);  // (G) and (L)
     if (s.parent == kNone) {
@@ -222,7 +230,10 @@ Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<In
     f.own_ok[x] = f.lemma[x] && f.fits_limit(x) && nonpreemptible == 0;
     for (Index c : s.children) {
       if (c >= n) continue;
-      f.lemma[c] = f.lemma[x] && nested && borrowing == (borrows(c) ? 1 : 0);
+      const bool quota = policy.scopes[c].kind == ScopeKind::quota;
+      const std::size_t others = parent_first && quota ? borrowing_quotas : borrowing;
+      f.lemma[c] =
+          f.lemma[x] && nested && others == (borrows(c) ? 1 : 0) && policy.scopes[c].reclaim == ReclaimPolicy::any;
     }
   }
   return f;
@@ -245,6 +256,7 @@ struct Encoding {
   bool saturable = true;
   NodeId cap = 0, others = 0, big = 0;
 
+  bool honor_reclaim = true;  // false: as if every scope had `reclaim = any`
   Encoding(Obligation& obligation, const Facts& facts) : o(obligation), f(facts) {}
   const Policy& policy() const { return f.policy; }
 
@@ -364,29 +376,70 @@ struct Encoding {
   // What can be reclaimed inside `a` from everything but `except`: borrowed,
   // preemptible usage of the other children, and the parent's own jobs above
   // their share.
+  //
+  // R2 as the runtime applies it: `except` reclaims only with `reclaim =
+  // any` (`lower_priority` depends on the jobs' classes, which a usage state
+  // does not fix, so the proof counts on nothing from it), and a sub-quota
+  // of a quota with child_preemption never takes the parent's own jobs.
   NodeId reclaim(Index a, Index except) {
+    if (honor_reclaim && policy().scopes[except].reclaim != ReclaimPolicy::any) return o.constant(0);
+    const bool parent_first = policy().scopes[a].kind == ScopeKind::quota && policy().scopes[a].child_preemption &&
+                              policy().scopes[except].kind == ScopeKind::quota;
     std::vector<NodeId> parts;
     Amount children_g = 0;
     for (Index c : policy().scopes[a].children) {
       const Amount g = guarantee_of(policy(), c, f.r);
       children_g += g;
-      if (c == except) continue;
+      if (c == except || (parent_first && policy().scopes[c].kind != ScopeKind::quota)) continue;
       parts.push_back(o.max(o.constant(0), o.sub(u.at(c), o.max(o.constant(g), n.at(c)))));
     }
     const Amount own_g = std::max<Amount>(0, guarantee_of(policy(), a, f.r) - children_g);
-    parts.push_back(o.max(o.constant(0), o.sub(own(a), o.constant(own_g))));
+    if (!parent_first) parts.push_back(o.max(o.constant(0), o.sub(own(a), o.constant(own_g))));
+    if (parts.empty()) return o.constant(0);
     return o.add(parts);
   }
 
-  // What the subtree of `x` can still obtain from above it.
+  // Room from above without reclaiming: idle capacity under every limit.
+  NodeId idle(Index x) {
+    const Index parent = policy().scopes[x].parent;
+    if (parent == kNone) return f.capacity.unbounded ? big : o.sub(o.sub(cap, u.at(x)), others);
+    return o.min(o.sub(lim.at(parent), u.at(parent)), idle(parent));
+  }
+
+  // What the subtree of `x` can still obtain from above it. The parent's
+  // own siblings are reclaimed from only while the parent is below its
+  // guarantee (a job claims at a level only when that level's guarantee
+  // covers it); otherwise only idle room comes from above it.
   NodeId supply(Index x) {
     const Index parent = policy().scopes[x].parent;
     if (parent == kNone) return f.capacity.unbounded ? big : o.sub(o.sub(cap, u.at(x)), others);
-    return o.add(reclaim(parent, x), o.min(o.sub(lim.at(parent), u.at(parent)), supply(parent)));
+    const Amount gp = guarantee_of(policy(), parent, f.r);
+    const NodeId above =
+        gp > 0 ? o.ite(o.lt(u.at(parent), o.constant(gp)), supply(parent), idle(parent)) : idle(parent);
+    return o.add(reclaim(parent, x), o.min(o.sub(lim.at(parent), u.at(parent)), above));
+  }
+
+  // For a claim through a sub-quota of a quota with child_preemption: the
+  // parent's own jobs stay within the part of its guarantee not carved
+  // into sub-quotas (the condition under which sub-quotas' guarantees hold).
+  void parent_first_conditions(Index x) {
+    for (Index c = x, p = policy().scopes[x].parent; p != kNone; c = p, p = policy().scopes[p].parent) {
+      const Scope& ps = policy().scopes[p];
+      if (ps.kind != ScopeKind::quota || !ps.child_preemption || policy().scopes[c].kind != ScopeKind::quota) continue;
+      Amount carved = 0;
+      std::vector<NodeId> quotas;
+      for (Index k : ps.children)
+        if (policy().scopes[k].kind == ScopeKind::quota) {
+          carved += guarantee_of(policy(), k, f.r);
+          quotas.push_back(u.at(k));
+        }
+      const NodeId own_total = quotas.empty() ? u.at(p) : o.sub(u.at(p), o.add(quotas));
+      o.require(o.le(own_total, o.constant(std::max<Amount>(0, guarantee_of(policy(), p, f.r) - carved))));
+    }
   }
 };
 
-ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, bool full) {
+ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, bool full, bool honor_reclaim = true) {
   const Policy& policy = f.policy;
   const Index r = f.r;
   ReachabilityQuery q;
@@ -394,6 +447,7 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
   q.pool = f.pool;
   Obligation& o = q.obligation;
   Encoding e(o, f);
+  e.honor_reclaim = honor_reclaim;
   e.big = o.constant(f.big);
   if (f.capacity.unbounded) {
     e.cap = e.big;
@@ -413,14 +467,22 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
   }
   o.require(o.le(o.add(e.u.at(root), e.others), e.cap));
   const NodeId g = o.constant(claim.guarantee);
+  e.parent_first_conditions(x);
   if (!claim.own_work) {
     q.usage = e.u.at(x);
     q.supply = e.supply(x);
   } else {
-    q.usage = e.own(x);
-    std::vector<NodeId> preemptible;
-    for (Index c : policy.scopes[x].children) preemptible.push_back(o.sub(e.u.at(c), e.n.at(c)));
-    q.supply = o.add(o.add(preemptible), o.min(o.sub(e.lim.at(x), e.u.at(x)), e.supply(x)));
+    // The parent's own jobs: its direct usage and its non-quota children's
+    // (the workspaces bound to it), against its sub-quotas' preemptible work.
+    std::vector<NodeId> quotas, preemptible;
+    for (Index c : policy.scopes[x].children)
+      if (policy.scopes[c].kind == ScopeKind::quota) {
+        quotas.push_back(e.u.at(c));
+        preemptible.push_back(o.sub(e.u.at(c), e.n.at(c)));
+      }
+    q.usage = quotas.empty() ? e.u.at(x) : o.sub(e.u.at(x), o.add(quotas));
+    const NodeId rest = o.min(o.sub(e.lim.at(x), e.u.at(x)), e.supply(x));
+    q.supply = preemptible.empty() ? rest : o.add(o.add(preemptible), rest);
   }
   // The negated property: the claimant is below its guarantee and cannot get
   // the rest.
@@ -558,6 +620,36 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     const std::string who = claimant_name(policy, q.claim);
     const SourceRange at = bound_range(policy, q.claim.scope, r);
     Result result = solver->check(q.obligation, options.timeout);
+    // Refuted only because a scope of the path takes back its guarantee
+    // from lower-priority work alone, or never: the guarantee holds against
+    // such borrowers, which is what the policy asked for. `never` is
+    // reported by sema (W0104); `lower_priority` is a warning here.
+    if (std::holds_alternative<Refuted>(result)) {
+      Index policy_scope = kNone;
+      for (Index y = q.claim.scope; y != kNone; y = policy.scopes[y].parent)
+        if (policy.scopes[y].reclaim != ReclaimPolicy::any && policy.scopes[y].parent != kNone) {
+          policy_scope = y;
+          break;
+        }
+      if (policy_scope != kNone) {
+        Index root = q.claim.scope;
+        while (policy.scopes[root].parent != kNone) root = policy.scopes[root].parent;
+        const ReachabilityQuery relaxed = encode_claim(f, q.claim, root, false, /*honor_reclaim=*/false);
+        if (std::holds_alternative<Proved>(solver->check(relaxed.obligation, options.timeout))) {
+          const Scope& ps = policy.scopes[policy_scope];
+          if (ps.reclaim == ReclaimPolicy::lower_priority) {
+            sink.warning("W0105", bound_range(policy, q.claim.scope, r),
+                         fmt::format("{} is guaranteed {} only against lower-priority borrowers", who,
+                                     format_amount(policy, r, q.claim.guarantee)))
+                .note(fmt::format("{} takes back lent capacity only from work of lower priority than its own",
+                                  scope_name(ps)),
+                      ps.reclaim_range.valid() ? ps.reclaim_range : ps.name_range)
+                .add_help("write `reclaim = any` to take it back from any borrower, or `lend` less of it");
+          }
+          return;
+        }
+      }
+    }
     if (std::holds_alternative<Refuted>(result)) {
       // Look for a more telling counterexample: whole units, and then also
       // the non-preemptible queues at their limits. Keep the first found.
@@ -625,9 +717,17 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         std::vector<std::string> parts;
         std::vector<std::pair<std::string, SourceRange>> culprits;
         bool any_nonpreemptible = false;
+        // For the parent's own claim its own workspaces are the claimant,
+        // not what blocks it.
+        auto claimant_side = [&](Index h) {
+          if (!q.claim.own_work) return false;
+          for (Index y = h; y != kNone; y = policy.scopes[y].parent)
+            if (policy.scopes[y].parent == q.claim.scope) return policy.scopes[y].kind != ScopeKind::quota;
+          return false;
+        };
         for (const auto& [x, amount] : holders) {
           const Scope& xs = policy.scopes[x];
-          if (amount <= 0 || x == q.claim.scope) continue;
+          if (amount <= 0 || x == q.claim.scope || claimant_side(x)) continue;
           if (is_nonpreemptible_queue(xs)) {
             any_nonpreemptible = true;
             parts.push_back(
