@@ -591,6 +591,49 @@ void distribute(const Facts& f, Index x, Amount amount, std::unordered_map<Index
 
 }  // namespace
 
+namespace {
+
+// W0106: a workspace bound to a quota whose guarantee its sub-quotas take
+// entirely, without child_preemption: its jobs have no claim (R2 needs a
+// guarantee, R1 child_preemption) and run only on idle or borrowed capacity.
+void warn_carved_out(const Policy& policy, DiagnosticSink& sink) {
+  std::size_t resources = policy.resources.size();
+  for (const Scope& s : policy.scopes) resources = std::max(resources, s.bounds.size());
+  for (Index qi = 0; qi < policy.scopes.size(); ++qi) {
+    const Scope& q = policy.scopes[qi];
+    if (q.kind != ScopeKind::quota || q.child_preemption) continue;
+    for (Index r = 0; r < resources; ++r) {
+      const Amount g = guarantee_of(policy, qi, r);
+      if (g <= 0) continue;
+      Amount carved = 0;
+      bool sub_quotas = false;
+      for (Index c : q.children)
+        if (c < policy.scopes.size() && policy.scopes[c].kind == ScopeKind::quota) {
+          carved += guarantee_of(policy, c, r);
+          sub_quotas = true;
+        }
+      if (!sub_quotas || carved < g) continue;
+      for (Index c : q.children) {
+        const Scope& w = policy.scopes[c];
+        if (w.kind != ScopeKind::workspace || bound_of(policy, c, r)) continue;
+        sink.warning("W0106", w.name_range.valid() ? w.name_range : w.range,
+                     fmt::format("workspace {} is bound to {}, whose {} are all guaranteed to its sub-quotas: its jobs "
+                                 "get only idle or borrowed capacity",
+                                 quoted(w.name), quoted(q.name), format_amount(policy, r, g)))
+            .note(fmt::format("{} has no `child_preemption`, so its own jobs cannot take anything back from its "
+                              "sub-quotas",
+                              quoted(q.name)),
+                  q.name_range.valid() ? q.name_range : q.range)
+            .add_help(fmt::format("set `child_preemption = true` on {} so that its own jobs come first, or leave "
+                                  "part of its guarantee to them",
+                                  quoted(q.name)));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const Options& options) {
   return check_reachability(policy, sink, options, nullptr);
 }
@@ -784,6 +827,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
           .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
     }
   });
+  warn_carved_out(policy, sink);
   if (stats) *stats = counts;
   return sink.error_count() - before;
 }
