@@ -18,12 +18,20 @@
 //    allocated, unallocated and fragmented at the first failure and after the
 //    whole trace (failed pods withdrawn), and how many admitted pods were
 //    given different GPUs by the two plans.
+// 4. With --contended [FACTOR [DIVISOR]]: the default openb trace on every
+//    DIVISOR-th openb node (default 4), 16 tenants each allowed to borrow
+//    the whole cluster, arrivals FACTOR times faster (default 1000), so that
+//    the cluster queues and reclaims:
+//    the simulation's events per second and preemptions per job, then the
+//    same trace replayed through a Scheduler with every schedule() call
+//    timed (p50/p99 of the calls that preempted: victim search included).
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <queue>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -254,7 +262,94 @@ void bench_load(const std::vector<std::string>& plans) {
 
 }  // namespace
 
+void bench_contended(double factor, std::size_t divisor) {
+  const std::string data = std::string(ALLOT_SOURCE_DIR) + "/../shared/data/alibaba-gpu-v2023/";
+  const std::string pods = read_all(data + "openb_pod_list_default.csv");
+  const std::string nodes_text = read_all(data + "openb_node_list_gpu_node.csv");
+  Cluster cluster;
+  const NodeListResult rows = parse_node_list(nodes_text, "nodes.csv");
+  const auto& all_nodes = std::get<std::vector<NodeRow>>(rows);
+  for (std::size_t i = 0; i < all_nodes.size(); i += divisor)
+    cluster.nodes.push_back({all_nodes[i].name, all_nodes[i].gpus, all_nodes[i].model, 0});
+  Amount gpus = 0;
+  for (const Node& n : cluster.nodes) gpus += n.gpu_count;
+  add_tenants(cluster, gpus);
+  Trace trace = std::get<Trace>(parse_trace(pods, "openb_pod_list_default.csv"));
+  const Time start = trace.jobs.empty() ? 0 : trace.jobs.front().submit_ms;
+  for (TraceJob& j : trace.jobs) j.submit_ms = start + static_cast<Time>(static_cast<double>(j.submit_ms - start) / factor);
+  const auto jobs = std::get<std::vector<SimJob>>(resolve_jobs(cluster, trace, nullptr, "", 0));
+
+  std::vector<double> times;
+  SimResult last;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    last = simulate(cluster, jobs);
+    times.push_back(seconds_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  std::uint64_t started = 0;
+  for (const JobResult& r : last.jobs) started += r.first_start >= 0;
+  std::printf("contended openb trace (%zu jobs, %zu nodes, %lld GPUs, arrivals %.0fx faster, 16 borrowing tenants):\n",
+              jobs.size(), cluster.nodes.size(), static_cast<long long>(gpus), factor);
+  std::printf("  simulate: median %.1f ms, %.2f M events/s; %llu events, %llu preemptions, %.3f preemptions per job\n",
+              times[times.size() / 2] * 1e3, static_cast<double>(last.events) / times[times.size() / 2] / 1e6,
+              static_cast<unsigned long long>(last.events), static_cast<unsigned long long>(last.preemptions),
+              static_cast<double>(last.preemptions) / static_cast<double>(jobs.size()));
+
+  // The same arrivals through a Scheduler directly, each schedule() timed.
+  Scheduler s(cluster);
+  using Event = std::pair<Time, std::uint64_t>;  // (time, job index + 1): completions
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> ends;
+  std::vector<std::uint32_t> run(jobs.size(), 0), current(jobs.size(), 0);
+  std::vector<double> with_preemption, all_calls;
+  std::size_t next = 0;
+  while (next < jobs.size() || !ends.empty()) {
+    Time t = next < jobs.size() ? jobs[next].job.submit_time : ends.top().first;
+    if (!ends.empty() && ends.top().first < t) t = ends.top().first;
+    while (!ends.empty() && ends.top().first == t) {
+      const std::uint64_t id = ends.top().second;
+      ends.pop();
+      if (current[id - 1] == run[id - 1]) s.finish(id);
+    }
+    for (; next < jobs.size() && jobs[next].job.submit_time == t; ++next) {
+      Job j = jobs[next].job;
+      j.id = next + 1;
+      s.submit(std::move(j), t);
+    }
+    for (;;) {
+      const auto c0 = Clock::now();
+      const Decision d = s.schedule(t);
+      const double us = seconds_since(c0) * 1e6;
+      all_calls.push_back(us);
+      if (!d.preempted.empty()) with_preemption.push_back(us);
+      if (d.admitted.empty() && d.preempted.empty()) break;
+      for (const Admission& a : d.admitted) {
+        current[a.job - 1] = ++run[a.job - 1];
+        ends.push({t + jobs[a.job - 1].runtime_ms, a.job});
+      }
+      for (const Preemption& p : d.preempted) {
+        ++run[p.victim - 1];
+        s.release(p.victim);
+      }
+    }
+  }
+  auto pct = [](std::vector<double>& v, double q) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+  };
+  std::printf("  schedule() calls: %zu, p50 %.1f us, p99 %.1f us; the %zu that preempted: p50 %.1f us, p99 %.1f us\n",
+              all_calls.size(), pct(all_calls, 0.5), pct(all_calls, 0.99), with_preemption.size(),
+              pct(with_preemption, 0.5), pct(with_preemption, 0.99));
+  std::printf("  started %llu of %zu jobs; peak RSS %ld MiB\n", static_cast<unsigned long long>(started), jobs.size(),
+              peak_rss_mib());
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--contended") {
+    bench_contended(argc > 2 ? std::stod(argv[2]) : 1000.0, argc > 3 ? std::stoul(argv[3]) : 4);
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "--load") {
     if (argc < 4 || (argc - 2) % 2 != 0) {
       std::fprintf(stderr, "usage: allot_bench_sim --load A.toml B.toml [A2.toml B2.toml ...]\n");

@@ -512,7 +512,8 @@ void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time n
   list.push_back(&rec);
   add_usage(q, rec.job.request, +1);
   ++running_count_;
-  ++epoch_;
+  // No epoch bump: taking room never makes a failed victim search succeed
+  // (jobs placed in a pass are not its victims).
 }
 
 void Scheduler::stop_running(JobRecord& rec, bool return_gpus) {

@@ -175,6 +175,7 @@ class Scheduler {
     // back at once is not placed (it would be preempted in the next pass).
     std::vector<JobId> claimants;
     std::vector<JobId> paid;  // placed in this pass on room their victims made
+    std::size_t placed = 0;   // jobs placed on free room in this pass
   };
 
   void index_scopes();
@@ -265,7 +266,7 @@ class Scheduler {
   std::vector<std::vector<JobRecord*>> running_by_queue_;
   std::size_t running_count_ = 0;
   std::uint64_t next_seq_ = 0;
-  std::uint64_t epoch_ = 0;  // bumped on every change of usage; invalidates failed searches
+  std::uint64_t epoch_ = 0;  // bumped when room frees or standings change; invalidates failed searches
   std::uint64_t pass_ = 0;   // schedule() calls so far
 
   // Standing: per queue, the scopes of its path that cover something,

@@ -509,10 +509,11 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
     // A preemptor placed on the room its victims made is never undone: its
     // preemptions are what paid for it.
     if (was_nominated) memo.paid.push_back(rec.job.id);
+    if (!was_nominated) ++memo.placed;
     if (was_nominated || memo.claimants.empty()) return;
     // Placed on free room: would a claimant that failed earlier in this
     // pass take it back at once? Then the room waits for the claimant.
-    constexpr std::size_t kClaimantsChecked = 2;
+    constexpr std::size_t kClaimantsChecked = 1;
     for (std::size_t i = 0; i < memo.claimants.size() && i < kClaimantsChecked; ++i) {
       const JobRecord* claimant = find_job(memo.claimants[i]);
       if (!claimant || claimant->state != JobState::pending || claimant->nominated) continue;
@@ -549,7 +550,7 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
     // Jobs placed earlier in this pass have not started yet: if the claim
     // needs them, they are simply not started (they stay pending), and the
     // claim is tried again without them.
-    if (std::optional<VictimPlan> with_new = find_victims(rec, 0)) {
+    if (std::optional<VictimPlan> with_new = memo.placed > 0 ? find_victims(rec, 0) : std::nullopt) {
       bool revoked = false;
       for (const JobRecord* v : with_new->victims) {
         if (v->pass != pass_ || std::find(memo.paid.begin(), memo.paid.end(), v->job.id) != memo.paid.end()) continue;
