@@ -315,6 +315,22 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
         it->second += slice.milli;
     }
   };
+  // Reverses the last add(); the entries it appended go, the ones it grew
+  // shrink back (`scopes`, `gpus`: the sizes before it).
+  auto undo_last = [&](Chosen& c, std::size_t scopes, std::size_t gpus) {
+    const JobRecord& v = *candidates[c.picked.back()];
+    c.picked.pop_back();
+    c.freed_scopes.resize(scopes);
+    c.freed_gpus.resize(gpus);
+    for (ScopeId s = v.job.queue; s != kNone; s = info_[s].parent)
+      for (auto& e : c.freed_scopes)
+        if (e.first == s) e.second -= v.job.request;
+    for (const GpuSlice& slice : v.gpus) {
+      const FlatGpu f = topology_->flat(slice.gpu);
+      for (auto& e : c.freed_gpus)
+        if (e.first == f) e.second -= slice.milli;
+    }
+  };
   auto rebuild = [&](const std::vector<std::size_t>& picked) {
     Chosen c;
     for (std::size_t i : picked) add(c, i);
@@ -443,9 +459,10 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
       double pick_gain = kEps;
       for (std::size_t i = 0; i < candidates.size(); ++i) {
         if (taken[i]) continue;
-        Chosen trial = chosen;
-        add(trial, i);
-        const double after = gap(trial, target);
+        const std::size_t scopes = chosen.freed_scopes.size(), gpus = chosen.freed_gpus.size();
+        add(chosen, i);  // tried in place, undone at once: no copy per candidate
+        const double after = gap(chosen, target);
+        undo_last(chosen, scopes, gpus);
         if (after >= left - kEps) continue;  // frees nothing that blocks (or needs what it cannot get)
         const double gain = left - after;
         if (after <= kEps) {  // the most preferred candidate that completes the plan
