@@ -276,7 +276,8 @@ void bench_contended(double factor, std::size_t divisor) {
   add_tenants(cluster, gpus);
   Trace trace = std::get<Trace>(parse_trace(pods, "openb_pod_list_default.csv"));
   const Time start = trace.jobs.empty() ? 0 : trace.jobs.front().submit_ms;
-  for (TraceJob& j : trace.jobs) j.submit_ms = start + static_cast<Time>(static_cast<double>(j.submit_ms - start) / factor);
+  for (TraceJob& j : trace.jobs)
+    j.submit_ms = start + static_cast<Time>(static_cast<double>(j.submit_ms - start) / factor);
   const auto jobs = std::get<std::vector<SimJob>>(resolve_jobs(cluster, trace, nullptr, "", 0));
 
   std::vector<double> times;

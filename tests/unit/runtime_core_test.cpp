@@ -551,3 +551,107 @@ TEST_CASE("runtime: same inputs, same decisions") {
   CHECK(first.find('P') != std::string::npos);  // the trace does exercise preemption
   CHECK(first == trace());
 }
+
+// ---- the preemption options (docs/scheduling.md R2-R4, lending) ----------------------------
+
+namespace {
+
+// Root (8 GPUs on one node) over A and B, each with one queue.
+struct TwoTeams {
+  ClusterBuilder b;
+  ScopeId root, qa, qb, a, bq;
+  PriorityId low, high;
+  TwoTeams(Bound ga, Bound gb, QueueSettings sa = {}, QueueSettings sb = {}) {
+    b.nodes(1, 8);
+    low = b.priority("low", 100);
+    high = b.priority("high", 1000);
+    root = b.quota("Root", kNone, gpus(8, 8));
+    qa = b.quota("A", root, ga);
+    qb = b.quota("B", root, gb);
+    a = b.queue_below(qa, "a", sa);
+    bq = b.queue_below(qb, "b", sb);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("runtime: R4 borrow_within takes the youngest lower-priority borrowed work of a sibling") {
+  for (const bool enabled : {true, false}) {
+    TwoTeams t(gpus(0, 8), gpus(4, 8));
+    t.b.c.scopes[t.qa].borrow_within = enabled;
+    Scheduler s(t.b.c);
+    run_now(s, job(1, t.a, 1000, 1, t.low), 1);
+    for (JobId i = 2; i <= 8; ++i) run_now(s, job(i, t.bq, 1000, Time(i), t.low), Time(i));  // B borrows 3
+    REQUIRE(std::holds_alternative<Queued>(s.submit(job(20, t.a, 2000, 20, t.high), 20)));
+    const Decision d = s.schedule(20);
+    if (enabled) {
+      CHECK(victims(d) == std::vector<JobId>{8, 7});
+      for (const Preemption& p : d.preempted) {
+        CHECK(p.reason == PreemptionReason::borrow_within);
+        CHECK(p.claim_scope == t.qa);
+        CHECK(p.victim_scope == t.qb);
+      }
+    } else {
+      CHECK(d.preempted.empty());
+    }
+  }
+}
+
+TEST_CASE("runtime: R4 spares work above max_priority and work inside its guarantee") {
+  TwoTeams t(gpus(0, 8), gpus(4, 8));
+  t.b.c.scopes[t.qa].borrow_within = true;
+  t.b.c.scopes[t.qa].borrow_max_priority = 50;  // below `low`
+  Scheduler s(t.b.c);
+  run_now(s, job(1, t.a, 1000, 1, t.low), 1);
+  for (JobId i = 2; i <= 8; ++i) run_now(s, job(i, t.bq, 1000, Time(i), t.low), Time(i));
+  REQUIRE(std::holds_alternative<Queued>(s.submit(job(20, t.a, 2000, 20, t.high), 20)));
+  CHECK(s.schedule(20).preempted.empty());
+}
+
+TEST_CASE("runtime: reclaim = lower_priority takes back only from lower-priority borrowers") {
+  TwoTeams t(gpus(4, 8), gpus(4, 8));
+  t.b.c.scopes[t.qa].reclaim = ReclaimPolicy::lower_priority;
+  Scheduler s(t.b.c);
+  for (JobId i = 1; i <= 6; ++i) run_now(s, job(i, t.bq, 1000, Time(i), i <= 5 ? t.high : t.low), Time(i));
+  for (JobId i = 7; i <= 8; ++i) run_now(s, job(i, t.a, 1000, Time(i), t.low), Time(i));
+  // A uses 2 of its 4; B borrows 2 (jobs 5 high, 6 low are the youngest).
+  REQUIRE(std::holds_alternative<Queued>(s.submit(job(20, t.a, 1000, 20, t.low), 20)));
+  CHECK(s.schedule(20).preempted.empty());  // low priority: nothing below it borrows
+  REQUIRE(std::holds_alternative<Queued>(s.submit(job(21, t.a, 1000, 21, t.high), 21)));
+  const Decision d = s.schedule(21);
+  REQUIRE(victims(d) == std::vector<JobId>{6});
+  CHECK(d.preempted[0].reason == PreemptionReason::reclaim_guarantee);
+}
+
+TEST_CASE("runtime: queue preemption = lower_or_newer_equal_priority lets an older job preempt newer equals") {
+  for (const WithinQueue policy : {WithinQueue::lower_or_newer_equal_priority, WithinQueue::by_class}) {
+    QueueSettings qs;
+    qs.within = policy;
+    TwoTeams t(gpus(8, 8), gpus(0, 8), qs);
+    Scheduler s(t.b.c);
+    for (JobId i = 1; i <= 8; ++i) run_now(s, job(i, t.a, 1000, Time(10 + i), t.low), Time(10 + i));
+    // Submitted earlier than all of them (its submit time is the caller's).
+    REQUIRE(std::holds_alternative<Queued>(s.submit(job(20, t.a, 2000, 5, t.low), 30)));
+    const Decision d = s.schedule(30);
+    if (policy == WithinQueue::by_class) {
+      CHECK(d.preempted.empty());
+    } else {
+      CHECK(victims(d) == std::vector<JobId>{8, 7});
+      for (const Preemption& p : d.preempted) CHECK(p.reason == PreemptionReason::priority);
+    }
+  }
+}
+
+TEST_CASE("runtime: a lending scope keeps what it does not lend idle for itself") {
+  Bound ga = gpus(4, 8);
+  ga.lend = 1000;  // keeps 3 of its 4
+  TwoTeams t(ga, gpus(0, 8));
+  Scheduler s(t.b.c);
+  for (JobId i = 1; i <= 5; ++i) run_now(s, job(i, t.bq, 1000, Time(i)), Time(i));
+  REQUIRE(std::holds_alternative<Queued>(s.submit(job(6, t.bq, 1000, 6), 6)));
+  CHECK(s.schedule(6).admitted.empty());  // 3 GPUs stay idle for A
+  run_now(s, job(7, t.a, 1000, 7), 7);    // A uses its own
+  CHECK(s.scope_report(t.qa).used.gpu_milli == 1000);
+  REQUIRE(s.finish(1));
+  CHECK(admitted(s.schedule(8)) == std::vector<JobId>{6});
+}

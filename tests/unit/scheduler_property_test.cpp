@@ -594,6 +594,12 @@ struct Harness {
           std::fprintf(stderr, "t=%lld %s\n", static_cast<long long>(t), p.message.c_str());
         std::fprintf(stderr, "-- end of decision\n");
       }
+      for (const Preemption& p : d.preempted)
+        for (const Admission& a : d.admitted)
+          if (a.job == p.victim) {
+            out.failure = "job " + std::to_string(a.job) + " admitted and preempted in one pass" + where(t);
+            return;
+          }
       for (const Admission& a : d.admitted) {
         running.insert(a.job);
         ends.insert({t + trace[a.job - 1].duration, {a.job, ++run_of[a.job]}});
