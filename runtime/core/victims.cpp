@@ -336,8 +336,9 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     for (std::size_t i : picked) add(c, i);
     return c;
   };
-  // The preemptor's standing once the chosen victims are gone.
-  auto standing_after = [&](const Chosen& c) {
+  // Per level of the preemptor's path: what the chosen victims free inside
+  // it (only shared scopes, a common suffix of both level lists).
+  auto freed_inside = [&](const Chosen& c) {
     std::vector<Resources> freed(x_levels.size());
     for (std::size_t i : c.picked) {
       const JobRecord& v = *candidates[i];
@@ -348,6 +349,11 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
         if ((v.inside >> k) & 1) freed[nx - (nv - k)] += v.job.request;
       }
     }
+    return freed;
+  };
+  // The preemptor's standing once the chosen victims are gone.
+  auto standing_after = [&](const Chosen& c) {
+    const std::vector<Resources> freed = freed_inside(c);
     return standing_for(q, req, &freed);
   };
   // What is still missing, as a sum of fractions of each shortage; 0 means
@@ -359,16 +365,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     for (std::size_t i : c.picked) needed |= requires_inside[i];
     if (needed == ~std::uint64_t{0}) return 1e18;  // some victim can never be justified
     if (needed) {
-      std::vector<Resources> freed(x_levels.size());
-      for (std::size_t i : c.picked) {
-        const JobRecord& v = *candidates[i];
-        const std::vector<ScopeId>& vl = levels_of_queue_[v.job.queue];
-        const std::size_t nx = x_levels.size(), nv = vl.size();
-        for (std::size_t k = nv; k-- > 0;) {
-          if (!in_subtree(q, vl[k])) break;
-          if ((v.inside >> k) & 1) freed[nx - (nv - k)] += v.job.request;
-        }
-      }
+      const std::vector<Resources> freed = freed_inside(c);
       for (std::size_t i = 0; i < x_levels.size(); ++i) {
         if (!((needed >> i) & 1)) continue;
         const ScopeInfo& info = info_[x_levels[i]];

@@ -55,18 +55,6 @@ snapshot() {
   "$ALLOTD" ps --all --json | sed 's/{"id":/\n{"id":/g' | sed -n 's/^{"id":\([0-9]*\),.*"state":"\([a-z_]*\)".*"stop_intent":"\([a-z_]*\)".*"preemptions":\([0-9]*\),.*/\1 \2 \3 \4/p' |
     sort -n
 }
-# settled N: job N is known, every job is running or pending, none is being
-# stopped, and two snapshots 0.2 s apart agree (a victim back to pending and
-# its preemptor admitted).
-settled() {
-  local a b
-  a=$(snapshot) || return 1
-  awk -v n="$1" '$1 == n { seen = 1 } $2 != "running" && $2 != "pending" { bad = 1 }
-    $2 == "running" && $3 != "none" { bad = 1 } END { exit !(seen && !bad) }' <<< "$a" || return 1
-  sleep 0.2
-  b=$(snapshot) || return 1
-  [ "$a" = "$b" ]
-}
 deadline=$(( SECONDS + 30 ))  # for all the jobs together
 for i in "${!JOBS[@]}"; do
   read -r team gpus <<< "${JOBS[$i]}"

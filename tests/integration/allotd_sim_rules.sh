@@ -94,17 +94,6 @@ snapshot() {
            }
            print $1, $2, $3, $4, by, rule }' | sort -n
 }
-# settled N: job N is known, every job is running or pending, none is being
-# stopped, and two snapshots 0.2 s apart agree.
-settled() {
-  local a b
-  a=$(snapshot) || return 1
-  awk -v n="$1" '$1 == n { seen = 1 } $2 != "running" && $2 != "pending" { bad = 1 }
-    $2 == "running" && $3 != "none" { bad = 1 } END { exit !(seen && !bad) }' <<< "$a" || return 1
-  sleep 0.2
-  b=$(snapshot) || return 1
-  [ "$a" = "$b" ]
-}
 
 run_scenario pai allotd-sim-pai.allot pai-pool-0001 2 \
   "workspace-b/dlc/default-queue 1" "workspace-b/dlc/default-queue 1" "workspace-b/dlc/default-queue 1" \

@@ -693,62 +693,49 @@ TEST_CASE("scheduler properties: one seed, traced", "[.trace]") {
   std::fprintf(stderr, "%s\n", h.run().failure.c_str());
 }
 
-TEST_CASE("scheduler properties: checked policies never cycle and reach their guarantees") {
-  const std::size_t cases = cases_from_env(2000);
-  std::uint64_t preemptions = 0;
+namespace {
+
+// One family of cases: seeds first_seed + 1 .. first_seed + N. Every
+// property must hold in every case; repeated preemptions are held to 0.5%.
+struct Family {
+  std::uint64_t preemptions = 0, oracle_checks = 0;
+  std::size_t cases = 0;
+};
+
+Family run_family(std::uint64_t first_seed, bool tiny, bool (*adversarial)(std::uint64_t)) {
+  Family f;
+  f.cases = cases_from_env(2000);
   std::vector<std::string> failures;
   std::size_t repeated_cases = 0;
-  for (std::uint64_t seed = 1; seed <= cases; ++seed) {
-    const Outcome o = run_case(seed, /*adversarial=*/false, /*tiny=*/false);
+  for (std::uint64_t seed = first_seed + 1; seed <= first_seed + f.cases; ++seed) {
+    const Outcome o = run_case(seed, adversarial(seed), tiny);
     if (!o.failure.empty()) failures.push_back("seed " + std::to_string(seed) + ": " + o.failure);
-    preemptions += o.preemptions;
+    f.preemptions += o.preemptions;
+    f.oracle_checks += o.oracle_checks;
     repeated_cases += o.repeated > 0;
   }
-  INFO(failures.size() << " of " << cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
+  INFO(failures.size() << " of " << f.cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
   if (std::getenv("ALLOT_PROPERTY_LIST"))
-    for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
+    for (const auto& failure : failures) std::fprintf(stderr, "%s\n", failure.c_str());
   CHECK(failures.empty());
-  INFO(repeated_cases << " of " << cases << " cases preempted a job twice between two arrivals or completions");
-  CHECK(repeated_cases * 200 <= cases);  // at most 0.5%
-  CHECK(preemptions > 0);                // the generator does produce contention
+  INFO(repeated_cases << " of " << f.cases << " cases preempted a job twice between two arrivals or completions");
+  CHECK(repeated_cases * 200 <= f.cases);
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("scheduler properties: checked policies never cycle and reach their guarantees") {
+  const Family f = run_family(0, /*tiny=*/false, [](std::uint64_t) { return false; });
+  CHECK(f.preemptions > 0);  // the generator does produce contention
 }
 
 TEST_CASE("scheduler properties: any policy, lending, reclaim policies, borrow-within: never a cycle") {
-  const std::size_t cases = cases_from_env(2000);
-  std::uint64_t preemptions = 0;
-  std::vector<std::string> failures;
-  std::size_t repeated_cases = 0;
-  for (std::uint64_t seed = 1; seed <= cases; ++seed) {
-    const Outcome o = run_case(seed + 1000000, /*adversarial=*/true, /*tiny=*/false);
-    if (!o.failure.empty()) failures.push_back("seed " + std::to_string(seed + 1000000) + ": " + o.failure);
-    preemptions += o.preemptions;
-    repeated_cases += o.repeated > 0;
-  }
-  INFO(failures.size() << " of " << cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
-  if (std::getenv("ALLOT_PROPERTY_LIST"))
-    for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
-  CHECK(failures.empty());
-  INFO(repeated_cases << " of " << cases << " cases preempted a job twice between two arrivals or completions");
-  CHECK(repeated_cases * 200 <= cases);  // at most 0.5%
-  CHECK(preemptions > 0);
+  const Family f = run_family(1000000, /*tiny=*/false, [](std::uint64_t) { return true; });
+  CHECK(f.preemptions > 0);
 }
 
 TEST_CASE("scheduler properties: the core's victims are the oracle's on tiny instances") {
-  const std::size_t cases = cases_from_env(2000);
-  std::uint64_t checks = 0;
-  std::vector<std::string> failures;
-  std::size_t repeated_cases = 0;
-  for (std::uint64_t seed = 1; seed <= cases; ++seed) {
-    const Outcome o = run_case(seed + 2000000, /*adversarial=*/seed % 2 == 0, /*tiny=*/true);
-    if (!o.failure.empty()) failures.push_back("seed " + std::to_string(seed + 2000000) + ": " + o.failure);
-    checks += o.oracle_checks;
-    repeated_cases += o.repeated > 0;
-  }
-  INFO(failures.size() << " of " << cases << " cases failed; first: " << (failures.empty() ? "" : failures[0]));
-  if (std::getenv("ALLOT_PROPERTY_LIST"))
-    for (const auto& f : failures) std::fprintf(stderr, "%s\n", f.c_str());
-  CHECK(failures.empty());
-  INFO(repeated_cases << " of " << cases << " cases preempted a job twice between two arrivals or completions");
-  CHECK(repeated_cases * 200 <= cases);  // at most 0.5%
-  CHECK(checks > cases / 4);
+  const Family f = run_family(2000000, /*tiny=*/true, [](std::uint64_t seed) { return seed % 2 == 0; });
+  CHECK(f.oracle_checks > f.cases / 4);
 }
