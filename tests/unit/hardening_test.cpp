@@ -118,6 +118,17 @@ TEST_CASE("hardening: Json(uint64_t) never wraps to a negative number") {
   CHECK(api::Json(edge + 1).dump().find('-') == std::string::npos);
 }
 
+TEST_CASE("hardening: JSON dumps read back to the same dump (found by fuzz_api: -0.0)") {
+  for (const char* text : {"[1,-0.0]", "-0", "0.0", "1e300", "-1.5e-7", "[9223372036854775807,-9223372036854775808]"}) {
+    const api::JsonParseResult once = api::parse_json(text);
+    REQUIRE(std::holds_alternative<api::Json>(once));
+    const std::string dumped = std::get<api::Json>(once).dump();
+    const api::JsonParseResult again = api::parse_json(dumped);
+    REQUIRE(std::holds_alternative<api::Json>(again));
+    CHECK(std::get<api::Json>(again).dump() == dumped);
+  }
+}
+
 TEST_CASE("hardening: request amounts are bounded at the API") {
   CHECK(error_of(submit_with(R"("cpu_milli":9223372036854775000)")).rfind("bad_request: field `cpu_milli`", 0) == 0);
   CHECK(error_of(submit_with(R"("memory_mib":9223372036854775807)")).rfind("bad_request: field `memory_mib`", 0) == 0);
