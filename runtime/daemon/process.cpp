@@ -72,6 +72,9 @@ std::variant<Spawned, std::string> spawn_job(const SpawnSpec& spec) {
     return "fork failed: " + err;
   }
   if (pid == 0) {
+    // Named at once, so that recovery can tell this process never ran the
+    // job for as long as it has not (exec renames it).
+    ::prctl(PR_SET_NAME, kGateName, 0, 0, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -84,7 +87,6 @@ std::variant<Spawned, std::string> spawn_job(const SpawnSpec& spec) {
     // write end is held by the daemon alone and closes when it dies.
     if (gate[0] != 3 && ::dup2(gate[0], 3) < 0) child_fail(2, "start gate", errno);
     close_descriptors_from(4);
-    ::prctl(PR_SET_NAME, kGateName, 0, 0, 0);
     char go = 0;
     ssize_t got = 0;
     do {
