@@ -48,6 +48,9 @@ constexpr std::size_t kMaxHttpRequest = 8192;
 constexpr std::size_t kReservedDescriptors = 128;
 constexpr std::int64_t kAcceptBackoffMs = 250;
 constexpr int kAcceptsPerWakeup = 64;
+// Requests handled per connection per loop iteration: a client with many
+// lines buffered waits its turn instead of making the others wait.
+constexpr int kLinesPerTurn = 4;
 constexpr std::int64_t kMetricsIntervalMs = 1000;
 constexpr std::int64_t kLivenessIntervalMs = 1000;
 constexpr std::size_t kMaxProblems = 16;
@@ -634,6 +637,8 @@ void Daemon::loop() {
     int timeout = -1;
     if (!timers_.empty())
       timeout = static_cast<int>(std::clamp<std::int64_t>(timers_.begin()->first - mono_ms(), 0, 60000));
+    for (const auto& [fd, c] : connections_)
+      if (!c.http && !output_full(c) && c.in.find('\n') != std::string::npos) timeout = 0;  // lines waiting their turn
 
     fds.clear();
     fds.push_back({signal_fd_, POLLIN, 0});
@@ -775,21 +780,32 @@ void Daemon::accept_clients(int listen_fd, bool http) {
         continue;
       }
     } else {
+      // The caps are checked on the bare uid first: resolving names and
+      // groups costs file reads, which a flood of refused connections must
+      // not make everyone else wait for.
+      ucred cred{};
+      socklen_t cred_len = sizeof(cred);
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) {
+        ::close(fd);
+        continue;
+      }
+      const bool admin = cred.uid == 0 || cred.uid == daemon_uid_;
+      if (connections_.size() >= budget || (!admin && connections_.size() + kAdminConnections >= budget)) {
+        refuse_connection(fmt::format("too many connections ({}); try again later", connections_.size()));
+        continue;
+      }
+      const auto held = connections_by_uid_.find(cred.uid);
+      if (!admin && held != connections_by_uid_.end() && held->second >= config_.max_connections_per_uid) {
+        refuse_connection(
+            fmt::format("too many connections from uid {} (at most {})", cred.uid, config_.max_connections_per_uid));
+        continue;
+      }
       std::optional<Identity> peer = peer_identity(fd, daemon_uid_);
       if (!peer) {
         ::close(fd);
         continue;
       }
       c.peer = std::move(*peer);
-      if (connections_.size() >= budget || (!c.peer.admin && connections_.size() + kAdminConnections >= budget)) {
-        refuse_connection(fmt::format("too many connections ({}); try again later", connections_.size()));
-        continue;
-      }
-      if (!c.peer.admin && connections_by_uid_[c.peer.uid] >= config_.max_connections_per_uid) {
-        refuse_connection(
-            fmt::format("too many connections from uid {} (at most {})", c.peer.uid, config_.max_connections_per_uid));
-        continue;
-      }
       ++connections_by_uid_[c.peer.uid];
     }
     connections_[fd] = std::move(c);
@@ -874,14 +890,18 @@ void Daemon::read_client(Connection& c) {
       continue;
     }
     if (!process_input(c)) return;
+    if (c.in.find('\n') != std::string::npos) return;  // its turn is used; the rest waits (loop())
   }
 }
 
 bool Daemon::process_input(Connection& c) {
   std::size_t start = 0;
   bool completed = false;
-  for (std::size_t nl; !output_full(c) && (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
+  int handled = 0;
+  for (std::size_t nl; handled < kLinesPerTurn && !output_full(c) && (nl = c.in.find('\n', start)) != std::string::npos;
+       start = nl + 1) {
     completed = true;
+    ++handled;
     std::string_view line(c.in.data() + start, nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
