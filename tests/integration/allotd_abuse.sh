@@ -243,6 +243,8 @@ def submit_job():
 
 
 os.waitpid(as_uid(GOOD_UID, submit_job), 0)
+if not os.path.exists(os.path.join(work, "submitted")):
+    fail("the good user's submit got no answer while allotd was crowded")
 job_reply = json.load(open(os.path.join(work, "submitted")))
 if not job_reply.get("ok"):
     fail(f"the good user's submit failed while allotd was crowded: {job_reply}")
