@@ -6,11 +6,14 @@
 #                               AddressSanitizer and UndefinedBehaviorSanitizer
 #   scripts/dev.sh test --fast  run the test suite once, without sanitizers
 #   scripts/dev.sh build        only build (into build/)
+#   scripts/dev.sh fuzz [SECS]  build the libFuzzer harnesses (clang, ASan+UBSan,
+#                               into build-fuzz/) and run each for SECS seconds
+#                               (default 20); `test` does this too (fuzz/README.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config antlr4 libantlr4-runtime-dev libtomlplusplus-dev libfmt-dev
-          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev)
+          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev clang libfuzzer-14-dev)
 
 install_missing() {
   local missing=()
@@ -27,15 +30,38 @@ install_missing() {
 
 jobs=$(nproc 2>/dev/null || echo 2)
 
-build() {  # build DIR [cmake args...]
+build() {  # build DIR [cmake args...] [--target TARGET]
   local dir=$1
   shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+  local args=() target=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --target ]; then target=(--target "$2"); shift 2; else args+=("$1"); shift; fi
+  done
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${args[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs" "${target[@]}"
 }
 
 run_tests() {  # run_tests DIR
   ctest --test-dir "$1" --output-on-failure -j "$jobs"
+}
+
+# fuzz SECONDS: every harness of fuzz/ for SECONDS each, from its committed
+# seed corpus; new inputs go to build-fuzz/corpus/, crashes to
+# build-fuzz/artifacts/ (and fail the run).
+fuzz() {
+  local seconds=$1
+  build build-fuzz -DALLOT_SANITIZE=ON -DALLOT_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ --target fuzzers
+  mkdir -p build-fuzz/artifacts
+  for harness in policy state plan api trace; do
+    mkdir -p "build-fuzz/corpus/$harness"
+    echo "== fuzz_$harness for ${seconds} s"
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "build-fuzz/fuzz/fuzz_$harness" \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="build-fuzz/artifacts/$harness-" "build-fuzz/corpus/$harness" "fuzz/corpus/$harness" \
+      2>"build-fuzz/fuzz_$harness.log" || { tail -60 "build-fuzz/fuzz_$harness.log"; return 1; }
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "build-fuzz/fuzz_$harness.log" | tr '\n' ' '
+    echo
+  done
 }
 
 command=${1:-quickstart}
@@ -60,10 +86,15 @@ case "$command" in
       echo "== again under AddressSanitizer and UndefinedBehaviorSanitizer"
       build build-sanitize -DALLOT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
       ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_tests build-sanitize
+      echo "== fuzzing, ${ALLOT_FUZZ_SECONDS:-20} s per harness"
+      fuzz "${ALLOT_FUZZ_SECONDS:-20}"
     fi
     ;;
+  fuzz)
+    fuzz "${2:-20}"
+    ;;
   *)
-    echo "usage: scripts/dev.sh [quickstart|test [--fast]|build]" >&2
+    echo "usage: scripts/dev.sh [quickstart|test [--fast]|build|fuzz [SECONDS]]" >&2
     exit 2
     ;;
 esac

@@ -60,6 +60,9 @@ check options:
   --timeout-ms N      per-obligation solver timeout (default: 10000)
   --deny-warnings     exit 1 when there are warnings
   --max-file-bytes N  refuse policy files larger than N bytes (default: 16 MiB)
+  --import-root DIR   also allow imports of files below DIR (default: only
+                      below the directories of the files and directories
+                      given); may be repeated
   --color=auto|always|never
   -q, --quiet         print nothing when the policy is clean
 
@@ -75,6 +78,7 @@ compile and plan options:
                       placement method (default: auto, exact for small pools)
   --budget-ms N       time budget of the exact placement per pool (default: 2000)
   --timeout-ms N      per-obligation solver timeout (default: 10000)
+  --import-root DIR   also allow imports of files below DIR (as for `check`)
   -o FILE             where `compile` writes the plan; `plan` with `-o` also
                       writes it
   --color=auto|always|never
@@ -92,6 +96,7 @@ struct CheckOptions {
   std::string state;
   long long timeout_ms = 10000;
   std::size_t max_file_bytes = syntax::ParseLimits{}.max_file_bytes;
+  std::vector<std::string> import_roots;  // --import-root
   std::vector<std::string> inputs;
 };
 
@@ -101,8 +106,27 @@ int usage_error(Streams& streams, const std::string& message) {
   return kExitUsage;
 }
 
+// Where imports may lead: below each directory given, below the directory
+// of each file given, and below each `--import-root`.
+syntax::ImportPolicy import_policy(const std::vector<std::string>& inputs, const std::vector<std::string>& extra) {
+  syntax::ImportPolicy policy;
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(input, ec)) {
+      policy.roots.push_back(input);
+    } else {
+      const std::filesystem::path parent = std::filesystem::path(input).parent_path();
+      policy.roots.push_back(parent.empty() ? "." : parent.string());
+    }
+  }
+  policy.extra_roots = extra;
+  return policy;
+}
+
 // Expands directories into their `.allot` files, sorted for stable output.
-bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::string>& files, Streams& streams) {
+// Problems are reported to `sink` (E0008), so that every output format
+// shows them.
+bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::string>& files, DiagnosticSink& sink) {
   for (const std::string& input : inputs) {
     std::error_code ec;
     if (std::filesystem::is_directory(input, ec)) {
@@ -112,11 +136,11 @@ bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::stri
         if (it->is_regular_file(ec) && it->path().extension() == ".allot") found.push_back(it->path().string());
       }
       if (ec) {
-        streams.err << fmt::format("allot: cannot read directory `{}`: {}\n", input, ec.message());
+        sink.error("E0008", SourceRange{}, fmt::format("cannot read directory `{}`: {}", input, ec.message()));
         return false;
       }
       if (found.empty()) {
-        streams.err << fmt::format("allot: no `.allot` files in `{}`\n", input);
+        sink.error("E0008", SourceRange{}, fmt::format("no `.allot` files in `{}`", input));
         return false;
       }
       std::sort(found.begin(), found.end());
@@ -144,16 +168,16 @@ struct LoadedState {
 // `--state FILE`: loads the live state and the deployed policy it names.
 // False on a usage or I/O problem (the state file unreadable or invalid, the
 // deployed policy missing or broken).
-bool load_state(const std::string& path, SourceManager& sources, DiagnosticSink& sink, Streams& streams,
+bool load_state(const std::string& path, SourceManager& sources, DiagnosticSink& sink, Streams&,
                 std::optional<LoadedState>& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    streams.err << fmt::format("allot: cannot read state file `{}`\n", path);
+  std::string text;
+  const syntax::ReadOutcome read = syntax::read_source_file(path, syntax::ParseLimits{}.max_file_bytes, text);
+  if (!read.ok) {
+    // In the diagnostics, so that JSON and SARIF output carry it too.
+    sink.error("E0008", SourceRange{}, fmt::format("cannot read state file `{}`: {}", path, read.problem));
     return false;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  const FileId file = sources.add(path, text.str());
+  const FileId file = sources.add(path, std::move(text));
   std::optional<verify::LiveState> state = verify::parse_state(sources, file, today(), sink);
   if (!state) return false;
   DiagnosticSink deployed_sink;
@@ -264,6 +288,9 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
                            fmt::format("invalid size `{}`: a number of bytes, at least 1", max_bytes->value_or("")));
       }
       options.max_file_bytes = static_cast<std::size_t>(limit);
+    } else if (const auto root = option_value(args, i, "--import-root")) {
+      if (!*root || (*root)->empty()) return usage_error(streams, "`--import-root` needs a directory");
+      options.import_roots.push_back(**root);
     } else if (a == "--deny-warnings") {
       options.deny_warnings = true;
     } else if (a == "-q" || a == "--quiet") {
@@ -279,13 +306,16 @@ int run_check(const std::vector<std::string>& args, Streams& streams) {
   if (options.inputs.empty()) return usage_error(streams, "`check` needs at least one file or directory");
 
   std::vector<std::string> files;
-  if (!expand_inputs(options.inputs, files, streams)) return kExitUsage;
-
   SourceManager sources;
   DiagnosticSink sink;
-  syntax::ParseLimits limits;
-  limits.max_file_bytes = options.max_file_bytes;
-  syntax::LoadResult loaded = syntax::load(sources, files, sink, limits);
+  syntax::LoadResult loaded;
+  if (expand_inputs(options.inputs, files, sink)) {
+    syntax::ParseLimits limits;
+    limits.max_file_bytes = options.max_file_bytes;
+    loaded = syntax::load(sources, files, sink, limits, import_policy(options.inputs, options.import_roots));
+  } else {
+    loaded.io_error = true;
+  }
   std::optional<model::Policy> policy;
   if (!loaded.io_error) policy = sema::analyze(sources, loaded.files, sink);
   const std::size_t checked_files = sources.file_count();
@@ -328,6 +358,7 @@ struct PlanOptions {
   std::string color = "auto";
   long long timeout_ms = 10000;
   long long budget_ms = 2000;
+  std::vector<std::string> import_roots;  // --import-root
   plan::PlaceOptions::Mode method = plan::PlaceOptions::Mode::automatic;
   std::vector<std::string> inputs;
 };
@@ -423,6 +454,13 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
         break;
       }
     }
+    if (!matched) {
+      if (const auto root = option_value(args, i, "--import-root")) {
+        if (!*root || (*root)->empty()) return usage_error(streams, "`--import-root` needs a directory");
+        options.import_roots.push_back(**root);
+        matched = true;
+      }
+    }
     if (matched) continue;
     if (a == "-o") {
       if (i + 1 >= args.size()) return usage_error(streams, "`-o` needs a file (or `-` for standard output)");
@@ -461,13 +499,16 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
     return usage_error(streams, "`compile` needs `-o FILE` (or `-o -` for standard output)");
   }
 
-  std::vector<std::string> files;
-  if (!expand_inputs(options.inputs, files, streams)) return kExitUsage;
-
   // The checks of `allot check`, with the live state when given.
+  std::vector<std::string> files;
   SourceManager sources;
   DiagnosticSink sink;
-  syntax::LoadResult loaded = syntax::load(sources, files, sink);
+  if (!expand_inputs(options.inputs, files, sink)) {
+    streams.err << emit::render_text(sources, sink, emit::TextOptions{false});
+    return kExitUsage;
+  }
+  syntax::LoadResult loaded =
+      syntax::load(sources, files, sink, syntax::ParseLimits{}, import_policy(options.inputs, options.import_roots));
   std::optional<model::Policy> policy;
   if (!loaded.io_error) policy = sema::analyze(sources, loaded.files, sink);
   const std::size_t policy_files = sources.file_count();

@@ -31,9 +31,34 @@ std::uint32_t code_points(std::string_view text) {
   return n;
 }
 
+}  // namespace
+
+// Messages quote names and strings from the policy: a NUL or an escape
+// sequence in them must reach the terminal as text, never as a control.
+std::string escape_controls(std::string_view text) {
+  const bool valid = find_invalid_utf8(text) == std::string_view::npos;
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const bool c1 = valid && byte == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(text[i + 1]) <= 0x9F;
+    if (c1) {  // U+0080..U+009F: C1 controls (0x9B is CSI on some terminals)
+      out += fmt::format("\\u{{{:x}}}", static_cast<unsigned char>(text[++i]));
+    } else if (byte < 0x20 || byte == 0x7f || (!valid && byte >= 0x80)) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
 std::string location(const SourceManager& sources, SourceRange range) {
   const LineColumn lc = sources.line_column(range.file, range.begin);
-  return fmt::format("{}:{}:{}", sources.path(range.file), lc.line, lc.column);
+  return fmt::format("{}:{}:{}", escape_controls(sources.path(range.file)), lc.line, lc.column);
 }
 
 // Control characters and bytes of invalid UTF-8 would garble a terminal.
@@ -104,21 +129,22 @@ std::string render_text(const SourceManager& sources, const DiagnosticSink& sink
     const std::string head = fmt::format("{}[{}]", error ? "error" : "warning", d.code);
     if (d.range.valid()) {
       out += fmt::format("{}: {}: {}\n", style.paint(location(sources, d.range), kBold), style.paint(head, color),
-                         style.paint(d.message, kBold));
+                         style.paint(escape_controls(d.message), kBold));
       append_snippet(out, sources, d.range, style, color);
     } else {
-      out += fmt::format("{}: {}\n", style.paint(head, color), style.paint(d.message, kBold));
+      out += fmt::format("{}: {}\n", style.paint(head, color), style.paint(escape_controls(d.message), kBold));
     }
     for (const DiagnosticNote& note : d.notes) {
       if (note.range.valid()) {
         out += fmt::format("{}: {}: {}\n", style.paint(location(sources, note.range), kBold),
-                           style.paint("note", kCyan), note.message);
+                           style.paint("note", kCyan), escape_controls(note.message));
         append_snippet(out, sources, note.range, style, kCyan);
       } else {
-        out += fmt::format("{}: {}\n", style.paint("note", kCyan), note.message);
+        out += fmt::format("{}: {}\n", style.paint("note", kCyan), escape_controls(note.message));
       }
     }
-    for (const std::string& help : d.help) out += fmt::format("{}: {}\n", style.paint("help", kCyan), help);
+    for (const std::string& help : d.help)
+      out += fmt::format("{}: {}\n", style.paint("help", kCyan), escape_controls(help));
   }
   if (sink.dropped_count() > 0) {
     out += fmt::format("{}: {} more diagnostics not shown\n", style.paint("note", kCyan), sink.dropped_count());

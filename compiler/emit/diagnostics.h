@@ -19,6 +19,10 @@ struct TextOptions {
 // anything was reported.
 std::string render_text(const SourceManager& sources, const DiagnosticSink& sink, const TextOptions& options = {});
 
+// `text` with control characters (C0, DEL, C1) and bytes of invalid UTF-8
+// written as `\xNN` or `\u{NN}`: safe to print to a terminal.
+std::string escape_controls(std::string_view text);
+
 // {"diagnostics": [...], "errors": N, "warnings": N}
 std::string render_json(const SourceManager& sources, const DiagnosticSink& sink);
 

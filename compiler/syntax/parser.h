@@ -14,7 +14,7 @@
 namespace allot::syntax {
 
 struct ParseLimits {
-  std::size_t max_file_bytes = 16u << 20;  // larger files are refused, not truncated
+  std::size_t max_file_bytes = 16u << 20;  // larger files are refused, not truncated (applied while reading)
   std::size_t max_nesting = 128;           // brackets and blocks
   std::size_t max_expression_operators = 500;
   std::size_t max_syntax_errors_per_file = 20;
@@ -25,14 +25,35 @@ struct ParseLimits {
 std::optional<ast::File> parse(const SourceManager& sources, FileId file, DiagnosticSink& sink,
                                const ParseLimits& limits = {});
 
+// Where imports may lead. By default an import must stay inside the
+// directory of a file named in `paths` (symbolic links resolved); `roots`
+// replaces those directories, `extra_roots` adds to them.
+struct ImportPolicy {
+  std::vector<std::string> roots;
+  std::vector<std::string> extra_roots;
+};
+
 // Reads `paths` and every file they import (transitively, relative to the
 // importing file), parses them, and rejects cyclic imports. Files are
-// returned in a stable order: each file after the files it imports.
+// returned in a stable order: each file after the files it imports. Only
+// regular files are read, never more than limits.max_file_bytes of them.
+// An imported file that does not parse is reported at its import without
+// quoting it: it may be anything (`/etc/shadow`), not a policy.
 struct LoadResult {
   std::vector<ast::File> files;
   bool io_error = false;  // a file named on the command line could not be read
 };
 LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, DiagnosticSink& sink,
-                const ParseLimits& limits = {});
+                const ParseLimits& limits = {}, const ImportPolicy& imports = {});
+
+// Why a file could not be read (empty: it was).
+struct ReadOutcome {
+  bool ok = false;
+  bool too_large = false;
+  std::string problem;  // "not a regular file", strerror text, ...
+};
+// Reads a regular file of at most `max_bytes` bytes; never blocks on a FIFO
+// and never reads more than max_bytes + 1 bytes of anything.
+ReadOutcome read_source_file(const std::string& path, std::size_t max_bytes, std::string& out);
 
 }  // namespace allot::syntax

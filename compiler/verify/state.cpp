@@ -42,6 +42,15 @@ std::string date_text(const toml::node& node) {
   return {};
 }
 
+constexpr std::int64_t kMaxLiveCount = 1'000'000'000;
+
+// a + b, or nullopt where it would leave int64 (never wrapped).
+std::optional<std::int64_t> checked_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) return std::nullopt;
+  return sum;
+}
+
 bool valid_date(const std::string& s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
   for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
@@ -185,6 +194,11 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
             }
           } else if (sks == "deployments" || sks == "jobs") {
             if (const auto* i = sv.as_integer()) {
+              // Bounded here so that sums over any number of scopes stay exact.
+              if (i->get() < 0 || i->get() > kMaxLiveCount) {
+                bad(sv, fmt::format("`{}` must be a count from 0 to {}", sks, kMaxLiveCount));
+                continue;
+              }
               scope.active += i->get();
             } else if (const auto* a = sv.as_array()) {
               scope.active += static_cast<std::int64_t>(a->size());
@@ -298,7 +312,12 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
                    fmt::format("the state names scope `{}`, which the deployed policy lacks", ls.path));
       continue;
     }
-    active[*s] += ls.active;
+    const std::optional<std::int64_t> total = checked_add(active[*s], ls.active);
+    if (!total) {
+      sink.error("E0220", ls.range, fmt::format("the deployments and jobs of scope `{}` are too many", ls.path));
+      return sink.error_count() - before;
+    }
+    active[*s] = *total;
     active_at[*s] = ls.range;
     for (const LiveAmount& a : ls.used) {
       const std::optional<Index> r = resource_index(deployed, a.resource);
@@ -316,12 +335,24 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
       used_at[*s][*r] = a.range;
     }
   }
-  // Children after parents: sum bottom-up.
+  // Children after parents: sum bottom-up, checked (live amounts are large
+  // enough that a few siblings could overflow).
   for (Index i = static_cast<Index>(deployed.scopes.size()); i-- > 0;) {
     const Scope& s = deployed.scopes[i];
+    auto overflow = [&](Index r, const char* what) {
+      const SourceRange at = used_at[i][r].valid() ? used_at[i][r] : active_at[i];
+      sink.error("E0220", at.valid() ? at : SourceRange{},
+                 fmt::format("the {} of the children of {} add up to more than can be counted", what, name_of(s)))
+          .add_help("live amounts are counted in milli-units or MiB as 64-bit integers");
+      return sink.error_count() - before;
+    };
     for (Index r = 0; r < resources; ++r) {
       Amount children = 0;
-      for (Index c : s.children) children += c < used.size() ? used[c][r] : 0;
+      for (Index c : s.children) {
+        const std::optional<Amount> sum = checked_add(children, c < used.size() ? used[c][r] : 0);
+        if (!sum) return overflow(r, "used amounts");
+        children = *sum;
+      }
       if (children > used[i][r]) {
         used[i][r] = children;
         if (!used_at[i][r].valid()) {
@@ -331,7 +362,11 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
         }
       }
     }
-    for (Index c : s.children) active[i] += c < active.size() ? active[c] : 0;
+    for (Index c : s.children) {
+      const std::optional<std::int64_t> sum = checked_add(active[i], c < active.size() ? active[c] : 0);
+      if (!sum) return overflow(0, "deployments and jobs");
+      active[i] = *sum;
+    }
   }
   for (const LivePool& lp : state.pools) {
     if (!find_pool(deployed, lp.name) && !find_pool(next, lp.name)) {

@@ -91,7 +91,8 @@ void dump_to(const Json& j, std::string& out) {
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
           out += std::to_string(v);
         } else if constexpr (std::is_same_v<T, double>) {
-          out += std::isfinite(v) ? fmt::format("{}", v) : "null";
+          // -0.0 as "0": "-0" would read back as the integer 0 and dump differently.
+          out += !std::isfinite(v) ? "null" : v == 0 ? "0" : fmt::format("{}", v);
         } else if constexpr (std::is_same_v<T, std::string>) {
           append_json_string(out, v);
         } else if constexpr (std::is_same_v<T, JsonArray>) {

@@ -28,7 +28,10 @@ class Json {
   Json(bool b) : value_(b) {}
   Json(int i) : value_(static_cast<std::int64_t>(i)) {}
   Json(std::int64_t i) : value_(i) {}
-  Json(std::uint64_t i) : value_(static_cast<std::int64_t>(i)) {}
+  // Above INT64_MAX: kept as a double (never wrapped to a negative integer).
+  Json(std::uint64_t i)
+      : value_(i <= static_cast<std::uint64_t>(INT64_MAX) ? Value(static_cast<std::int64_t>(i))
+                                                          : Value(static_cast<double>(i))) {}
   Json(double d) : value_(d) {}
   Json(const char* s) : value_(std::string(s)) {}
   Json(std::string s) : value_(std::move(s)) {}

@@ -70,12 +70,12 @@ struct Fields {
     }
     return *v->as_string();
   }
-  std::int64_t amount(std::string_view key) {
+  std::int64_t amount(std::string_view key, std::int64_t max) {
     const Json* v = json.find(key);
     if (!v) return 0;
     const std::optional<std::int64_t> i = v->as_int();
-    if (!i || *i < 0) {
-      if (!error) error = bad("field `" + std::string(key) + "` must be a non-negative integer");
+    if (!i || *i < 0 || *i > max) {
+      if (!error) error = bad("field `" + std::string(key) + "` must be an integer from 0 to " + std::to_string(max));
       return 0;
     }
     return *i;
@@ -103,9 +103,9 @@ std::variant<Request, ApiError> decode_request(const Json& json) {
     f.check_known({"op", "queue", "gpu_milli", "cpu_milli", "memory_mib", "priority", "kind", "command", "cwd", "env"});
     SubmitRequest r;
     r.queue = f.string("queue", true).value_or("");
-    r.gpu_milli = f.amount("gpu_milli");
-    r.cpu_milli = f.amount("cpu_milli");
-    r.memory_mib = f.amount("memory_mib");
+    r.gpu_milli = f.amount("gpu_milli", kMaxGpuMilli);
+    r.cpu_milli = f.amount("cpu_milli", kMaxCpuMilli);
+    r.memory_mib = f.amount("memory_mib", kMaxMemoryMib);
     r.priority = f.string("priority", false);
     r.kind = f.string("kind", false);
     r.cwd = f.string("cwd", true).value_or("");
@@ -113,15 +113,23 @@ std::variant<Request, ApiError> decode_request(const Json& json) {
     if (!command || !command->as_array() || command->as_array()->empty()) {
       return bad("field `command` must be a non-empty array of strings");
     }
+    std::size_t bytes = r.cwd.size();
     for (const Json& a : *command->as_array()) {
       if (!a.as_string()) return bad("field `command` must be a non-empty array of strings");
+      // exec takes C strings: a NUL would cut the argument short.
+      if (a.as_string()->find('\0') != std::string::npos) return bad("field `command` must not contain NUL bytes");
+      bytes += a.as_string()->size() + 1;
       r.command.push_back(*a.as_string());
     }
+    if (r.cwd.find('\0') != std::string::npos) return bad("field `cwd` must not contain NUL bytes");
+    if (bytes > kMaxCommandBytes)
+      return bad("fields `command` and `cwd` are over " + std::to_string(kMaxCommandBytes) + " bytes together");
     if (const Json* env = json.find("env")) {
       if (!env->as_object()) return bad("field `env` must be an object of strings");
       for (const auto& [k, v] : *env->as_object()) {
         if (!v.as_string() || k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
           return bad("field `env` must be an object of strings with names without `=`");
+        if (v.as_string()->find('\0') != std::string::npos) return bad("field `env` must not contain NUL bytes");
         r.env.emplace_back(k, *v.as_string());
       }
     }

@@ -17,6 +17,15 @@ namespace allot::api {
 inline constexpr std::size_t kMaxRequestLine = 64 * 1024;  // bytes, newline included
 inline constexpr int kProtocolVersion = 1;
 
+// Bounds of a job's request, checked where it enters (the API, and journal
+// records on replay): no sum the scheduler forms over the jobs a daemon can
+// hold (kMaxActiveJobs) comes near the range of int64.
+inline constexpr std::int64_t kMaxGpuMilli = 1'000'000;           // 1,000 GPUs
+inline constexpr std::int64_t kMaxCpuMilli = 1'000'000'000;       // 1,000,000 CPUs
+inline constexpr std::int64_t kMaxMemoryMib = 1'099'511'627'776;  // 2^40 MiB (1 EiB)
+inline constexpr std::size_t kMaxActiveJobs = 100'000;            // pending, running and stopping, per daemon
+inline constexpr std::size_t kMaxCommandBytes = 32 * 1024;        // argv and cwd together
+
 struct SubmitRequest {
   std::string queue;           // scope path, or a namespace path whose `default-queue` is meant
   std::int64_t gpu_milli = 0;  // whole GPUs are multiples of 1000

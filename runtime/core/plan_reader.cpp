@@ -51,6 +51,23 @@ std::int64_t int_field(const toml::table& t, std::string_view key, std::optional
   return n->as_integer()->get();
 }
 
+// Every quantity is bounded where it is read, so that no sum or product the
+// runtime forms from a plan can overflow: amounts (milli-GPUs, milli-CPUs,
+// MiB) to 2^50, durations to a day (as `allot check` allows), priorities to
+// +-10^9.
+constexpr std::int64_t kMaxPlanAmount = std::int64_t{1} << 50;
+constexpr std::int64_t kMaxGracePeriodMs = 24 * 3'600'000;
+constexpr std::int64_t kMaxPriorityValue = 1'000'000'000;
+
+std::int64_t bounded_field(const toml::table& t, std::string_view key, std::int64_t fallback, std::int64_t min,
+                           std::int64_t max) {
+  const std::int64_t v = int_field(t, key, fallback);
+  if (v < min || v > max)
+    fail(field(t, key),
+         "`" + std::string(key) + "` must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return v;
+}
+
 bool bool_field(const toml::table& t, std::string_view key, bool fallback) {
   const toml::node* n = field(t, key);
   if (!n) return fallback;
@@ -112,8 +129,8 @@ ScopeBounds read_bounds(const toml::table& scope) {
     const toml::table* b = value.as_table();
     if (!b) fail(&value, "the bound of `" + std::string(key.str()) + "` must be a table");
     Bound bound;
-    bound.guarantee = int_field(*b, "guarantee", 0);
-    if (b->get("limit")) bound.limit = int_field(*b, "limit");
+    bound.guarantee = bounded_field(*b, "guarantee", 0, 0, kMaxPlanAmount);
+    if (b->get("limit")) bound.limit = bounded_field(*b, "limit", 0, 0, kMaxPlanAmount);
     if (bound.guarantee < 0 || (bound.limit && *bound.limit < bound.guarantee))
       fail(&value, "the bound of `" + std::string(key.str()) + "` has a limit below its guarantee");
     if (b->get("lend")) {
@@ -190,8 +207,8 @@ LoadedPlan read(const toml::table& root) {
     n.gpu_model = string_field(*t, "gpu_model", false);
     n.gpus = small_count(*t, "gpus", 64);
     n.interconnect = small_count(*t, "interconnect", 64);
-    n.cpu_milli = int_field(*t, "cpu_milli", 0);
-    n.memory_mib = int_field(*t, "memory_mib", 0);
+    n.cpu_milli = bounded_field(*t, "cpu_milli", 0, 0, kMaxPlanAmount);
+    n.memory_mib = bounded_field(*t, "memory_mib", 0, 0, kMaxPlanAmount);
     if (!node_ids.emplace(n.name, static_cast<NodeId>(plan.nodes.size())).second)
       fail(t, "node `" + n.name + "` is listed twice");
     cluster.nodes.push_back({n.name, n.gpus, n.gpu_model, n.interconnect >= n.gpus ? 0 : n.interconnect});
@@ -203,7 +220,7 @@ LoadedPlan read(const toml::table& root) {
   for (const toml::table* t : priorities) {
     PriorityClass c;
     c.name = string_field(*t, "name");
-    c.value = int_field(*t, "value", 0);
+    c.value = bounded_field(*t, "value", 0, -kMaxPriorityValue, kMaxPriorityValue);
     if (!priority_ids.emplace(c.name, static_cast<PriorityId>(cluster.priorities.size())).second)
       fail(t, "priority class `" + c.name + "` is listed twice");
     cluster.priorities.push_back(std::move(c));
@@ -269,8 +286,7 @@ LoadedPlan read(const toml::table& root) {
         q.default_priority = it->second;
       }
       q.preemptible = bool_field(*t, "preemptible", true);
-      q.grace_period_ms = int_field(*t, "grace_period_ms", 30000);
-      if (q.grace_period_ms < 0) fail(field(*t, "grace_period_ms"), "`grace_period_ms` must not be negative");
+      q.grace_period_ms = bounded_field(*t, "grace_period_ms", 30000, 0, kMaxGracePeriodMs);
       const std::string on_preempt = string_field(*t, "on_preempt", false);
       if (on_preempt == "cancel") {
         q.on_preempt = OnPreempt::cancel;

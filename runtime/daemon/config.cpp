@@ -14,6 +14,7 @@ namespace allot::daemon {
 const char* const kDaemonUsage =
     "usage: allotd --plan PLAN.toml --node NAME [--state-dir DIR] [--socket PATH] [--socket-group GROUP]\n"
     "              [--metrics-file FILE | --metrics-port PORT] [--simulate-gpus] [--nvml-library LIB]\n"
+    "              [--idle-timeout-ms MS] [--request-timeout-ms MS] [--max-connections-per-uid N]\n"
     "       allotd --config allotd.toml [flags that override it]\n"
     "       allotd submit|ps|cancel|status|apply|metrics ...   (client commands, as `allot`)\n";
 
@@ -69,6 +70,13 @@ std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path
     } else if (k == "metrics_port") {
       ok = value.is_integer() && value.as_integer()->get() > 0 && value.as_integer()->get() < 65536;
       if (ok) c.metrics_port = static_cast<int>(value.as_integer()->get());
+    } else if (k == "idle_timeout_ms" || k == "request_timeout_ms" || k == "max_connections_per_uid") {
+      const std::int64_t max = k == "max_connections_per_uid" ? 4096 : 86'400'000;
+      ok = value.is_integer() && value.as_integer()->get() >= 1 && value.as_integer()->get() <= max;
+      if (ok && k == "idle_timeout_ms") c.idle_timeout_ms = value.as_integer()->get();
+      if (ok && k == "request_timeout_ms") c.request_timeout_ms = value.as_integer()->get();
+      if (ok && k == "max_connections_per_uid")
+        c.max_connections_per_uid = static_cast<std::uint32_t>(value.as_integer()->get());
     } else if (k == "simulate_gpus") {
       ok = value.is_boolean();
       if (ok) c.simulate_gpus = value.as_boolean()->get();
@@ -126,6 +134,16 @@ ConfigResult parse_daemon_args(const std::vector<std::string>& args) {
       if (!value(c.nvml_library)) return ConfigError{"--nvml-library needs a library name"};
     } else if (a == "--simulate-gpus") {
       c.simulate_gpus = true;
+    } else if (a == "--idle-timeout-ms" || a == "--request-timeout-ms") {
+      std::int64_t ms = 0;
+      if (!value(v) || !parse_int(v, 1, 86'400'000, ms))
+        return ConfigError{a + " needs a number of milliseconds (1-86400000)"};
+      (a == "--idle-timeout-ms" ? c.idle_timeout_ms : c.request_timeout_ms) = ms;
+    } else if (a == "--max-connections-per-uid") {
+      std::int64_t n = 0;
+      if (!value(v) || !parse_int(v, 1, 4096, n))
+        return ConfigError{"--max-connections-per-uid needs a count (1-4096)"};
+      c.max_connections_per_uid = static_cast<std::uint32_t>(n);
     } else {
       return ConfigError{"unknown argument `" + a + "`"};
     }

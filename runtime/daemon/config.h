@@ -21,6 +21,10 @@ struct DaemonConfig {
   bool simulate_gpus = false;               // skip NVML even if present
   std::uint32_t snapshot_every = 1000;      // journal records between snapshots
   std::uint32_t keep_finished_jobs = 1000;  // finished jobs kept for `ps --all`
+  // Client limits (docs/runtime-api.md, "Limits").
+  std::int64_t idle_timeout_ms = 300'000;      // a connection with nothing in flight is closed after this
+  std::int64_t request_timeout_ms = 10'000;    // a request line must be complete this long after its first byte
+  std::uint32_t max_connections_per_uid = 64;  // admins (root, the daemon's user) are not counted
 };
 
 // Nothing to run: the text to print (help).

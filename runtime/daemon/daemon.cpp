@@ -9,6 +9,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,8 +38,19 @@ using runtime::ScopeId;
 namespace {
 
 constexpr std::size_t kMaxConnections = 4096;
-constexpr std::size_t kMaxPendingOutput = 16u << 20;  // a client that never reads is dropped
+constexpr std::size_t kAdminConnections = 32;         // of kMaxConnections, kept for admins
+constexpr std::size_t kMaxHttpConnections = 64;       // metrics scrapers, together
+constexpr std::size_t kOutputBound = 1u << 20;        // unread reply bytes at which a connection is not read
+constexpr std::size_t kMaxPendingOutput = 16u << 20;  // a single reply beyond this drops the client
 constexpr std::size_t kMaxHttpRequest = 8192;
+// Descriptors never given to connections: the journal and its rotation,
+// the snapshot writer, job logs and start gates, pidfds come on top.
+constexpr std::size_t kReservedDescriptors = 128;
+constexpr std::int64_t kAcceptBackoffMs = 250;
+constexpr int kAcceptsPerWakeup = 64;
+// Requests handled per connection per loop iteration: a client with many
+// lines buffered waits its turn instead of making the others wait.
+constexpr int kLinesPerTurn = 4;
 constexpr std::int64_t kMetricsIntervalMs = 1000;
 constexpr std::int64_t kLivenessIntervalMs = 1000;
 constexpr std::size_t kMaxProblems = 16;
@@ -194,6 +206,7 @@ Daemon::Daemon(DaemonConfig config, std::ostream& log) : config_(std::move(confi
 Daemon::~Daemon() {
   for (auto& [fd, c] : connections_) ::close(fd);
   for (auto& [fd, id] : pidfds_) ::close(fd);
+  close_gates();
   for (int fd : {signal_fd_, listen_fd_, metrics_fd_, lock_fd_})
     if (fd >= 0) ::close(fd);
 }
@@ -223,6 +236,17 @@ int Daemon::run() {
     return 2;
   }
   if (!write_snapshot()) return 2;
+  // Connections are bounded by descriptors (connection_budget): take what
+  // the hard limit allows.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      rlimit raised = nofile;
+      raised.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 1u << 20);
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+    }
+    descriptor_limit_ = static_cast<std::size_t>(nofile.rlim_cur);
+  }
   if (!open_signals() || !open_socket() || (config_.metrics_port && !open_metrics_port())) return 2;
   if (!config_.metrics_file.empty()) write_metrics_file();
   if (!polled_adopted_.empty()) arm(kLivenessIntervalMs, LivenessTimer{});
@@ -451,6 +475,40 @@ bool Daemon::replay_journal(const std::string& path) {
 void Daemon::recover_processes() {
   for (auto& [id, rec] : jobs_) {
     if (rec.phase != JobPhase::running && rec.phase != JobPhase::stopping) continue;
+    if (rec.starting) {
+      // allotd died between journaling the start and opening the start gate,
+      // or before the record saying it was opened reached the disk.
+      rec.starting = false;
+      const bool alive = same_process_alive(rec.pid, rec.start_ticks);
+      if (alive && waits_at_gate(rec.pid)) {
+        // It never ran the job (its gate closed with the old allotd; it is
+        // on its way out): the job runs again, once, from here.
+        signal_group(rec.pid, SIGKILL);
+        log(fmt::format("job {}: its process {} never passed the start gate; pending again", id, rec.pid));
+        rec.phase = rec.stop_intent == StopIntent::cancel ? JobPhase::cancelled : JobPhase::pending;
+        rec.stop_intent = StopIntent::none;
+        rec.pid = 0;
+        rec.start_ticks = 0;
+        rec.gpus.clear();
+        rec.gpu_ids.clear();
+        if (rec.runs > 0) --rec.runs;
+        if (rec.phase == JobPhase::cancelled) rec.finished_at = wall_ms();
+        journal(rec);
+        continue;
+      }
+      if (!alive) {
+        // Gone: it either never ran (the gate closed unopened) or ran and
+        // ended while allotd was down. Running it again could run it twice.
+        log(fmt::format("job {} is lost: allotd stopped while starting it and its process {} is gone", id, rec.pid));
+        rec.phase = JobPhase::lost;
+        rec.reason = fmt::format(
+            "allotd stopped while starting it; process {} was gone when allotd started (it may not have run)", rec.pid);
+        rec.finished_at = wall_ms();
+        journal(rec);
+        continue;
+      }
+      journal(rec);  // it passed the gate: running, re-adopted below
+    }
     if (same_process_alive(rec.pid, rec.start_ticks)) {
       const int fd = open_pidfd(rec.pid);
       if (fd >= 0) {
@@ -554,9 +612,21 @@ bool Daemon::open_metrics_port() {
 
 void Daemon::arm(std::int64_t delay_ms, Timer timer) { timers_.emplace(mono_ms() + delay_ms, timer); }
 
+bool Daemon::kill_timer_armed(JobId id, std::uint32_t run) const {
+  for (const auto& [deadline, timer] : timers_) {
+    const auto* kill = std::get_if<KillTimer>(&timer);
+    if (kill && kill->job == id && kill->run == run) return true;
+  }
+  return false;
+}
+
 void Daemon::loop() {
   std::vector<pollfd> fds;
   while (!stopping_) {
+    // Lines held back by backpressure, now that their replies were read.
+    for (auto& [fd, c] : connections_)
+      if (c.fd >= 0 && !c.http && !output_full(c) && c.in.find('\n') != std::string::npos) process_input(c);
+    std::erase_if(connections_, [](const auto& entry) { return entry.second.fd < 0; });
     if (schedule_needed_) run_schedule();
     commit();
     if (stopping_) break;
@@ -567,14 +637,21 @@ void Daemon::loop() {
     int timeout = -1;
     if (!timers_.empty())
       timeout = static_cast<int>(std::clamp<std::int64_t>(timers_.begin()->first - mono_ms(), 0, 60000));
+    for (const auto& [fd, c] : connections_)
+      if (!c.http && !output_full(c) && c.in.find('\n') != std::string::npos) timeout = 0;  // lines waiting their turn
 
     fds.clear();
     fds.push_back({signal_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, static_cast<short>(connections_.size() < kMaxConnections ? POLLIN : 0), 0});
-    fds.push_back({metrics_fd_, POLLIN, 0});
+    // After EMFILE/ENFILE the listening sockets rest (a ClientTimer ends the
+    // pause): polling them would only spin.
+    const bool accepting = mono_ms() >= accept_paused_until_ms_;
+    fds.push_back({listen_fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
+    fds.push_back({metrics_fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
     const std::size_t connection_count = connections_.size();
-    for (const auto& [fd, c] : connections_)
-      fds.push_back({fd, static_cast<short>((c.close_after_write ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT)), 0});
+    for (const auto& [fd, c] : connections_) {
+      const bool readable = !c.close_after_write && !output_full(c) && c.in.size() < api::kMaxRequestLine;
+      fds.push_back({fd, static_cast<short>((readable ? POLLIN : 0) | (c.out.empty() ? 0 : POLLOUT)), 0});
+    }
     for (const auto& [fd, id] : pidfds_) fds.push_back({fd, POLLIN, 0});
 
     const int ready = ::poll(fds.data(), fds.size(), timeout);
@@ -593,7 +670,13 @@ void Daemon::loop() {
         const auto found = connections_.find(fds[i].fd);
         if (found == connections_.end()) continue;
         Connection& c = found->second;
-        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_client(c);
+        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+          if ((fds[i].events & POLLIN) || (fds[i].revents & POLLERR)) {
+            read_client(c);
+          } else if (fds[i].revents & POLLHUP) {
+            close_client(c, "");  // hung up while its replies were held back
+          }
+        }
         if (c.fd >= 0 && (fds[i].revents & POLLOUT)) write_client(c);
         if (c.fd < 0) closed.push_back(fds[i].fd);
       }
@@ -655,50 +738,138 @@ void Daemon::reap_children() {
   }
 }
 
+std::size_t Daemon::connection_budget() const {
+  const std::size_t held = kReservedDescriptors + pidfds_.size() + gates_.size();
+  const std::size_t available = descriptor_limit_ > held ? descriptor_limit_ - held : 0;
+  return std::max<std::size_t>(kAdminConnections, std::min(kMaxConnections, available));
+}
+
 void Daemon::accept_clients(int listen_fd, bool http) {
-  for (;;) {
+  const std::int64_t now = mono_ms();
+  for (int accepted = 0; accepted < kAcceptsPerWakeup; ++accepted) {
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    if (connections_.size() >= kMaxConnections) {
-      ::close(fd);
-      continue;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        log(fmt::format("cannot accept connections ({}); pausing {} ms", std::strerror(errno), kAcceptBackoffMs));
+        accept_paused_until_ms_ = now + kAcceptBackoffMs;
+        if (!client_timer_armed_) {
+          arm(kAcceptBackoffMs, ClientTimer{});
+          client_timer_armed_ = true;
+        }
+      }
+      return;
     }
+    // A refusal is one reply line, sent without waiting, then the close.
+    auto refuse_connection = [&](const std::string& message) {
+      const std::string line = error_reply(api::error_code::unavailable, message);
+      [[maybe_unused]] const ssize_t n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      if (refused_connections_++ % 1000 == 0)
+        log(fmt::format("refused a connection: {} ({} refused so far)", message, refused_connections_));
+    };
     Connection c;
     c.fd = fd;
     c.http = http;
-    if (!http) {
+    c.last_active_ms = now;
+    const std::size_t budget = connection_budget();
+    if (http) {
+      std::size_t scrapers = 0;
+      for (const auto& [other_fd, other] : connections_) scrapers += other.http ? 1 : 0;
+      if (scrapers >= kMaxHttpConnections || connections_.size() + kAdminConnections >= budget) {
+        ::close(fd);
+        continue;
+      }
+    } else {
+      // The caps are checked on the bare uid first: resolving names and
+      // groups costs file reads, which a flood of refused connections must
+      // not make everyone else wait for.
+      ucred cred{};
+      socklen_t cred_len = sizeof(cred);
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) {
+        ::close(fd);
+        continue;
+      }
+      const bool admin = cred.uid == 0 || cred.uid == daemon_uid_;
+      if (connections_.size() >= budget || (!admin && connections_.size() + kAdminConnections >= budget)) {
+        refuse_connection(fmt::format("too many connections ({}); try again later", connections_.size()));
+        continue;
+      }
+      const auto held = connections_by_uid_.find(cred.uid);
+      if (!admin && held != connections_by_uid_.end() && held->second >= config_.max_connections_per_uid) {
+        refuse_connection(
+            fmt::format("too many connections from uid {} (at most {})", cred.uid, config_.max_connections_per_uid));
+        continue;
+      }
       std::optional<Identity> peer = peer_identity(fd, daemon_uid_);
       if (!peer) {
         ::close(fd);
         continue;
       }
       c.peer = std::move(*peer);
+      ++connections_by_uid_[c.peer.uid];
     }
     connections_[fd] = std::move(c);
+    if (!client_timer_armed_) {
+      arm(std::clamp<std::int64_t>(std::min(config_.idle_timeout_ms, config_.request_timeout_ms) / 4, 10, 1000),
+          ClientTimer{});
+      client_timer_armed_ = true;
+    }
+  }
+}
+
+void Daemon::close_client(Connection& c, const std::string& why) {
+  if (c.fd < 0) return;
+  if (!why.empty()) log(fmt::format("closing the connection of {} (uid {}): {}", c.peer.user, c.peer.uid, why));
+  ::close(c.fd);
+  c.fd = -1;
+  if (!c.http) {
+    const auto it = connections_by_uid_.find(c.peer.uid);
+    if (it != connections_by_uid_.end() && --it->second == 0) connections_by_uid_.erase(it);
+  }
+}
+
+bool Daemon::output_full(const Connection& c) const { return c.out.size() + c.owed >= kOutputBound; }
+
+void Daemon::check_clients() {
+  client_timer_armed_ = false;
+  const std::int64_t now = mono_ms();
+  for (auto& [fd, c] : connections_) {
+    if (c.fd < 0) continue;
+    if (c.line_started_ms > 0 && now - c.line_started_ms > config_.request_timeout_ms) {
+      close_client(c, fmt::format("request not complete {} ms after its first byte", config_.request_timeout_ms));
+    } else if (now - c.last_active_ms > config_.idle_timeout_ms && c.owed == 0) {
+      close_client(c, c.out.empty() ? "" : fmt::format("replies unread for {} ms", config_.idle_timeout_ms));
+    }
+  }
+  std::erase_if(connections_, [](const auto& entry) { return entry.second.fd < 0; });
+  if (!connections_.empty() || now < accept_paused_until_ms_) {
+    arm(std::clamp<std::int64_t>(std::min(config_.idle_timeout_ms, config_.request_timeout_ms) / 4, 10, 1000),
+        ClientTimer{});
+    client_timer_armed_ = true;
   }
 }
 
 void Daemon::read_client(Connection& c) {
   char buf[65536];
-  for (;;) {
+  // Backpressure: a connection whose replies are not read is not read
+  // either, so one client cannot make allotd hold more than kOutputBound
+  // (plus one request line) for it.
+  while (!output_full(c) && c.in.size() < api::kMaxRequestLine) {
     const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0) {
-      ::close(c.fd);
-      c.fd = -1;
+      close_client(c, "");
       return;
     }
     if (n == 0) {  // the peer is done sending: answer what it asked, then close
-      const bool owed = !c.out.empty() || std::any_of(replies_after_sync_.begin(), replies_after_sync_.end(),
-                                                      [&](const auto& r) { return r.first == c.fd; });
-      if (!owed) {
-        ::close(c.fd);
-        c.fd = -1;
-      }
       c.close_after_write = true;
+      if (c.out.empty() && c.owed == 0 && c.in.find('\n') == std::string::npos) close_client(c, "");
       return;
     }
+    const std::int64_t now = mono_ms();
+    c.last_active_ms = now;
+    if (c.in.empty()) c.line_started_ms = now;
     c.in.append(buf, static_cast<std::size_t>(n));
     if (c.http) {
       if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos) {
@@ -713,28 +884,45 @@ void Daemon::read_client(Connection& c) {
         return;
       }
       if (c.in.size() > kMaxHttpRequest) {
-        ::close(c.fd);
-        c.fd = -1;
+        close_client(c, "");
         return;
       }
       continue;
     }
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string_view line(c.in.data() + start, nl - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.empty()) continue;
-      replies_after_sync_.emplace_back(c.fd, handle_line(c, line));
-    }
-    c.in.erase(0, start);
-    if (c.in.size() >= api::kMaxRequestLine) {  // a line this long is never a request
-      log(fmt::format("closing the connection of {} (uid {}): request line over {} bytes", c.peer.user, c.peer.uid,
-                      api::kMaxRequestLine));
-      ::close(c.fd);
-      c.fd = -1;
-      return;
-    }
+    if (!process_input(c)) return;
+    if (c.in.find('\n') != std::string::npos) return;  // its turn is used; the rest waits (loop())
   }
+}
+
+bool Daemon::process_input(Connection& c) {
+  std::size_t start = 0;
+  bool completed = false;
+  int handled = 0;
+  for (std::size_t nl; handled < kLinesPerTurn && !output_full(c) && (nl = c.in.find('\n', start)) != std::string::npos;
+       start = nl + 1) {
+    completed = true;
+    ++handled;
+    std::string_view line(c.in.data() + start, nl - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    std::string reply = handle_line(c, line);
+    c.owed += reply.size();
+    replies_after_sync_.emplace_back(c.fd, std::move(reply));
+  }
+  c.in.erase(0, start);
+  // The request timeout runs only for a line being received, not for lines
+  // held back by backpressure.
+  if (c.in.empty() || c.in.find('\n') != std::string::npos) {
+    c.line_started_ms = 0;
+  } else if (completed || c.line_started_ms == 0) {
+    c.line_started_ms = mono_ms();
+  }
+  if (c.in.size() >= api::kMaxRequestLine && c.in.find('\n') == std::string::npos) {
+    // A line this long is never a request.
+    close_client(c, fmt::format("request line over {} bytes", api::kMaxRequestLine));
+    return false;
+  }
+  return true;
 }
 
 void Daemon::write_client(Connection& c) {
@@ -743,16 +931,13 @@ void Daemon::write_client(Connection& c) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
-      ::close(c.fd);
-      c.fd = -1;
+      close_client(c, "");
       return;
     }
     c.out.erase(0, static_cast<std::size_t>(n));
+    c.last_active_ms = mono_ms();
   }
-  if (c.close_after_write) {
-    ::close(c.fd);
-    c.fd = -1;
-  }
+  if (c.close_after_write && c.owed == 0 && (c.http || c.in.find('\n') == std::string::npos)) close_client(c, "");
 }
 
 void Daemon::commit() {
@@ -762,8 +947,10 @@ void Daemon::commit() {
     stopping_ = true;
     exit_status_ = 1;
     replies_after_sync_.clear();
+    close_gates();
     return;
   }
+  open_gates();
   // Snapshots cost O(jobs): taken once the journal has grown as large as the
   // last snapshot, so that their cost per record stays constant. Here the
   // journal is synced, so rotating it loses nothing; the writing is done by a
@@ -775,19 +962,41 @@ void Daemon::commit() {
     const auto it = connections_.find(fd);
     if (it == connections_.end() || it->second.fd < 0) continue;
     if (it->second.out.empty()) touched.push_back(fd);
+    it->second.owed -= std::min(it->second.owed, reply.size());
     it->second.out += reply;
   }
   replies_after_sync_.clear();
   for (int fd : touched) {
     Connection& c = connections_.at(fd);
     write_client(c);
-    if (c.fd >= 0 && c.out.size() > kMaxPendingOutput) {
-      ::close(c.fd);
-      c.fd = -1;
-    }
+    if (c.fd >= 0 && c.out.size() > kMaxPendingOutput) close_client(c, "unread replies over the output limit");
     if (c.fd < 0) closed.push_back(fd);
   }
   for (int fd : closed) connections_.erase(fd);
+}
+
+// The start records of this iteration are on disk: the waiting children may
+// run their jobs. What they are told is journaled (unsynced: if it is lost,
+// recovery sees a process past its gate and re-adopts it).
+void Daemon::open_gates() {
+  std::vector<Gate> gates;
+  gates.swap(gates_);
+  for (const Gate& g : gates) {
+    const auto it = jobs_.find(g.job);
+    const bool current = it != jobs_.end() && it->second.starting && it->second.pid == g.pid;
+    if (!current) {
+      abandon_job(g.fd);
+      continue;
+    }
+    release_job(g.fd);
+    it->second.starting = false;
+    journal(it->second);
+  }
+}
+
+void Daemon::close_gates() {
+  for (const Gate& g : gates_) abandon_job(g.fd);
+  gates_.clear();
 }
 
 void Daemon::fire_timers() {
@@ -800,6 +1009,8 @@ void Daemon::fire_timers() {
       if (it == jobs_.end() || it->second.phase != JobPhase::stopping || it->second.runs != kill->run) continue;
       if (signal_job(it->second, SIGKILL))
         log(fmt::format("job {}: grace period over, SIGKILL to process group {}", kill->job, it->second.pid));
+    } else if (std::holds_alternative<ClientTimer>(timer)) {
+      check_clients();
     } else if (std::holds_alternative<MetricsTimer>(timer)) {
       metrics_timer_armed_ = false;
       if (metrics_dirty_) write_metrics_file();
@@ -1125,6 +1336,9 @@ std::string Daemon::install_plan(NodePlan next, const std::string& why) {
   for (auto& [id, rec] : jobs_) {
     if (rec.phase != JobPhase::stopping) continue;
     if (!scheduler_->job(id)) stopping_outside_core_.insert(id);
+    // A job already being stopped keeps its SIGTERM and its deadline; only
+    // one without a kill timer (re-adopted while stopping) gets them here.
+    if (kill_timer_armed(id, rec.runs)) continue;
     signal_job(rec, SIGTERM);
     arm(grace_period_ms(rec), KillTimer{id, rec.runs});
   }
@@ -1272,6 +1486,8 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
   }
   const Spawned& s = std::get<Spawned>(spawned);
   rec.phase = JobPhase::running;
+  rec.starting = true;  // until commit() has synced this record and opened the gate
+  gates_.push_back({rec.id, s.pid, s.release_fd});
   rec.stop_intent = StopIntent::none;
   rec.pid = s.pid;
   rec.start_ticks = s.start_ticks;
@@ -1310,6 +1526,7 @@ void Daemon::on_job_exit(JobId id, std::optional<int> wait_status) {
   if (it == jobs_.end()) return;
   JobRecord& rec = it->second;
   if (rec.phase != JobPhase::running && rec.phase != JobPhase::stopping) return;
+  rec.starting = false;  // ended before its gate opened (its gate is abandoned)
   stopping_outside_core_.erase(id);
   rec.exit_code.reset();
   rec.signal.reset();
@@ -1428,6 +1645,11 @@ std::string Daemon::handle(const Identity& who, const api::SubmitRequest& r) {
     return error_reply(api::error_code::bad_request,
                        fmt::format("unknown kind `{}` (inference, training or development)", kind));
   }
+  const std::size_t active = static_cast<std::size_t>(
+      std::count_if(jobs_.begin(), jobs_.end(), [](const auto& j) { return !is_final(j.second.phase); }));
+  if (active >= api::kMaxActiveJobs)
+    return error_reply(api::error_code::unavailable,
+                       fmt::format("allotd holds {} unfinished jobs, its limit; try again later", active));
   JobRecord rec;
   rec.id = next_id_;
   rec.queue = scope.name;

@@ -81,13 +81,20 @@ class Daemon {
   int run();
 
  private:
+  // Limits on clients (docs/runtime-api.md, "Limits"): a connection whose
+  // replies are not read is not read either (backpressure); one that idles,
+  // or dribbles a request line, is closed; each uid has a share of the
+  // connections, and descriptors stay reserved for jobs and the journal.
   struct Connection {
     int fd = -1;
     bool http = false;  // a metrics scrape, not an API client
     Identity peer;
     std::string in;
     std::string out;
+    std::size_t owed = 0;  // bytes of replies waiting for the journal sync
     bool close_after_write = false;
+    std::int64_t last_active_ms = 0;   // monotonic: the last byte read or written
+    std::int64_t line_started_ms = 0;  // monotonic: first byte of the unfinished line, 0 if none
   };
   struct KillTimer {
     runtime::JobId job = 0;
@@ -95,7 +102,15 @@ class Daemon {
   };
   struct MetricsTimer {};
   struct LivenessTimer {};  // checks re-adopted processes that have no pidfd
-  using Timer = std::variant<KillTimer, MetricsTimer, LivenessTimer>;
+  struct ClientTimer {};    // idle and request-line timeouts, accept back-off
+  using Timer = std::variant<KillTimer, MetricsTimer, LivenessTimer, ClientTimer>;
+  // A started job whose process waits at the start gate until the journal
+  // record of its start (with the pid) is synced.
+  struct Gate {
+    runtime::JobId job = 0;
+    pid_t pid = 0;
+    int fd = -1;
+  };
 
   // ---- setup
   bool prepare_state_dir();
@@ -115,7 +130,14 @@ class Daemon {
   void reap_children();
   void accept_clients(int listen_fd, bool http);
   void read_client(Connection& c);
+  bool process_input(Connection& c);  // handles buffered lines while output has room; false if closed
+  bool output_full(const Connection& c) const;
   void write_client(Connection& c);
+  void close_client(Connection& c, const std::string& why);
+  void check_clients();                   // timeouts; arms the next ClientTimer
+  std::size_t connection_budget() const;  // connections allowed, descriptors permitting
+  void open_gates();                      // after a successful journal sync
+  void close_gates();                     // the journal failed: the waiting children exit unrun
   void fire_timers();
   void commit();  // fsync the journal, then release replies
 
@@ -144,6 +166,7 @@ class Daemon {
   void wait_for_snapshot();  // blocks until the child (if any) has ended
   void remove_journals_before(std::uint64_t generation);
   void arm(std::int64_t delay_ms, Timer timer);
+  bool kill_timer_armed(runtime::JobId id, std::uint32_t run) const;
 
   // ---- requests
   std::string handle_line(Connection& c, std::string_view line);
@@ -191,6 +214,12 @@ class Daemon {
   int listen_fd_ = -1;
   int metrics_fd_ = -1;
   std::map<int, Connection> connections_;
+  std::unordered_map<uid_t, std::size_t> connections_by_uid_;
+  std::vector<Gate> gates_;
+  std::int64_t accept_paused_until_ms_ = 0;  // monotonic; after EMFILE/ENFILE
+  bool client_timer_armed_ = false;
+  std::uint64_t refused_connections_ = 0;
+  std::size_t descriptor_limit_ = 1024;  // RLIMIT_NOFILE soft limit after raising it
   std::vector<std::pair<int, std::string>> replies_after_sync_;
   std::multimap<std::int64_t, Timer> timers_;  // by monotonic deadline (ms)
   bool metrics_timer_armed_ = false;

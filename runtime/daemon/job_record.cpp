@@ -1,5 +1,7 @@
 #include "runtime/daemon/job_record.h"
 
+#include "runtime/api/protocol.h"
+
 namespace allot::daemon {
 
 using api::Json;
@@ -87,6 +89,7 @@ Json JobRecord::to_json() const {
   j.set("gpu_ids", gpu_ids);
   j.set("pid", pid > 0 ? Json(static_cast<std::int64_t>(pid)) : Json());
   j.set("start_ticks", static_cast<std::uint64_t>(start_ticks));
+  if (starting) j.set("starting", true);
   j.set("started_at", started_at);
   j.set("finished_at", finished_at);
   j.set("exit_code", exit_code ? Json(*exit_code) : Json());
@@ -144,6 +147,14 @@ std::optional<JobRecord> job_from_json(const Json& j, std::string& error) {
   r.request.gpu_milli = need_int("gpu_milli");
   r.request.cpu_milli = need_int("cpu_milli");
   r.request.memory_mib = need_int("memory_mib");
+  // A record is never trusted beyond what the API admits: a journal written
+  // by an older allotd must not make the scheduler overflow on every start.
+  if (ok && (r.request.gpu_milli < 0 || r.request.gpu_milli > api::kMaxGpuMilli || r.request.cpu_milli < 0 ||
+             r.request.cpu_milli > api::kMaxCpuMilli || r.request.memory_mib < 0 ||
+             r.request.memory_mib > api::kMaxMemoryMib)) {
+    error = "job record: a requested amount is out of range";
+    ok = false;
+  }
   r.command = strings("command");
   r.cwd = need_string("cwd");
   if (const Json* env = j.find("env"); env && env->as_object())
@@ -173,6 +184,7 @@ std::optional<JobRecord> job_from_json(const Json& j, std::string& error) {
   if (const Json* ids = j.find("gpu_ids"); ids && ids->as_string()) r.gpu_ids = *ids->as_string();
   r.pid = static_cast<pid_t>(optional_int("pid").value_or(0));
   if (const Json* t = j.find("start_ticks"); t && t->as_int()) r.start_ticks = static_cast<std::uint64_t>(*t->as_int());
+  if (const Json* s = j.find("starting"); s && s->as_bool()) r.starting = *s->as_bool();
   r.started_at = need_int("started_at");
   r.finished_at = need_int("finished_at");
   r.exit_code = optional_int("exit_code");

@@ -59,8 +59,12 @@ struct JobRecord {
   JobPhase phase = JobPhase::pending;
   StopIntent stop_intent = StopIntent::none;
   std::vector<GpuShare> gpus;
-  std::string gpu_ids;            // what CUDA_VISIBLE_DEVICES was set to
-  pid_t pid = 0;                  // process group leader while running or stopping
+  std::string gpu_ids;  // what CUDA_VISIBLE_DEVICES was set to
+  pid_t pid = 0;        // process group leader while running or stopping
+  // Running, but its process still waits at the start gate (process.h):
+  // journaled with the pid before the gate is opened, so that recovery
+  // knows a process that may never have run the job.
+  bool starting = false;
   std::uint64_t start_ticks = 0;  // /proc/PID/stat starttime, to tell a reused pid apart
   runtime::Time started_at = 0;
   runtime::Time finished_at = 0;

@@ -2,7 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cctype>
+#include <sstream>
+#include <vector>
 
 namespace allot::daemon {
 
@@ -73,19 +76,19 @@ GpuDiscovery discover_gpus(const std::string& library) {
 }
 
 bool gpu_model_matches(const std::string& device_name, const std::string& plan_model) {
-  const std::string name = " " + lowered_alnum_tokens(device_name) + " ";
-  const std::string model = lowered_alnum_tokens(plan_model);
-  std::size_t at = 0;
-  while (at < model.size()) {
-    while (at < model.size() && model[at] == ' ') ++at;
-    std::size_t end = at;
-    while (end < model.size() && model[end] != ' ') ++end;
-    if (end > at) {
-      std::string token = model.substr(at, end - at);
-      // "80g" in a model matches "80gb" in a device name.
-      if (name.find(token) == std::string::npos) return false;
-    }
-    at = end;
+  auto tokens = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(lowered_alnum_tokens(text));
+    for (std::string t; in >> t;) out.push_back(t);
+    return out;
+  };
+  const std::vector<std::string> name = tokens(device_name);
+  for (const std::string& token : tokens(plan_model)) {
+    // Whole tokens only (`a10` is not `a100`); "80g" in a model also
+    // matches "80gb" in a device name.
+    const bool found =
+        std::any_of(name.begin(), name.end(), [&](const std::string& n) { return n == token || n == token + "b"; });
+    if (!found) return false;
   }
   return true;
 }

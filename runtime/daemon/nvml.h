@@ -20,9 +20,9 @@ struct GpuDiscovery {
 
 GpuDiscovery discover_gpus(const std::string& library = "libnvidia-ml.so.1");
 
-// Does an NVML device name match the plan's gpu_model ("A100-80G")? Loose:
-// case-insensitive, ignoring non-alphanumerics, every token of the model
-// must appear in the name.
+// Does an NVML device name match the plan's gpu_model ("A100-80G")?
+// Case-insensitive, ignoring non-alphanumerics: every token of the model
+// must be a whole token of the name ("80g" also matches "80gb").
 bool gpu_model_matches(const std::string& device_name, const std::string& plan_model);
 
 }  // namespace allot::daemon

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,12 +27,12 @@ namespace {
   ::_exit(127);
 }
 
-void close_other_descriptors() {
+void close_descriptors_from(int first) {
 #ifdef SYS_close_range
-  if (::syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0u, 0u) == 0) return;
 #endif
   const long max = ::sysconf(_SC_OPEN_MAX);
-  for (int fd = 3; fd < (max > 0 ? max : 1024); ++fd) ::close(fd);
+  for (int fd = first; fd < (max > 0 ? max : 1024); ++fd) ::close(fd);
 }
 
 }  // namespace
@@ -56,13 +57,24 @@ std::variant<Spawned, std::string> spawn_job(const SpawnSpec& spec) {
   for (const std::string& e : spec.env)
     if (e.rfind("PATH=", 0) == 0) path_value = e.c_str() + 5;
 
+  int gate[2];
+  if (::pipe2(gate, O_CLOEXEC) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(log_fd);
+    return "cannot create the start gate: " + err;
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     const std::string err = std::strerror(errno);
     ::close(log_fd);
+    ::close(gate[0]);
+    ::close(gate[1]);
     return "fork failed: " + err;
   }
   if (pid == 0) {
+    // Named at once, so that recovery can tell this process never ran the
+    // job for as long as it has not (exec renames it).
+    ::prctl(PR_SET_NAME, kGateName, 0, 0, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -71,7 +83,23 @@ std::variant<Spawned, std::string> spawn_job(const SpawnSpec& spec) {
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0)
       child_fail(log_fd, "redirect", errno);
-    close_other_descriptors();
+    // The start gate: only the read end stays (as descriptor 3), so that the
+    // write end is held by the daemon alone and closes when it dies.
+    if (gate[0] != 3 && ::dup2(gate[0], 3) < 0) child_fail(2, "start gate", errno);
+    close_descriptors_from(4);
+    char go = 0;
+    ssize_t got = 0;
+    do {
+      got = ::read(3, &go, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got != 1) {
+      const char msg[] = "allotd: job not started: allotd stopped before it had recorded the start\n";
+      if (::write(2, msg, sizeof(msg) - 1) < 0) {
+        // nothing more can be done
+      }
+      ::_exit(126);
+    }
+    ::close(3);
     if (spec.uid) {
       if (::initgroups(spec.user.c_str(), spec.gid) != 0 && ::setgroups(0, nullptr) != 0)
         child_fail(2, "setgroups", errno);
@@ -105,10 +133,31 @@ std::variant<Spawned, std::string> spawn_job(const SpawnSpec& spec) {
     child_fail(2, argv[0], last_error);
   }
   ::close(log_fd);
+  ::close(gate[0]);
   Spawned s;
   s.pid = pid;
   s.start_ticks = process_start_ticks(pid).value_or(0);
+  s.release_fd = gate[1];
   return s;
+}
+
+bool release_job(int release_fd) {
+  const char go = 'g';
+  ssize_t n = 0;
+  do {
+    n = ::write(release_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(release_fd);
+  return n == 1;
+}
+
+void abandon_job(int release_fd) { ::close(release_fd); }
+
+bool waits_at_gate(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  return in && std::getline(in, name) && name == kGateName;
 }
 
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {

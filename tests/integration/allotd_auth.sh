@@ -4,7 +4,7 @@
 source "$ALLOT_SOURCE_DIR/tests/integration/fixtures/allotd_common.sh"
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || ! id nobody >/dev/null 2>&1; then
   echo "skip: needs root, setpriv and a nobody user"
-  exit 0
+  exit 77
 fi
 PLAN="$WORK/plan.toml"
 make_plan allotd-pai.allot "$PLAN"

@@ -1,0 +1,39 @@
+// The `allot check` path on one file held in memory: parse, analyze, verify
+// (short solver timeouts) and render the diagnostics as text and JSON.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "compiler/emit/diagnostics.h"
+#include "compiler/sema/analyze.h"
+#include "compiler/syntax/parser.h"
+#include "compiler/verify/verify.h"
+
+using namespace allot;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  SourceManager sources;
+  DiagnosticSink sink;
+  const FileId file = sources.add("fuzz.allot", std::string(reinterpret_cast<const char*>(data), size));
+  std::optional<ast::File> parsed = syntax::parse(sources, file, sink);
+  if (parsed) {
+    std::vector<ast::File> files;
+    files.push_back(std::move(*parsed));
+    std::optional<model::Policy> policy = sema::analyze(sources, files, sink);
+    if (policy && !sink.has_errors()) {
+      verify::Options options;
+      options.timeout = std::chrono::milliseconds(50);
+      verify::verify(sources, *policy, sink, options);
+    }
+  }
+  sink.sort();
+  const std::string text = emit::render_text(sources, sink, emit::TextOptions{true});
+  const std::string json = emit::render_json(sources, sink);
+  // Rendered diagnostics never carry a raw escape or NUL from the input.
+  for (char c : text)
+    if (c == '\0') __builtin_trap();
+  (void)json;
+  return 0;
+}
