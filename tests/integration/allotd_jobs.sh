@@ -43,7 +43,7 @@ fi
 "$ALLOTD" cancel 4 | grep -q "stopping job 4" || fail "cancel of job 4"
 wait_for 10 job_state_is 4 cancelled || fail "job 4 not cancelled"
 wait_for 10 job_state_is "$victim" running || fail "requeued job $victim did not run again"
-wait_for 5 test "$(wc -l < "train$victim")" -ge 2 || fail "job $victim did not start a second time"
+wait_for 15 test "$(wc -l < "train$victim")" -ge 2 || fail "job $victim did not start a second time: $("$ALLOTD" ps --all)"
 
 # Refusals say why.
 if "$ALLOTD" submit --queue workspace-b/dlc --gpus 5 -- true 2>"$WORK/err"; then fail "5 GPUs accepted"; fi
