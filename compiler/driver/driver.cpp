@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "compiler/backend/kueue.h"
+#include "compiler/backend/slurm.h"
 #include "compiler/base/diagnostic.h"
 #include "compiler/emit/diagnostics.h"
 #include "compiler/emit/plan_toml.h"
@@ -77,6 +79,11 @@ compile and plan options:
   --timeout-ms N      per-obligation solver timeout (default: 10000)
   -o FILE             where `compile` writes the plan; `plan` with `-o` also
                       writes it
+  --target plan|slurm|kueue
+                      what `compile` writes (default: plan); slurm and kueue
+                      write a directory, `-o DIR` (docs/backends.md)
+  --target-strict     a rule the target cannot express exactly is an error
+  --kueue-version V   the Kueue API version: v1beta2 (default) or v1beta1
   --color=auto|always|never
 
 exit status: 0 clean, 1 policy errors, 2 usage or I/O errors
@@ -330,6 +337,8 @@ struct PlanOptions {
   long long budget_ms = 2000;
   plan::PlaceOptions::Mode method = plan::PlaceOptions::Mode::automatic;
   std::vector<std::string> inputs;
+  std::string target = "plan";  // plan, slurm, kueue
+  backend::TargetOptions target_options;
 };
 
 bool read_file(const std::string& path, std::string& text) {
@@ -404,6 +413,36 @@ bool write_output(const std::string& path, const std::string& text, Streams& str
   return true;
 }
 
+// `compile --target slurm|kueue -o DIR`: the target's files, or nothing when
+// the target reports an error (a name clash, or a lossy rule with
+// `--target-strict`).
+template <typename Report>
+int write_target(const PlanOptions& options, const plan::Plan& result, DiagnosticSink& sink, Report& report,
+                 Streams& streams) {
+  backend::Lossy lossy(sink, options.target_options.strict);
+  std::vector<backend::OutputFile> files;
+  if (options.target == "slurm") {
+    files = backend::render_slurm(backend::build_slurm(result, lossy));
+  } else {
+    files = backend::render_kueue(result, options.target_options, lossy);
+  }
+  if (sink.warning_count() > 0 || sink.has_errors()) report();
+  if (sink.has_errors()) return kExitPolicyError;
+  std::error_code ec;
+  std::filesystem::create_directories(options.output, ec);
+  if (ec) {
+    streams.err << fmt::format("allot: cannot create directory `{}`: {}\n", options.output, ec.message());
+    return kExitUsage;
+  }
+  for (const backend::OutputFile& f : files) {
+    if (!write_output((std::filesystem::path(options.output) / f.name).string(), f.text, streams)) return kExitUsage;
+  }
+  std::string names;
+  for (const backend::OutputFile& f : files) names += (names.empty() ? "" : ", ") + f.name;
+  streams.out << fmt::format("ok: wrote {} to `{}` ({})\n", options.target, options.output, names);
+  return kExitOk;
+}
+
 int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry_run) {
   PlanOptions options;
   options.dry_run = dry_run;
@@ -415,7 +454,9 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
                                 {"--inventory", &options.inventory},
                                 {"--previous", &options.previous},
                                 {"--pool", &options.pool},
-                                {"--output", &options.output}}) {
+                                {"--output", &options.output},
+                                {"--target", &options.target},
+                                {"--kueue-version", &options.target_options.kueue_version}}) {
       if (const auto v = option_value(args, i, name)) {
         if (!*v || (*v)->empty()) return usage_error(streams, fmt::format("`{}` needs a value", name));
         *target = **v;
@@ -424,7 +465,9 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
       }
     }
     if (matched) continue;
-    if (a == "-o") {
+    if (a == "--target-strict") {
+      options.target_options.strict = true;
+    } else if (a == "-o") {
       if (i + 1 >= args.size()) return usage_error(streams, "`-o` needs a file (or `-` for standard output)");
       options.output = args[++i];
     } else if (const auto t = option_value(args, i, "--timeout-ms")) {
@@ -459,6 +502,17 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   if (options.inputs.empty()) return usage_error(streams, fmt::format("`{}` needs at least one policy file", command));
   if (!dry_run && options.output.empty()) {
     return usage_error(streams, "`compile` needs `-o FILE` (or `-o -` for standard output)");
+  }
+  if (options.target != "plan" && options.target != "slurm" && options.target != "kueue") {
+    return usage_error(streams, fmt::format("unknown target `{}`: plan, slurm or kueue", options.target));
+  }
+  if (!backend::known_kueue_version(options.target_options.kueue_version)) {
+    return usage_error(
+        streams, fmt::format("unknown Kueue version `{}`: v1beta2 or v1beta1", options.target_options.kueue_version));
+  }
+  if (options.target != "plan" && (dry_run || options.output == "-")) {
+    return usage_error(streams,
+                       fmt::format("`--target {}` writes a directory: `compile` with `-o DIR`", options.target));
   }
 
   std::vector<std::string> files;
@@ -547,6 +601,7 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   std::vector<std::pair<std::string, std::string>> texts;
   for (FileId f = 0; f < policy_files; ++f) texts.emplace_back(sources.path(f), std::string(sources.text(f)));
   plan::fingerprint(result, texts);
+  if (options.target != "plan") return write_target(options, result, sink, report, streams);
   if (sink.warning_count() > 0) report();
 
   if (dry_run) {
