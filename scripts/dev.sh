@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config antlr4 libantlr4-runtime-dev libtomlplusplus-dev libfmt-dev
-          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev)
+          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev
+          python3-yaml python3-jsonschema                  # the Kueue manifest test
+          slurm-wlm slurmdbd mariadb-server munge)         # the real-Slurm tests (tests/integration/slurm_*.sh)
 
 install_missing() {
   local missing=()
