@@ -376,9 +376,10 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
         for (Index quota : limited_preemptors) {
           if (!is_within(policy, quota, s)) continue;
           lossy
-              .report("W0301", verify::bound_range(policy, s, kGpu),
-                      fmt::format("a job of `{}` blocked by the limit of `{}` never preempts in Slurm: it waits",
-                                  policy.scopes[quota].path, scope.path))
+              .report(
+                  "W0301", verify::bound_range(policy, s, kGpu),
+                  fmt::format("a job of a queue of `{}` blocked by the limit of `{}` never preempts in Slurm: it waits",
+                              policy.scopes[quota].path, scope.path))
               .note("`child_preemption` is set here", policy.scopes[quota].name_range)
               .add_help("Slurm preempts for node resources only; drop the limit or make it the pool's size");
           break;

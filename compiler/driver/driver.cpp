@@ -81,7 +81,8 @@ compile and plan options:
                       writes it
   --target plan|slurm|kueue
                       what `compile` writes (default: plan); slurm and kueue
-                      write a directory, `-o DIR` (docs/backends.md)
+                      write a directory, `-o DIR` (`-o -`: every file to
+                      standard output; docs/backends.md)
   --target-strict     a rule the target cannot express exactly is an error
   --kueue-version V   the Kueue API version: v1beta2 (default) or v1beta1
   --color=auto|always|never
@@ -428,6 +429,10 @@ int write_target(const PlanOptions& options, const plan::Plan& result, Diagnosti
   }
   if (sink.warning_count() > 0 || sink.has_errors()) report();
   if (sink.has_errors()) return kExitPolicyError;
+  if (options.output == "-") {
+    for (const backend::OutputFile& f : files) streams.out << fmt::format("==> {} <==\n{}", f.name, f.text);
+    return kExitOk;
+  }
   std::error_code ec;
   std::filesystem::create_directories(options.output, ec);
   if (ec) {
@@ -510,9 +515,8 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
     return usage_error(
         streams, fmt::format("unknown Kueue version `{}`: v1beta2 or v1beta1", options.target_options.kueue_version));
   }
-  if (options.target != "plan" && (dry_run || options.output == "-")) {
-    return usage_error(streams,
-                       fmt::format("`--target {}` writes a directory: `compile` with `-o DIR`", options.target));
+  if (options.target != "plan" && dry_run) {
+    return usage_error(streams, fmt::format("`--target {}` is for `compile -o DIR`", options.target));
   }
 
   std::vector<std::string> files;
