@@ -655,6 +655,10 @@ std::vector<OutputFile> render_slurm(const SlurmConfig& c) {
                        emit::toml_string(q.borrowed_qos), q.grace_seconds, q.requeue, q.preemptible);
     if (!q.priority.empty()) map += fmt::format("priority = {}\n", emit::toml_string(q.priority));
   }
+  for (const SlurmPartition& p : c.partitions) {
+    map += fmt::format("\n[[partitions]]\nname = {}\npool = {}\nkind = {}\n", emit::toml_string(p.name),
+                       emit::toml_string(p.pool), emit::toml_string(p.kind));
+  }
   files.push_back({"queues.toml", map});
   return files;
 }

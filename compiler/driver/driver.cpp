@@ -8,12 +8,14 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <ostream>
 #include <set>
 #include <sstream>
 
 #include "compiler/backend/kueue.h"
 #include "compiler/backend/slurm.h"
+#include "compiler/backend/slurm_cli.h"
 #include "compiler/base/diagnostic.h"
 #include "compiler/emit/diagnostics.h"
 #include "compiler/emit/plan_toml.h"
@@ -47,6 +49,14 @@ commands:
   cancel ID           cancel a job
   status              per scope: guarantee, limit, used, borrowed, pending
   apply PLAN          load a new plan into the running `allotd`
+  submit --backend slurm --queue Q --gpus N [--map FILE] -- CMD...
+                      submit through `sbatch` with the queue's account,
+                      partition and tier (docs/backends.md)
+  state --from slurm --policy POLICY [--map FILE] [-o FILE]
+                      the live state of a Slurm cluster (docs/state.md)
+  apply --target slurm POLICY --deployed POLICY [--map FILE] [--conf FILE]
+                      prove a change against the live Slurm state, then
+                      apply it with `sacctmgr` (and `scontrol reconfigure`)
   simulate --plan PLAN --trace TRACE [-o DIR] [--compare PLAN2]
                       replay a GPU-cluster trace through a plan (docs/simulate.md);
                       a `.allot` policy in place of a plan is compiled first,
@@ -414,16 +424,23 @@ bool write_output(const std::string& path, const std::string& text, Streams& str
   return true;
 }
 
+// `apply --target slurm`: runs once the new policy compiled and the change
+// was proved allowed against the live state, with the new configuration, the
+// deployed one and the new slurm.conf include.
+using SlurmApplyHook = std::function<int(const backend::SlurmConfig&, const backend::SlurmConfig&, const std::string&)>;
+
 // `compile --target slurm|kueue -o DIR`: the target's files, or nothing when
 // the target reports an error (a name clash, or a lossy rule with
 // `--target-strict`).
 template <typename Report>
 int write_target(const PlanOptions& options, const plan::Plan& result, DiagnosticSink& sink, Report& report,
-                 Streams& streams) {
+                 Streams& streams, const model::Policy* deployed = nullptr, const SlurmApplyHook* apply = nullptr) {
   backend::Lossy lossy(sink, options.target_options.strict);
   std::vector<backend::OutputFile> files;
+  backend::SlurmConfig slurm;
   if (options.target == "slurm") {
-    files = backend::render_slurm(backend::build_slurm(result, lossy));
+    slurm = backend::build_slurm(result, lossy);
+    files = backend::render_slurm(slurm);
   } else {
     files = backend::render_kueue(result, options.target_options, lossy);
   }
@@ -445,10 +462,22 @@ int write_target(const PlanOptions& options, const plan::Plan& result, Diagnosti
   std::string names;
   for (const backend::OutputFile& f : files) names += (names.empty() ? "" : ", ") + f.name;
   streams.out << fmt::format("ok: wrote {} to `{}` ({})\n", options.target, options.output, names);
+  if (apply && options.target == "slurm") {
+    backend::SlurmConfig before;
+    if (deployed) {
+      plan::Plan deployed_plan;
+      deployed_plan.policy = deployed;
+      DiagnosticSink ignored;
+      backend::Lossy quiet(ignored, false);
+      before = backend::build_slurm(deployed_plan, quiet);
+    }
+    return (*apply)(slurm, before, files.front().text);
+  }
   return kExitOk;
 }
 
-int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry_run) {
+int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry_run,
+                const SlurmApplyHook* apply = nullptr) {
   PlanOptions options;
   options.dry_run = dry_run;
   const char* command = dry_run ? "plan" : "compile";
@@ -605,7 +634,9 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   std::vector<std::pair<std::string, std::string>> texts;
   for (FileId f = 0; f < policy_files; ++f) texts.emplace_back(sources.path(f), std::string(sources.text(f)));
   plan::fingerprint(result, texts);
-  if (options.target != "plan") return write_target(options, result, sink, report, streams);
+  if (options.target != "plan") {
+    return write_target(options, result, sink, report, streams, state ? &state->deployed : nullptr, apply);
+  }
   if (sink.warning_count() > 0) report();
 
   if (dry_run) {
@@ -672,6 +703,65 @@ int run_simulate(std::vector<std::string> args, Streams& streams) {
   return code;
 }
 
+// `allot apply --target slurm POLICY... --deployed POLICY... [--map FILE]
+// [--conf FILE] [-o DIR] [--target-strict]`: reads the live state from
+// Slurm, proves the change from the deployed policy allowed as `compile
+// --state` does (refusing a busy queue deleted, a limit cut below usage, ...),
+// then applies it in a safe order (backend::apply_slurm).
+int run_slurm_apply(const std::vector<std::string>& args, Streams& streams) {
+  std::vector<std::string> policies, deployed;
+  std::string map = backend::default_slurm_map(), conf, output;
+  bool strict = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--target" && i + 1 < args.size()) {
+      ++i;
+    } else if (a == "--deployed" && i + 1 < args.size()) {
+      deployed.push_back(args[++i]);
+    } else if (a == "--map" && i + 1 < args.size()) {
+      map = args[++i];
+    } else if (a == "--conf" && i + 1 < args.size()) {
+      conf = args[++i];
+    } else if (a == "-o" && i + 1 < args.size()) {
+      output = args[++i];
+    } else if (a == "--target-strict") {
+      strict = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error(streams, fmt::format("unknown option `{}`", a));
+    } else {
+      policies.push_back(a);
+    }
+  }
+  if (policies.empty() || deployed.empty()) {
+    return usage_error(streams,
+                       "`apply --target slurm` needs the new policy and `--deployed` (the policy now applied)");
+  }
+  const std::filesystem::path scratch =
+      std::filesystem::temp_directory_path() / fmt::format("allot-apply-{}", ::getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(scratch, ec);
+  if (output.empty()) output = (scratch / "slurm").string();
+  const std::string state_path = (scratch / "state.toml").string();
+  int code = kExitUsage;
+  if (backend::write_slurm_state(map, deployed, state_path, streams.err)) {
+    std::vector<std::string> compile_args = policies;
+    for (const std::string& x : {std::string("--target"), std::string("slurm"), std::string("--state"), state_path,
+                                 std::string("-o"), output}) {
+      compile_args.push_back(x);
+    }
+    if (strict) compile_args.push_back("--target-strict");
+    const SlurmApplyHook hook = [&](const backend::SlurmConfig& next, const backend::SlurmConfig& before,
+                                    const std::string& allot_conf) {
+      return backend::apply_slurm(next, before, allot_conf, conf, streams.out, streams.err);
+    };
+    code = run_compile(compile_args, streams, false, &hook);
+    if (code == kExitPolicyError)
+      streams.err << "allot: refused: the change is not safe for the live state; nothing was applied\n";
+  }
+  std::filesystem::remove_all(scratch, ec);
+  return code;
+}
+
 }  // namespace
 
 int run(const std::vector<std::string>& args, Streams streams) {
@@ -684,6 +774,17 @@ int run(const std::vector<std::string>& args, Streams streams) {
   if (command == "check") return run_check(rest, streams);
   if (command == "compile") return run_compile(rest, streams, false);
   if (command == "plan") return run_compile(rest, streams, true);
+  auto has = [&](const char* option, const char* value) {
+    for (std::size_t i = 0; i + 1 < rest.size(); ++i) {
+      if (rest[i] == "--") break;
+      if (rest[i] == option && rest[i + 1] == value) return true;
+    }
+    return false;
+  };
+  if (command == "submit" && has("--backend", "slurm"))
+    return backend::run_slurm_submit(rest, streams.out, streams.err);
+  if (command == "apply" && has("--target", "slurm")) return run_slurm_apply(rest, streams);
+  if (command == "state") return backend::run_slurm_state(rest, streams.out, streams.err);
   if (command == "submit" || command == "ps" || command == "cancel" || command == "status" || command == "apply") {
     return api::run_client_command(args, streams.out, streams.err);
   }
