@@ -137,7 +137,7 @@ InactiveLimit=0
 KillWait=5
 MinJobAge=600
 SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=1,sched_min_interval=500000
+SchedulerParameters=bf_interval=1,sched_interval=2,sched_min_interval=500000
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 GresTypes=gpu
