@@ -204,7 +204,8 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[s]);
     // Allot lends every idle guaranteed GPU and takes it back by preemption:
-    // no lendingLimit. A lending limit of the language maps to lendingLimit here.
+    // no lendingLimit. A quota's `lend = N` of the language maps to
+    // lendingLimit here, its `weight = N` to spec.fairSharing.weight.
     out += resource_groups("  ", pool_flavor[scope.pool], shares.own[s], borrowing, std::nullopt);
   }
 

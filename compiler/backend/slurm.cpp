@@ -266,7 +266,9 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   }
   // Reclaim: work within a guarantee preempts the borrowed tier of every
   // queue outside the guaranteed scope in the same tree (a queue without a
-  // guarantee has only a borrowed tier).
+  // guarantee has only a borrowed tier). A quota's `reclaim = never` of the
+  // language drops these edges for its queues; `lower_priority` keeps those
+  // to lower classes only.
   bool any_reclaim = false;
   for (Index q : queues) {
     if (qos_g[q].empty()) continue;
