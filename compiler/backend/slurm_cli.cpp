@@ -14,7 +14,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -332,7 +331,7 @@ int run_slurm_submit(const std::vector<std::string>& args, std::ostream& out, st
 }
 
 bool write_slurm_state(const std::string& map_path, const std::vector<std::string>& policy_files,
-                       const std::string& state_path, std::ostream& err) {
+                       const std::string& state_path, std::ostream& out, std::ostream& err) {
   const std::optional<QueueMap> map = load_map(map_path, err);
   if (!map) return false;
   std::map<std::string, const SlurmQueue*> by_account;
@@ -400,7 +399,7 @@ bool write_slurm_state(const std::string& map_path, const std::vector<std::strin
     text += "\n# jobs of accounts outside the queue map:" + names + "\n";
   }
   if (state_path == "-") {
-    std::cout << text;
+    out << text;
     return true;
   }
   std::ofstream file(state_path, std::ios::binary | std::ios::trunc);
@@ -436,7 +435,7 @@ int run_slurm_state(const std::vector<std::string>& args, std::ostream& out, std
   }
   if (from != "slurm") return usage("`state` needs `--from slurm`");
   if (policies.empty()) return usage("`state` needs `--policy`: the deployed policy the state refers to");
-  if (!write_slurm_state(map_path, policies, output, err)) return kUsage;
+  if (!write_slurm_state(map_path, policies, output, out, err)) return kUsage;
   if (output != "-") out << fmt::format("ok: wrote state `{}`\n", output);
   return kOk;
 }

@@ -23,9 +23,10 @@ int run_slurm_submit(const std::vector<std::string>& args, std::ostream& out, st
 int run_slurm_state(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 // Writes the live state for `policy_files` read through `map_path` to
-// `state_path`. False, with a message on `err`, when Slurm cannot be read.
+// `state_path` (`-`: to `out`). False, with a message on `err`, when Slurm
+// cannot be read.
 bool write_slurm_state(const std::string& map_path, const std::vector<std::string>& policy_files,
-                       const std::string& state_path, std::ostream& err);
+                       const std::string& state_path, std::ostream& out, std::ostream& err);
 
 // Applies `next` to the running cluster in a safe order: QOS and accounts
 // are added before anything refers to them, preemption lists are cleared

@@ -743,7 +743,7 @@ int run_slurm_apply(const std::vector<std::string>& args, Streams& streams) {
   if (output.empty()) output = (scratch / "slurm").string();
   const std::string state_path = (scratch / "state.toml").string();
   int code = kExitUsage;
-  if (backend::write_slurm_state(map, deployed, state_path, streams.err)) {
+  if (backend::write_slurm_state(map, deployed, state_path, streams.out, streams.err)) {
     std::vector<std::string> compile_args = policies;
     for (const std::string& x : {std::string("--target"), std::string("slurm"), std::string("--state"), state_path,
                                  std::string("-o"), output}) {

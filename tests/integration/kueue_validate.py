@@ -165,6 +165,16 @@ def check_labels(labels, where, errors):
             errors.append(f"{where}: label value {value!r} of {key!r} is not a valid label value")
 
 
+_VALIDATORS = {}
+
+
+def _validator(api, kind, schema):
+    """One strict validator per CRD version, built once."""
+    if (api, kind) not in _VALIDATORS:
+        _VALIDATORS[(api, kind)] = jsonschema.Draft7Validator(strict(schema))
+    return _VALIDATORS[(api, kind)]
+
+
 def check_document(doc, schemas, where):
     errors = []
     kind, api = doc.get("kind"), doc.get("apiVersion")
@@ -202,7 +212,7 @@ def check_document(doc, schemas, where):
     if schema is None:
         errors.append(f"{label}: no CRD serves {kind} in {api}")
         return errors
-    validator = jsonschema.Draft7Validator(strict(schema))
+    validator = _validator(api, kind, schema)
     for e in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
         path = "/".join(str(p) for p in e.absolute_path)
         errors.append(f"{label}: {path or '(root)'}: {e.message}")
