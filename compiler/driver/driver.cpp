@@ -8,10 +8,14 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <ostream>
 #include <set>
 #include <sstream>
 
+#include "compiler/backend/kueue.h"
+#include "compiler/backend/slurm.h"
+#include "compiler/backend/slurm_cli.h"
 #include "compiler/base/diagnostic.h"
 #include "compiler/emit/diagnostics.h"
 #include "compiler/emit/plan_toml.h"
@@ -45,6 +49,14 @@ commands:
   cancel ID           cancel a job
   status              per scope: guarantee, limit, used, borrowed, pending
   apply PLAN          load a new plan into the running `allotd`
+  submit --backend slurm --queue Q --gpus N [--map FILE] -- CMD...
+                      submit through `sbatch` with the queue's account,
+                      partition and tier (docs/backends.md)
+  state --from slurm --policy POLICY [--map FILE] [-o FILE]
+                      the live state of a Slurm cluster (docs/state.md)
+  apply --target slurm POLICY --deployed POLICY [--map FILE] [--conf FILE]
+                      prove a change against the live Slurm state, then
+                      apply it with `sacctmgr` (and `scontrol reconfigure`)
   simulate --plan PLAN --trace TRACE [-o DIR] [--compare PLAN2]
                       replay a GPU-cluster trace through a plan (docs/simulate.md);
                       a `.allot` policy in place of a plan is compiled first,
@@ -81,6 +93,12 @@ compile and plan options:
   --import-root DIR   also allow imports of files below DIR (as for `check`)
   -o FILE             where `compile` writes the plan; `plan` with `-o` also
                       writes it
+  --target plan|slurm|kueue
+                      what `compile` writes (default: plan); slurm and kueue
+                      write a directory, `-o DIR` (`-o -`: every file to
+                      standard output; docs/backends.md)
+  --target-strict     a rule the target cannot express exactly is an error
+  --kueue-version V   the Kueue API version: v1beta2 (default) or v1beta1
   --color=auto|always|never
 
 exit status: 0 clean, 1 policy errors, 2 usage or I/O errors
@@ -361,6 +379,8 @@ struct PlanOptions {
   std::vector<std::string> import_roots;  // --import-root
   plan::PlaceOptions::Mode method = plan::PlaceOptions::Mode::automatic;
   std::vector<std::string> inputs;
+  std::string target = "plan";  // plan, slurm, kueue
+  backend::TargetOptions target_options;
 };
 
 bool read_file(const std::string& path, std::string& text) {
@@ -435,7 +455,60 @@ bool write_output(const std::string& path, const std::string& text, Streams& str
   return true;
 }
 
-int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry_run) {
+// `apply --target slurm`: runs once the new policy compiled and the change
+// was proved allowed against the live state, with the new configuration, the
+// deployed one and the new slurm.conf include.
+using SlurmApplyHook = std::function<int(const backend::SlurmConfig&, const backend::SlurmConfig&, const std::string&)>;
+
+// `compile --target slurm|kueue -o DIR`: the target's files, or nothing when
+// the target reports an error (a name clash, or a lossy rule with
+// `--target-strict`).
+template <typename Report>
+int write_target(const PlanOptions& options, const plan::Plan& result, DiagnosticSink& sink, Report& report,
+                 Streams& streams, const model::Policy* deployed = nullptr, const SlurmApplyHook* apply = nullptr) {
+  backend::Lossy lossy(sink, options.target_options.strict);
+  std::vector<backend::OutputFile> files;
+  backend::SlurmConfig slurm;
+  if (options.target == "slurm") {
+    slurm = backend::build_slurm(result, lossy);
+    files = backend::render_slurm(slurm);
+  } else {
+    files = backend::render_kueue(result, options.target_options, lossy);
+  }
+  if (sink.warning_count() > 0 || sink.has_errors()) report();
+  if (sink.has_errors()) return kExitPolicyError;
+  if (options.output == "-") {
+    for (const backend::OutputFile& f : files) streams.out << fmt::format("==> {} <==\n{}", f.name, f.text);
+    return kExitOk;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.output, ec);
+  if (ec) {
+    streams.err << fmt::format("allot: cannot create directory `{}`: {}\n", options.output, ec.message());
+    return kExitUsage;
+  }
+  for (const backend::OutputFile& f : files) {
+    if (!write_output((std::filesystem::path(options.output) / f.name).string(), f.text, streams)) return kExitUsage;
+  }
+  std::string names;
+  for (const backend::OutputFile& f : files) names += (names.empty() ? "" : ", ") + f.name;
+  streams.out << fmt::format("ok: wrote {} to `{}` ({})\n", options.target, options.output, names);
+  if (apply && options.target == "slurm") {
+    backend::SlurmConfig before;
+    if (deployed) {
+      plan::Plan deployed_plan;
+      deployed_plan.policy = deployed;
+      DiagnosticSink ignored;
+      backend::Lossy quiet(ignored, false);
+      before = backend::build_slurm(deployed_plan, quiet);
+    }
+    return (*apply)(slurm, before, files.front().text);
+  }
+  return kExitOk;
+}
+
+int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry_run,
+                const SlurmApplyHook* apply = nullptr) {
   PlanOptions options;
   options.dry_run = dry_run;
   const char* command = dry_run ? "plan" : "compile";
@@ -446,7 +519,9 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
                                 {"--inventory", &options.inventory},
                                 {"--previous", &options.previous},
                                 {"--pool", &options.pool},
-                                {"--output", &options.output}}) {
+                                {"--output", &options.output},
+                                {"--target", &options.target},
+                                {"--kueue-version", &options.target_options.kueue_version}}) {
       if (const auto v = option_value(args, i, name)) {
         if (!*v || (*v)->empty()) return usage_error(streams, fmt::format("`{}` needs a value", name));
         *target = **v;
@@ -462,7 +537,9 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
       }
     }
     if (matched) continue;
-    if (a == "-o") {
+    if (a == "--target-strict") {
+      options.target_options.strict = true;
+    } else if (a == "-o") {
       if (i + 1 >= args.size()) return usage_error(streams, "`-o` needs a file (or `-` for standard output)");
       options.output = args[++i];
     } else if (const auto t = option_value(args, i, "--timeout-ms")) {
@@ -497,6 +574,16 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   if (options.inputs.empty()) return usage_error(streams, fmt::format("`{}` needs at least one policy file", command));
   if (!dry_run && options.output.empty()) {
     return usage_error(streams, "`compile` needs `-o FILE` (or `-o -` for standard output)");
+  }
+  if (options.target != "plan" && options.target != "slurm" && options.target != "kueue") {
+    return usage_error(streams, fmt::format("unknown target `{}`: plan, slurm or kueue", options.target));
+  }
+  if (!backend::known_kueue_version(options.target_options.kueue_version)) {
+    return usage_error(
+        streams, fmt::format("unknown Kueue version `{}`: v1beta2 or v1beta1", options.target_options.kueue_version));
+  }
+  if (options.target != "plan" && dry_run) {
+    return usage_error(streams, fmt::format("`--target {}` is for `compile -o DIR`", options.target));
   }
 
   // The checks of `allot check`, with the live state when given.
@@ -588,6 +675,9 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   std::vector<std::pair<std::string, std::string>> texts;
   for (FileId f = 0; f < policy_files; ++f) texts.emplace_back(sources.path(f), std::string(sources.text(f)));
   plan::fingerprint(result, texts);
+  if (options.target != "plan") {
+    return write_target(options, result, sink, report, streams, state ? &state->deployed : nullptr, apply);
+  }
   if (sink.warning_count() > 0) report();
 
   if (dry_run) {
@@ -654,6 +744,65 @@ int run_simulate(std::vector<std::string> args, Streams& streams) {
   return code;
 }
 
+// `allot apply --target slurm POLICY... --deployed POLICY... [--map FILE]
+// [--conf FILE] [-o DIR] [--target-strict]`: reads the live state from
+// Slurm, proves the change from the deployed policy allowed as `compile
+// --state` does (refusing a busy queue deleted, a limit cut below usage, ...),
+// then applies it in a safe order (backend::apply_slurm).
+int run_slurm_apply(const std::vector<std::string>& args, Streams& streams) {
+  std::vector<std::string> policies, deployed;
+  std::string map = backend::default_slurm_map(), conf, output;
+  bool strict = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--target" && i + 1 < args.size()) {
+      ++i;
+    } else if (a == "--deployed" && i + 1 < args.size()) {
+      deployed.push_back(args[++i]);
+    } else if (a == "--map" && i + 1 < args.size()) {
+      map = args[++i];
+    } else if (a == "--conf" && i + 1 < args.size()) {
+      conf = args[++i];
+    } else if (a == "-o" && i + 1 < args.size()) {
+      output = args[++i];
+    } else if (a == "--target-strict") {
+      strict = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error(streams, fmt::format("unknown option `{}`", a));
+    } else {
+      policies.push_back(a);
+    }
+  }
+  if (policies.empty() || deployed.empty()) {
+    return usage_error(streams,
+                       "`apply --target slurm` needs the new policy and `--deployed` (the policy now applied)");
+  }
+  const std::filesystem::path scratch =
+      std::filesystem::temp_directory_path() / fmt::format("allot-apply-{}", ::getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(scratch, ec);
+  if (output.empty()) output = (scratch / "slurm").string();
+  const std::string state_path = (scratch / "state.toml").string();
+  int code = kExitUsage;
+  if (backend::write_slurm_state(map, deployed, state_path, streams.out, streams.err)) {
+    std::vector<std::string> compile_args = policies;
+    for (const std::string& x : {std::string("--target"), std::string("slurm"), std::string("--state"), state_path,
+                                 std::string("-o"), output}) {
+      compile_args.push_back(x);
+    }
+    if (strict) compile_args.push_back("--target-strict");
+    const SlurmApplyHook hook = [&](const backend::SlurmConfig& next, const backend::SlurmConfig& before,
+                                    const std::string& allot_conf) {
+      return backend::apply_slurm(next, before, allot_conf, conf, streams.out, streams.err);
+    };
+    code = run_compile(compile_args, streams, false, &hook);
+    if (code == kExitPolicyError)
+      streams.err << "allot: refused: the change is not safe for the live state; nothing was applied\n";
+  }
+  std::filesystem::remove_all(scratch, ec);
+  return code;
+}
+
 }  // namespace
 
 int run(const std::vector<std::string>& args, Streams streams) {
@@ -666,6 +815,17 @@ int run(const std::vector<std::string>& args, Streams streams) {
   if (command == "check") return run_check(rest, streams);
   if (command == "compile") return run_compile(rest, streams, false);
   if (command == "plan") return run_compile(rest, streams, true);
+  auto has = [&](const char* option, const char* value) {
+    for (std::size_t i = 0; i + 1 < rest.size(); ++i) {
+      if (rest[i] == "--") break;
+      if (rest[i] == option && rest[i + 1] == value) return true;
+    }
+    return false;
+  };
+  if (command == "submit" && has("--backend", "slurm"))
+    return backend::run_slurm_submit(rest, streams.out, streams.err);
+  if (command == "apply" && has("--target", "slurm")) return run_slurm_apply(rest, streams);
+  if (command == "state") return backend::run_slurm_state(rest, streams.out, streams.err);
   if (command == "submit" || command == "ps" || command == "cancel" || command == "status" || command == "apply") {
     return api::run_client_command(args, streams.out, streams.err);
   }
