@@ -204,9 +204,21 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[s]);
     // Allot lends every idle guaranteed GPU and takes it back by preemption:
-    // no lendingLimit. A quota's `lend = N` of the language maps to
-    // lendingLimit here, its `weight = N` to spec.fairSharing.weight.
-    out += resource_groups("  ", pool_flavor[scope.pool], shares.own[s], borrowing, std::nullopt);
+    // no lendingLimit unless the scope writes `lend`. Its lend covers the
+    // whole subtree's guarantee, Kueue's a cohort's own nominal quota: the
+    // nearest is the smaller of the two, said by W0413 where they differ.
+    std::optional<Amount> lending;
+    if (b && b->lend) {
+      lending = std::min(*b->lend, shares.own[s]);
+      if (shares.own[s] != shares.subtree[s])
+        lossy
+            .report("W0413", b->lend_range.valid() ? b->lend_range : scope.name_range,
+                    fmt::format("`lend` of `{}` covers its whole subtree's guarantee; Kueue lends only a cohort's "
+                                "own nominal quota, so lendingLimit is {} of its own {}",
+                                scope.path, quantity(*lending), quantity(shares.own[s])))
+            .add_help("write `lend` on the queues, whose nominal quota is their whole guarantee");
+    }
+    out += resource_groups("  ", pool_flavor[scope.pool], shares.own[s], borrowing, lending);
   }
 
   // ---- ClusterQueues and LocalQueues ------------------------------------------------
@@ -231,16 +243,33 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     const Bound* b = verify::bound_of(policy, qi, kGpu);
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[qi]);
-    out += resource_groups("  ", pool_flavor[scope.pool], shares.own[qi], borrowing, std::nullopt);
+    // `lend = { gpu = N }` on the queue is Kueue's lendingLimit of its nominal quota.
+    std::optional<Amount> lending;
+    if (b && b->lend) lending = std::min(*b->lend, shares.own[qi]);
+    out += resource_groups("  ", pool_flavor[scope.pool], shares.own[qi], borrowing, lending);
     // Allot's rules as Kueue preemption: reclaim of a guarantee from
     // borrowing siblings whatever their priority (Any); same-queue priority
     // preemption (LowerPriority); child_preemption approximated by preempting
     // lower-priority borrowers in the cohort. A per-queue `preemption` of the
     // language maps to withinClusterQueue, `reclaim` to reclaimWithinCohort.
     const bool preempts_within = cls < policy.priorities.size() && !policy.priorities[cls].preempts.empty();
-    out += "  preemption:\n    reclaimWithinCohort: Any\n";
-    out += fmt::format("    withinClusterQueue: {}\n", preempts_within ? "LowerPriority" : "Never");
-    if (owner != kNone && policy.scopes[owner].child_preemption) {
+    const char* reclaim = scope.reclaim == ReclaimPolicy::any              ? "Any"
+                          : scope.reclaim == ReclaimPolicy::lower_priority ? "LowerPriority"
+                                                                           : "Never";
+    const char* within = scope.within_queue == WithinQueue::by_class ? (preempts_within ? "LowerPriority" : "Never")
+                         : scope.within_queue == WithinQueue::lower_priority ? "LowerPriority"
+                         : scope.within_queue == WithinQueue::lower_or_newer_equal_priority
+                             ? "LowerOrNewerEqualPriority"
+                             : "Never";
+    out += fmt::format("  preemption:\n    reclaimWithinCohort: {}\n", reclaim);
+    out += fmt::format("    withinClusterQueue: {}\n", within);
+    if (scope.borrow_within.enabled) {
+      // `borrow_within = lower_priority { max_priority = C }` is Kueue's borrowWithinCohort.
+      out += "    borrowWithinCohort:\n      policy: LowerPriority\n";
+      if (scope.borrow_within.max_priority < policy.priorities.size())
+        out +=
+            fmt::format("      maxPriorityThreshold: {}\n", policy.priorities[scope.borrow_within.max_priority].value);
+    } else if (owner != kNone && policy.scopes[owner].child_preemption) {
       std::int64_t threshold = -1;
       bool unreachable = false;
       for (Index v : queues) {

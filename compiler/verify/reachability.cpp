@@ -99,6 +99,10 @@ struct Facts {
   std::vector<std::uint32_t> position;
   std::vector<std::optional<Amount>> limit;  // effective_limit
   std::vector<Amount> g;
+  // What a scope covers (docs/scheduling.md, "Standing"): its declared
+  // guarantee, or, where it declares none, what its children cover. A job
+  // claims at the level above a scope only while the scope is below that.
+  std::vector<Amount> cover;
   std::vector<Amount> maxnp;      // max_nonpreemptible (kUnbounded: no limit applies)
   std::vector<Amount> saturated;  // sum of the non-preemptible queues' limits (kUnbounded: one has none)
   std::vector<char> saturable;    // those limits fit every scope's limit in the subtree
@@ -147,6 +151,7 @@ Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<In
   f.position.assign(n, 0);
   f.limit.assign(n, std::nullopt);
   f.g.assign(n, 0);
+  f.cover.assign(n, 0);
   f.maxnp.assign(n, 0);
   f.saturated.assign(n, 0);
   f.saturable.assign(n, 1);
@@ -167,9 +172,15 @@ Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<In
       f.limit[x] = parent == kNone ? pool_limit : f.limit[parent];
     }
   }
-  // Bottom-up: non-preemptible capacity and saturation.
+  // Bottom-up: what each scope covers, non-preemptible capacity and saturation.
   for (std::size_t i = f.order.size(); i-- > 0;) {
     const Index x = f.order[i];
+    if (bound_of(policy, x, r)) {
+      f.cover[x] = f.g[x];
+    } else {
+      for (Index c : policy.scopes[x].children)
+        if (c < n) f.cover[x] += f.cover[c];
+    }
     const Scope& s = policy.scopes[x];
     const std::optional<Amount>& lim = f.limit[x];
     Amount total = 0, sat = 0;
@@ -413,7 +424,7 @@ struct Encoding {
   NodeId supply(Index x) {
     const Index parent = policy().scopes[x].parent;
     if (parent == kNone) return f.capacity.unbounded ? big : o.sub(o.sub(cap, u.at(x)), others);
-    const Amount gp = guarantee_of(policy(), parent, f.r);
+    const Amount gp = f.cover[parent];
     const NodeId above =
         gp > 0 ? o.ite(o.lt(u.at(parent), o.constant(gp)), supply(parent), idle(parent)) : idle(parent);
     return o.add(reclaim(parent, x), o.min(o.sub(lim.at(parent), u.at(parent)), above));

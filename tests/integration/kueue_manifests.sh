@@ -16,9 +16,10 @@ python3 -c 'import jsonschema, yaml' || { echo "FAIL: python3-jsonschema and pyt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0 passed=0
-for policy in "$ALLOT_SOURCE_DIR"/policies/*.allot; do
+# Every policy shipped, and one using every preemption option of the language.
+for policy in "$ALLOT_SOURCE_DIR"/policies/*.allot "$ALLOT_SOURCE_DIR"/tests/golden/backend/kueue-options/case.allot; do
   for version in v1beta2 v1beta1; do
-    out="$work/$(basename "$policy" .allot)-$version"
+    out="$work/$(basename "$(dirname "$policy")")-$(basename "$policy" .allot)-$version"
     if ! "$ALLOT" compile "$policy" --target kueue --kueue-version "$version" -o "$out" >"$work/compile.log" 2>&1; then
       echo "FAIL: compile $policy ($version)"; cat "$work/compile.log"; fail=1; continue
     fi
