@@ -339,6 +339,9 @@ std::string unescape(std::string_view quoted) {
 // children, as the grammar defines them.
 class Builder {
  public:
+  using Tree = antlr4::tree::ParseTree;
+  using Rule = antlr4::ParserRuleContext;
+
   Builder(FileId file, std::string_view text) : file_(file), text_(text) {}
 
   ast::File build(antlr4::ParserRuleContext* ctx) {
@@ -348,22 +351,30 @@ class Builder {
       if (is_terminal(child)) continue;  // end of file
       Rule* item = rule(child);
       if (item->getRuleIndex() == G::RuleImportDecl) {
-        out.imports.push_back(ast::Import{unescape(text_of(token(item->children[1]))), range(item)});
-        continue;
-      }
-      Rule* inner = rule(item->children[0]);
-      if (inner->getRuleIndex() == G::RuleAssertion) {
-        out.assertions.push_back(assertion(inner));
+        add_import(out, item);
       } else {
-        out.declarations.push_back(declaration(inner));
+        add_top_item(out, item);
       }
     }
     return out;
   }
 
+  // importDecl : IMPORT STRING SEP?
+  void add_import(ast::File& out, Rule* ctx) const {
+    out.imports.push_back(ast::Import{unescape(text_of(token(ctx->children[1]))), range(ctx)});
+  }
+
+  // topItem : assertion | declaration
+  void add_top_item(ast::File& out, Rule* ctx) {
+    Rule* inner = rule(ctx->children[0]);
+    if (inner->getRuleIndex() == G::RuleAssertion) {
+      out.assertions.push_back(assertion(inner));
+    } else {
+      out.declarations.push_back(declaration(inner));
+    }
+  }
+
  private:
-  using Tree = antlr4::tree::ParseTree;
-  using Rule = antlr4::ParserRuleContext;
 
   static bool is_terminal(const Tree* t) { return t->children.empty(); }
   static Rule* rule(Tree* t) { return static_cast<Rule*>(t); }
@@ -617,29 +628,38 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
   // pay for full LL prediction with error reporting and recovery.
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::SLL);
   parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
-  G::PolicyFileContext* tree = nullptr;
-  try {
-    tree = parser.policyFile();
-  } catch (const antlr4::ParseCancellationException&) {
-    tree = nullptr;
-  }
-  if (tree == nullptr) {
-    tokens.seek(0);
-    parser.reset();
-    ErrorReporter reporter(file, sink, limits.max_syntax_errors_per_file, unclosed);
-    parser.addErrorListener(&reporter);
-    parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
-    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
-    parser.policyFile();
-    parser.removeErrorListeners();
-    if (reporter.count() > 0) return std::nullopt;
-    // SLL failed but LL succeeded: parse again to get the tree (rare).
-    tokens.seek(0);
-    parser.reset();
-    tree = parser.policyFile();
-  }
   Builder builder(file, text);
-  return builder.build(tree);
+  // Declaration by declaration: each top-level item's parse tree is turned
+  // into AST and freed before the next is parsed, so that the parse tree of
+  // a large policy never exists at once. This is `policyFile`'s
+  // `importDecl* topItem* EOF`, driven from here.
+  try {
+    ast::File out;
+    out.id = file;
+    while (tokens.LA(1) == AllotLexer::IMPORT && tokens.LA(2) == AllotLexer::STRING) {
+      builder.add_import(out, parser.importDecl());
+      parser.getTreeTracker().reset();
+    }
+    while (tokens.LA(1) != Token::EOF) {
+      builder.add_top_item(out, parser.topItem());
+      parser.getTreeTracker().reset();
+    }
+    return out;
+  } catch (const antlr4::ParseCancellationException&) {
+  }
+  tokens.seek(0);
+  parser.reset();
+  ErrorReporter reporter(file, sink, limits.max_syntax_errors_per_file, unclosed);
+  parser.addErrorListener(&reporter);
+  parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
+  parser.policyFile();
+  parser.removeErrorListeners();
+  if (reporter.count() > 0) return std::nullopt;
+  // SLL failed but LL succeeded: parse again to get the tree (rare).
+  tokens.seek(0);
+  parser.reset();
+  return builder.build(parser.policyFile());
 }
 
 std::vector<Lexeme> reference_lex(std::string_view text) {
