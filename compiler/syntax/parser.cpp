@@ -41,34 +41,6 @@ static_assert(antlr_type(TokenKind::ident) == AllotLexer::IDENT);
 static_assert(antlr_type(TokenKind::string) == AllotLexer::STRING);
 static_assert(antlr_type(TokenKind::unterminated_string) == AllotLexer::UNTERMINATED_STRING);
 
-// A token of the hand-written lexer as the ANTLR parser sees it. Its start
-// and stop indexes are byte offsets into the source (ANTLR's own lexer would
-// count code points); its text is a slice of the source.
-class SliceToken final : public antlr4::Token {
- public:
-  SliceToken(const Lexeme& lexeme, std::size_t index, std::string_view text, antlr4::TokenSource* source)
-      : lexeme_(lexeme), index_(index), text_(text), source_(source) {}
-
-  std::string getText() const override { return std::string(text_.substr(lexeme_.begin, lexeme_.end - lexeme_.begin)); }
-  size_t getType() const override { return antlr_type(lexeme_.kind); }
-  size_t getLine() const override { return lexeme_.line; }
-  size_t getCharPositionInLine() const override { return lexeme_.column; }
-  size_t getChannel() const override { return DEFAULT_CHANNEL; }
-  size_t getTokenIndex() const override { return index_; }
-  size_t getStartIndex() const override { return lexeme_.begin; }
-  // ANTLR's stop index is inclusive; for the end-of-file token it is start - 1.
-  size_t getStopIndex() const override { return static_cast<size_t>(lexeme_.end) - 1; }
-  antlr4::TokenSource* getTokenSource() const override { return source_; }
-  antlr4::CharStream* getInputStream() const override { return nullptr; }
-  std::string toString() const override { return getText(); }
-
- private:
-  Lexeme lexeme_;
-  std::size_t index_;
-  std::string_view text_;
-  antlr4::TokenSource* source_;
-};
-
 // Only asked for its token factory, by error recovery when it conjures a
 // missing token; the tokens themselves come from the lexer.
 class LexemeSource final : public antlr4::TokenSource {
@@ -78,20 +50,58 @@ class LexemeSource final : public antlr4::TokenSource {
   size_t getCharPositionInLine() override { return 0; }
   antlr4::CharStream* getInputStream() override { return nullptr; }
   std::string getSourceName() override { return "policy"; }
-  void setTokenFactory(antlr4::TokenFactory<antlr4::CommonToken>* /*factory*/) {}
   antlr4::TokenFactory<antlr4::CommonToken>* getTokenFactory() override {
     return antlr4::CommonTokenFactory::DEFAULT.get();
   }
+};
+
+// What the tokens of one file share.
+struct TokenOrigin {
+  std::string_view text;
+  LexemeSource source;
+};
+
+// A token of the hand-written lexer as the ANTLR parser sees it (40 bytes;
+// there is one per word of the policy). Its start and stop indexes are byte
+// offsets into the source (ANTLR's own lexer would count code points); its
+// text is a slice of the source.
+class SliceToken final : public antlr4::Token {
+ public:
+  SliceToken(const Lexeme& lexeme, std::uint32_t index, TokenOrigin* origin)
+      : lexeme_(lexeme), index_(index), origin_(origin) {}
+
+  std::string getText() const override {
+    return std::string(origin_->text.substr(lexeme_.begin, lexeme_.end - lexeme_.begin));
+  }
+  size_t getType() const override { return antlr_type(lexeme_.kind); }
+  size_t getLine() const override { return lexeme_.line; }
+  size_t getCharPositionInLine() const override { return lexeme_.column; }
+  size_t getChannel() const override { return DEFAULT_CHANNEL; }
+  size_t getTokenIndex() const override { return index_; }
+  size_t getStartIndex() const override { return lexeme_.begin; }
+  // ANTLR's stop index is inclusive; for the end-of-file token it is start - 1.
+  size_t getStopIndex() const override { return static_cast<size_t>(lexeme_.end) - 1; }
+  antlr4::TokenSource* getTokenSource() const override { return &origin_->source; }
+  antlr4::CharStream* getInputStream() const override { return nullptr; }
+  std::string toString() const override { return getText(); }
+
+ private:
+  Lexeme lexeme_;
+  std::uint32_t index_;
+  TokenOrigin* origin_;
 };
 
 // The token stream the parser reads: every token of the file, in one vector,
 // with no per-token allocation. Indexes follow BufferedTokenStream.
 class LexemeTokenStream final : public antlr4::TokenStream {
  public:
-  LexemeTokenStream(const std::vector<Lexeme>& lexemes, std::string_view text) {
+  LexemeTokenStream(const std::vector<Lexeme>& lexemes, std::string_view text) : origin_{text, {}} {
     tokens_.reserve(lexemes.size());
-    for (std::size_t i = 0; i < lexemes.size(); ++i) tokens_.emplace_back(lexemes[i], i, text, &source_);
+    for (std::size_t i = 0; i < lexemes.size(); ++i)
+      tokens_.emplace_back(lexemes[i], static_cast<std::uint32_t>(i), &origin_);
   }
+  LexemeTokenStream(const LexemeTokenStream&) = delete;
+  LexemeTokenStream& operator=(const LexemeTokenStream&) = delete;
 
   Token* LT(ssize_t k) override {
     if (k == 0) return nullptr;
@@ -107,7 +117,7 @@ class LexemeTokenStream final : public antlr4::TokenStream {
     return t == nullptr ? 0 : t->getType();
   }
   Token* get(size_t index) const override { return const_cast<SliceToken*>(&tokens_.at(index)); }
-  antlr4::TokenSource* getTokenSource() const override { return const_cast<LexemeSource*>(&source_); }
+  antlr4::TokenSource* getTokenSource() const override { return &origin_.source; }
   std::string getText(const antlr4::misc::Interval& interval) override {
     if (interval.a < 0 || interval.b < 0) return "";
     std::string out;
@@ -138,7 +148,7 @@ class LexemeTokenStream final : public antlr4::TokenStream {
   std::string getSourceName() const override { return "policy"; }
 
  private:
-  LexemeSource source_;
+  mutable TokenOrigin origin_;
   std::vector<SliceToken> tokens_;
   std::size_t position_ = 0;
 };
@@ -617,10 +627,14 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
     return std::nullopt;
   }
 
-  const std::vector<Lexeme> lexemes = lex(text);
   std::optional<SourceRange> unclosed;
-  if (!prescan(lexemes, text, file, sink, limits, unclosed)) return std::nullopt;
-  LexemeTokenStream tokens(lexemes, text);
+  std::optional<LexemeTokenStream> stream;
+  {
+    const std::vector<Lexeme> lexemes = lex(text);
+    if (!prescan(lexemes, text, file, sink, limits, unclosed)) return std::nullopt;
+    stream.emplace(lexemes, text);
+  }
+  LexemeTokenStream& tokens = *stream;
   AllotParser parser(&tokens);
   parser.removeErrorListeners();
 
