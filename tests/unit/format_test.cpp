@@ -83,7 +83,7 @@ TEST_CASE("fmt keeps block comments verbatim and a `{` after a line comment wher
 TEST_CASE("fmt is idempotent and keeps every token on the repository's policies") {
   std::size_t files = 0;
   for (const char* dir : {"policies", "examples", "tests/golden"}) {
-    const std::filesystem::path root = std::filesystem::path(ALLOT_TEST_SOURCE_DIR) / dir;
+    const std::filesystem::path root = std::filesystem::path(ALLOT_SOURCE_DIR) / dir;
     if (!std::filesystem::exists(root)) continue;
     for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
       if (!entry.is_regular_file() || entry.path().extension() != ".allot") continue;
