@@ -9,7 +9,7 @@
 
 #include "compiler/emit/json.h"
 #include "compiler/plan/sha256.h"
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::backend {
 
@@ -166,25 +166,25 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     const Scope& scope = policy.scopes[s];
     if (scope.parent != kNone || scope.pool >= policy.pools.size()) continue;
     roots_guarantee[scope.pool] += shares.subtree[s];
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     roots_reach[scope.pool] += b && b->limit ? *b->limit : shares.subtree[s];
   }
   for (Index p = 0; p < policy.pools.size(); ++p) {
-    const verify::Capacity cap = verify::pool_capacity(policy, p, kGpu);
+    const model::Capacity cap = model::pool_capacity(policy, p, kGpu);
     Amount capacity = cap.known && !cap.unbounded ? cap.amount : roots_reach[p];
     if (!cap.known || cap.unbounded) {
       lossy
           .report("W0411", policy.pools[p].name_range,
                   fmt::format("pool `{}` has no bounded gpu capacity; its Cohort holds what its scopes' limits "
                               "reach ({} gpu)",
-                              policy.pools[p].name, verify::format_quantity(policy, kGpu, capacity)))
+                              policy.pools[p].name, model::format_quantity(policy, kGpu, capacity)))
           .add_help("give the pool nodes or a gpu ceiling");
     } else if (policy.pools[p].billing.mode != BillingMode::subscription) {
       lossy
           .report("W0411",
                   policy.pools[p].billing.range.valid() ? policy.pools[p].billing.range : policy.pools[p].name_range,
                   fmt::format("pool `{}` grows on demand; Kueue sees a fixed {} gpu", policy.pools[p].name,
-                              verify::format_quantity(policy, kGpu, capacity)))
+                              model::format_quantity(policy, kGpu, capacity)))
           .add_help("Kueue's ProvisioningRequest admission check adds nodes on demand; configure it by hand");
     }
     out += fmt::format("---\napiVersion: {}\nkind: Cohort\nmetadata:\n  name: {}\n", api, pool_cohort[p]);
@@ -200,7 +200,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     out += fmt::format("  annotations:\n    allot.dev/scope: {}\n", q(scope.path));
     out +=
         fmt::format("spec:\n  parentName: {}\n", scope.parent == kNone ? pool_cohort[scope.pool] : name[scope.parent]);
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[s]);
     // Allot lends every idle guaranteed GPU and takes it back by preemption:
@@ -240,7 +240,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     out += fmt::format("spec:\n  {}: {}\n", v1beta1 ? "cohort" : "cohortName", name[ns]);
     out += fmt::format("  namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {}\n", ns_name[ns]);
     out += "  queueingStrategy: BestEffortFIFO\n";
-    const Bound* b = verify::bound_of(policy, qi, kGpu);
+    const Bound* b = model::bound_of(policy, qi, kGpu);
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[qi]);
     // `lend = { gpu = N }` on the queue is Kueue's lendingLimit of its nominal quota.
@@ -346,9 +346,9 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
   for (Index r = 0; r < policy.resources.size(); ++r) {
     if (r == kGpu) continue;
     for (Index s = 0; s < n; ++s) {
-      if (!verify::bound_of(policy, s, r)) continue;
+      if (!model::bound_of(policy, s, r)) continue;
       lossy
-          .report("W0408", verify::bound_range(policy, s, r),
+          .report("W0408", model::bound_range(policy, s, r),
                   fmt::format("bounds of `{}` are not emitted for Kueue: only gpu is", policy.resources[r].name))
           .add_help("cover the resource in the ClusterQueues' resourceGroups by hand");
       break;

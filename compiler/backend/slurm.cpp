@@ -10,7 +10,7 @@
 #include <set>
 
 #include "compiler/emit/plan_toml.h"
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::backend {
 
@@ -142,7 +142,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   std::map<Index, std::vector<Index>> sharers;
   for (Index q : queues) {
     for (Index s = q; s != kNone; s = policy.scopes[s].parent) {
-      if (verify::bound_of(policy, s, kGpu)) {
+      if (model::bound_of(policy, s, kGpu)) {
         guaranteed_scope[q] = s;
         break;
       }
@@ -155,7 +155,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     const std::int64_t whole = whole_gpus(own);
     if (own % 1000 != 0) {
       lossy
-          .report("W0308", verify::bound_range(policy, g, kGpu),
+          .report("W0308", model::bound_range(policy, g, kGpu),
                   fmt::format("the guarantee of `{}` is rounded down to {} gpu: Slurm counts whole GPUs",
                               policy.scopes[g].path, whole))
           .add_help("give guarantees in whole GPUs");
@@ -168,7 +168,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       std::vector<std::string> parts;
       for (Index q : qs) parts.push_back(fmt::format("{} {}", policy.scopes[q].path, guarantee[q]));
       Diagnostic& d = lossy.report(
-          "W0303", verify::bound_range(policy, g, kGpu),
+          "W0303", model::bound_range(policy, g, kGpu),
           fmt::format("the {} gpu guaranteed to `{}` are split among its {} queues: a Slurm QOS limit cannot be "
                       "shared by several queues",
                       whole, policy.scopes[g].path, qs.size()));
@@ -350,7 +350,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     a.parent = scope.parent == kNone ? "root" : account[scope.parent];
     a.scope = scope.path;
     a.description = fmt::format("{} {}", to_string(scope.kind), scope.path);
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     if (b && b->limit) {
       // A limit at or above what already applies (the parent's limit, or the
       // pool's nodes for a root) is enforced by that and left out: Slurm never
@@ -358,19 +358,19 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       // would only block preemption.
       std::optional<Amount> above;
       if (scope.parent != kNone) {
-        above = verify::effective_limit(policy, scope.parent, kGpu);
+        above = model::effective_limit(policy, scope.parent, kGpu);
       } else if (scope.pool < policy.pools.size()) {
-        const verify::Capacity cap = verify::pool_capacity(policy, scope.pool, kGpu);
+        const model::Capacity cap = model::pool_capacity(policy, scope.pool, kGpu);
         if (cap.known && !cap.unbounded) above = cap.amount;
       }
       if (above && *b->limit >= *above) {
         config.notes.push_back(fmt::format("account {}: limit {} gpu not set, what applies above enforces it", a.name,
-                                           verify::format_quantity(policy, kGpu, *b->limit)));
+                                           model::format_quantity(policy, kGpu, *b->limit)));
       } else {
         a.grp_gpus = whole_gpus(*b->limit);
         if (*b->limit % 1000 != 0) {
           lossy
-              .report("W0308", verify::bound_range(policy, s, kGpu),
+              .report("W0308", model::bound_range(policy, s, kGpu),
                       fmt::format("the limit of `{}` is rounded down to {} gpu: Slurm counts whole GPUs", scope.path,
                                   *a.grp_gpus))
               .add_help("give limits in whole GPUs");
@@ -379,7 +379,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
           if (!is_within(policy, quota, s)) continue;
           lossy
               .report(
-                  "W0301", verify::bound_range(policy, s, kGpu),
+                  "W0301", model::bound_range(policy, s, kGpu),
                   fmt::format("a job of a queue of `{}` blocked by the limit of `{}` never preempts in Slurm: it waits",
                               policy.scopes[quota].path, scope.path))
               .note("`child_preemption` is set here", policy.scopes[quota].name_range)
@@ -395,9 +395,9 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   for (Index r = 0; r < policy.resources.size(); ++r) {
     if (r == kGpu) continue;
     for (Index s = 0; s < n; ++s) {
-      if (!verify::bound_of(policy, s, r)) continue;
+      if (!model::bound_of(policy, s, r)) continue;
       lossy
-          .report("W0309", verify::bound_range(policy, s, r),
+          .report("W0309", model::bound_range(policy, s, r),
                   fmt::format("bounds of `{}` are not emitted for Slurm: only gpu is", policy.resources[r].name))
           .add_help("Slurm limits cpu and memory through GrpTRES=cpu=,mem=, set by hand");
       break;

@@ -6,8 +6,8 @@
 #include <numeric>
 #include <set>
 
+#include "compiler/sema/model_queries.h"
 #include "compiler/sema/units.h"
-#include "compiler/verify/common.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {

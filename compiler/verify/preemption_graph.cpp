@@ -12,7 +12,7 @@
 #include <set>
 #include <utility>
 
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {

@@ -6,12 +6,14 @@
 #include <functional>
 #include <unordered_map>
 
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
+#include "compiler/smt/z3.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {
 
 using namespace model;
+using namespace smt;
 
 std::string usage_var(const Scope& scope) { return "u/" + scope.path; }
 std::string nonpreemptible_var(const Scope& scope) { return "n/" + scope.path; }

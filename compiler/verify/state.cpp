@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <map>
 
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::verify {
 
@@ -306,7 +306,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   std::vector<std::int64_t> active(deployed.scopes.size(), 0);
   std::vector<SourceRange> active_at(deployed.scopes.size());
   for (const LiveScope& ls : state.scopes) {
-    const std::optional<Index> s = find_scope(deployed, ls.path);
+    const std::optional<Index> s = deployed.find_scope(ls.path);
     if (!s) {
       sink.warning("E0229", ls.range,
                    fmt::format("the state names scope `{}`, which the deployed policy lacks", ls.path));
@@ -369,7 +369,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
   }
   for (const LivePool& lp : state.pools) {
-    if (!find_pool(deployed, lp.name) && !find_pool(next, lp.name)) {
+    if (!deployed.find_pool(lp.name) && !next.find_pool(lp.name)) {
       sink.warning("E0229", lp.range, fmt::format("the state names pool `{}`, which neither policy has", lp.name));
     }
   }
@@ -377,10 +377,10 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   // Deleted scopes.
   for (Index d = 0; d < deployed.scopes.size(); ++d) {
     const Scope& ds = deployed.scopes[d];
-    if (find_scope(next, ds.path)) continue;
+    if (next.find_scope(ds.path)) continue;
     if (ds.kind == ScopeKind::queue) {
       const std::optional<Index> parent_in_next =
-          ds.parent == kNone ? std::nullopt : find_scope(next, deployed.scopes[ds.parent].path);
+          ds.parent == kNone ? std::nullopt : next.find_scope(deployed.scopes[ds.parent].path);
       if (ds.name == "default-queue" && parent_in_next) {
         sink.error("E0222", next.scopes[*parent_in_next].name_range,
                    fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
@@ -402,7 +402,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
     for (Index r = 0; r < resources; ++r) {
       if (used[d][r] <= 0) continue;
-      if (ds.parent != kNone && !find_scope(next, deployed.scopes[ds.parent].path)) break;  // reported at the parent
+      if (ds.parent != kNone && !next.find_scope(deployed.scopes[ds.parent].path)) break;  // reported at the parent
       sink.error(
               "E0224", used_at[d][r],
               fmt::format("the change deletes {}, which uses {}", name_of(ds), format_amount(deployed, r, used[d][r])))
@@ -415,7 +415,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   // Reduced scopes and new guarantees on pools that are not running.
   for (Index n = 0; n < next.scopes.size(); ++n) {
     const Scope& ns = next.scopes[n];
-    const std::optional<Index> d = find_scope(deployed, ns.path);
+    const std::optional<Index> d = deployed.find_scope(ns.path);
     for (Index r = 0; r < resources && r < std::max(ns.bounds.size(), std::size_t{4}); ++r) {
       if (d) {
         // Only where the scope's own bound changes; scopes below it inherit.
@@ -460,7 +460,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   for (Index p = 0; p < deployed.pools.size(); ++p) {
     const Pool& dp = deployed.pools[p];
     if (dp.billing.mode == BillingMode::pay_as_you_go) continue;
-    const std::optional<Index> np = find_pool(next, dp.name);
+    const std::optional<Index> np = next.find_pool(dp.name);
     const SourceRange live_range = [&] {
       for (const LivePool& lp : state.pools) {
         if (lp.name == dp.name) return lp.range;

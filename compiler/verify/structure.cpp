@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <functional>
 
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {
