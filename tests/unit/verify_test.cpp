@@ -672,6 +672,31 @@ deployments = ["svc-a"]
   CHECK(bad.diagnostics()[0].code == "E0220");
 }
 
+TEST_CASE("E0222: a default-queue is never deleted") {
+  // Sema gives every namespace a default-queue, so only a model built
+  // otherwise (a policy from another tool, a future sema) can lose one.
+  Pai deployed;
+  SourceManager sources;
+  DiagnosticSink parse;
+  auto state = state_with("policy = \"a.allot\"\nas_of = 2026-05-01\n", sources, parse);
+  CHECK(parse.diagnostics().empty());
+  Pai next;
+  const Index ns = next.b.p.scopes[next.ws_c].children[0];
+  next.b.p.scopes.pop_back();  // workspace-c/main/default-queue, the last scope
+  next.b.p.scopes[ns].children.clear();
+  DiagnosticSink sink;
+  CHECK(verify::check_change(deployed.b.p, next.b.p, state, sink) == 1);
+  REQUIRE(codes(sink) == std::vector<std::string>{"E0222"});
+  CHECK(sink.diagnostics()[0].message.find("`workspace-c/main/default-queue`") != std::string::npos);
+
+  // Deleting the whole namespace deletes its default-queue with it: allowed.
+  Pai gone;
+  gone.b.p.scopes.resize(gone.ws_c + 1);
+  gone.b.p.scopes[gone.ws_c].children.clear();
+  DiagnosticSink sink2;
+  CHECK(verify::check_change(deployed.b.p, gone.b.p, state, sink2) == 0);
+}
+
 TEST_CASE("live amounts convert exactly") {
   Builder b;
   CHECK(verify::parse_live_amount(b.p, kGpu, "78") == 78000);
