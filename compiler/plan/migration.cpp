@@ -7,6 +7,7 @@
 #include <map>
 #include <tuple>
 
+#include "compiler/base/codes.h"
 #include "compiler/sema/model_queries.h"
 
 namespace allot::plan {
@@ -519,7 +520,7 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
         ++blocked;
         const Amount value = lower_limit ? *to.limit : to.guarantee;
         Diagnostic& d = sink.error(
-            "E0242", scope_range(next, op.step.target, c.resource),
+            code::E0242, scope_range(next, op.step.target, c.resource),
             fmt::format("no safe order: {} `{}` cannot shrink to {} {} while it uses {}", op.step.kind, op.step.target,
                         lower_limit ? "a limit of" : "a guarantee of", model::format_amount(next, c.resource, value),
                         model::format_amount(next, c.resource, u)));
@@ -545,7 +546,7 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
       if (active > 0 || used_gpu > 0) {
         ++blocked;
         Diagnostic& d = sink.error(
-            "E0243",
+            code::E0243,
             usage.active_at.at(op.step.target).valid() ? usage.active_at.at(op.step.target)
                                                        : scope_range(deployed, op.step.target, kNone),
             active > 0
@@ -597,7 +598,7 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
     }
     if (!progressed) {
       Diagnostic& d = sink.error(
-          "E0240", scope_range(next, pending.front().step.target, kNone),
+          code::E0240, scope_range(next, pending.front().step.target, kNone),
           fmt::format("no safe order from the deployed policy: every remaining step breaks an invariant ({} left)",
                       pending.size()));
       for (std::size_t i = 0; i < reasons.size() && i < 3; ++i) d.note(reasons[i]);

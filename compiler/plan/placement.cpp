@@ -7,6 +7,7 @@
 #include <numeric>
 #include <set>
 
+#include "compiler/base/codes.h"
 #include "compiler/sema/model_queries.h"
 
 namespace allot::plan {
@@ -349,7 +350,7 @@ Placement place(const Policy& policy, const Inventory& inventory, const Homes* p
     if (wanted > capacity) {
       if (pl.billing.mode == BillingMode::subscription) {
         Diagnostic& diag =
-            sink.error("E0241", pl.name_range.valid() ? pl.name_range : pl.range,
+            sink.error(code::E0241, pl.name_range.valid() ? pl.name_range : pl.range,
                        fmt::format("the own shares of the scopes on pool `{}` need {} gpu, but its nodes hold {} gpu",
                                    pl.name, wanted, capacity));
         for (std::size_t d : demand_ids) {

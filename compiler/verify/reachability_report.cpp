@@ -8,6 +8,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "compiler/base/codes.h"
 #include "compiler/sema/model_queries.h"
 #include "compiler/smt/z3.h"
 #include "compiler/verify/reachability.h"
@@ -90,7 +91,7 @@ void warn_carved_out(const Policy& policy, DiagnosticSink& sink) {
       for (Index c : q.children) {
         const Scope& w = policy.scopes[c];
         if (w.kind != ScopeKind::workspace || bound_of(policy, c, r)) continue;
-        sink.warning("W0106", w.name_range.valid() ? w.name_range : w.range,
+        sink.warning(code::W0106, w.name_range.valid() ? w.name_range : w.range,
                      fmt::format("workspace {} is bound to {}, whose {} are all guaranteed to its sub-quotas: its jobs "
                                  "get only idle or borrowed capacity",
                                  quoted(w.name), quoted(q.name), format_amount(policy, r, g)))
@@ -155,7 +156,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         if (std::holds_alternative<Proved>(solver->check(relaxed.obligation, options.timeout))) {
           const Scope& ps = policy.scopes[policy_scope];
           if (ps.reclaim == ReclaimPolicy::lower_priority) {
-            sink.warning("W0105", bound_range(policy, q.claim.scope, r),
+            sink.warning(code::W0105, bound_range(policy, q.claim.scope, r),
                          fmt::format("{} is guaranteed {} only against lower-priority borrowers", who,
                                      format_amount(policy, r, q.claim.guarantee)))
                 .note(fmt::format("{} takes back lent capacity only from work of lower priority than its own",
@@ -271,7 +272,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         }
         if (parts.empty()) state += "nothing else runs";
         Diagnostic& d = sink.error(
-            "E0211", at,
+            code::E0211, at,
             fmt::format("{}, {} cannot obtain its {}", state, who, format_amount(policy, r, q.claim.guarantee)));
         d.note(fmt::format("{} uses {} and can obtain only {} more", who, format_amount(policy, r, usage),
                            format_amount(policy, r, std::max<Amount>(0, supply))),
@@ -295,7 +296,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
       }
     }
     if (auto* unknown = std::get_if<Unknown>(&result)) {
-      sink.warning("E0212", at,
+      sink.warning(code::E0212, at,
                    fmt::format("could not prove that {} can always obtain its {}: {}", who,
                                format_amount(policy, r, q.claim.guarantee), unknown->reason))
           .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
