@@ -9,7 +9,8 @@
 //              report this honestly as a warning, never as proved.
 //
 // Terms are linear integer arithmetic plus min, max and if-then-else, which is
-// all capacity reasoning needs. Only compiler/verify/z3_backend.cpp knows Z3.
+// all capacity reasoning needs. No solver library is visible here: the Z3
+// implementation is behind compiler/smt/z3.h.
 #pragma once
 
 #include <chrono>
@@ -23,7 +24,7 @@
 
 #include "compiler/base/source.h"
 
-namespace allot::verify {
+namespace allot::smt {
 
 using NodeId = std::uint32_t;
 
@@ -122,7 +123,4 @@ class Solver {
   virtual Result check(const Obligation& obligation, std::chrono::milliseconds timeout) = 0;
 };
 
-// A Z3-backed solver: a fresh context per obligation, nothing shared.
-std::unique_ptr<Solver> make_z3_solver();
-
-}  // namespace allot::verify
+}  // namespace allot::smt

@@ -1,12 +1,15 @@
-// The only file that knows Z3: translates an `Obligation` into a Z3 query
-// over integers, with a fresh context per obligation (no shared state).
+// The only file that knows Z3: translates an `Obligation` into a Z3 query over
+// integers, and runs the placement optimizer; a fresh context per call.
 #include <z3++.h>
 
+#include <algorithm>
+#include <array>
+#include <optional>
 #include <string>
 
-#include "compiler/verify/solver.h"
+#include "compiler/smt/z3.h"
 
-namespace allot::verify {
+namespace allot::smt {
 namespace {
 
 class Z3Solver final : public Solver {
@@ -116,27 +119,21 @@ class Z3Solver final : public Solver {
 
 std::unique_ptr<Solver> make_z3_solver() { return std::make_unique<Z3Solver>(); }
 
-}  // namespace allot::verify
+}  // namespace allot::smt
 
-// ---- placement optimizer (compiler/verify/z3_placement.h) -------------------
+// ---- placement optimizer (compiler/smt/z3.h) -------------------
 // Added for the plan stage; independent of the obligation solver above.
 
-#include <algorithm>
-#include <array>
-#include <optional>
-
-#include "compiler/verify/z3_placement.h"
-
-namespace allot::verify {
+namespace allot::smt {
 namespace {
 
-class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
+class Z3PlacementOptimizer final : public PlacementOptimizer {
  public:
   // A linear encoding (0/1 integers, not Booleans) so that the LP relaxation
   // bounds every objective; nodes that are interchangeable are ordered by
   // load to break symmetry.
-  plan::OptimizeResult optimize(const plan::PlacementProblem& problem, std::chrono::milliseconds budget) override {
-    plan::OptimizeResult result;
+  OptimizeResult optimize(const PlacementProblem& problem, std::chrono::milliseconds budget) override {
+    OptimizeResult result;
     try {
       z3::context ctx;
       z3::optimize opt(ctx);
@@ -162,7 +159,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
       for (std::size_t d = 0; d < demands; ++d) {
         z3::expr_vector total(ctx);
         for (std::uint32_t n : problem.demands[d].nodes) {
-          const plan::OptNode& node = problem.nodes.at(n);
+          const OptNode& node = problem.nodes.at(n);
           z3::expr_vector on_node(ctx);
           for (std::uint32_t k = node.first_domain; k < node.first_domain + node.domain_count; ++k) {
             const std::string id = std::to_string(d) + "_" + std::to_string(k);
@@ -199,7 +196,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
         std::int64_t largest_node = 0, largest_domain = 0;
         z3::expr_vector own_spans(ctx), own_domains(ctx);
         for (std::uint32_t n : problem.demands[d].nodes) {
-          const plan::OptNode& node = problem.nodes.at(n);
+          const OptNode& node = problem.nodes.at(n);
           largest_node = std::max(largest_node, node.capacity);
           own_spans.push_back(*uses[d][n]);
           for (std::uint32_t k = node.first_domain; k < node.first_domain + node.domain_count; ++k) {
@@ -232,7 +229,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
       }
       // Symmetry: consecutive interchangeable nodes carry non-increasing loads.
       auto same = [&](std::size_t a, std::size_t b) {
-        const plan::OptNode &p = problem.nodes[a], &q = problem.nodes[b];
+        const OptNode &p = problem.nodes[a], &q = problem.nodes[b];
         if (p.capacity != q.capacity || p.domain_count != q.domain_count || p.pay_as_you_go != q.pay_as_you_go) {
           return false;
         }
@@ -243,7 +240,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
             if (prev[p.first_domain + i] != 0 || prev[q.first_domain + i] != 0) return false;
           }
         }
-        for (const plan::OptDemand& dm : problem.demands) {
+        for (const OptDemand& dm : problem.demands) {
           const bool has_a = std::binary_search(dm.nodes.begin(), dm.nodes.end(), static_cast<std::uint32_t>(a));
           const bool has_b = std::binary_search(dm.nodes.begin(), dm.nodes.end(), static_cast<std::uint32_t>(b));
           if (has_a != has_b) return false;
@@ -256,7 +253,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
       const std::array<z3::expr, 6> objectives = {total_of(shared),     total_of(spans), total_of(domain_spans),
                                                   total_of(free_nodes), total_of(payg),  total_of(moves)};
       for (std::size_t i = 0; i < objectives.size(); ++i) {
-        const plan::PlacementProblem::Hint& hint = problem.hints[i];
+        const PlacementProblem::Hint& hint = problem.hints[i];
         if (hint.equal) opt.add(objectives[i] == num(*hint.equal));
         if (hint.bound) opt.add(i == 3 ? objectives[i] >= num(*hint.bound) : objectives[i] <= num(*hint.bound));
       }
@@ -269,7 +266,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
-          result.status = plan::OptStatus::timeout;
+          result.status = OptStatus::timeout;
           result.detail = "timeout";
           return result;
         }
@@ -284,7 +281,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
         }
         const z3::check_result answer = opt.check();
         if (answer == z3::unsat) {
-          result.status = plan::OptStatus::infeasible;
+          result.status = OptStatus::infeasible;
           result.detail = "no placement meets every share";
           return result;
         }
@@ -292,7 +289,7 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
           const std::string reason = Z3_optimize_get_reason_unknown(ctx, opt);
           const bool timed_out =
               reason.find("timeout") != std::string::npos || reason.find("canceled") != std::string::npos;
-          result.status = timed_out ? plan::OptStatus::timeout : plan::OptStatus::failed;
+          result.status = timed_out ? OptStatus::timeout : OptStatus::failed;
           result.detail = reason;
           return result;
         }
@@ -307,17 +304,17 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
           if (!x[d][k]) continue;
           int64_t value = 0;
           if (!best->eval(*x[d][k], true).is_numeral_i64(value)) {
-            result.status = plan::OptStatus::failed;
+            result.status = OptStatus::failed;
             result.detail = "value out of range";
             return result;
           }
           result.solution.amount[d][k] = value;
         }
       }
-      result.status = plan::OptStatus::optimal;
+      result.status = OptStatus::optimal;
       return result;
     } catch (const z3::exception& e) {
-      result.status = plan::OptStatus::failed;
+      result.status = OptStatus::failed;
       result.detail = std::string("solver error: ") + e.msg();
     }
     return result;
@@ -326,8 +323,6 @@ class Z3PlacementOptimizer final : public plan::PlacementOptimizer {
 
 }  // namespace
 
-std::unique_ptr<plan::PlacementOptimizer> make_z3_placement_optimizer() {
-  return std::make_unique<Z3PlacementOptimizer>();
-}
+std::unique_ptr<PlacementOptimizer> make_z3_placement_optimizer() { return std::make_unique<Z3PlacementOptimizer>(); }
 
-}  // namespace allot::verify
+}  // namespace allot::smt

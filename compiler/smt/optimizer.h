@@ -1,5 +1,5 @@
 // The placement optimizer interface: an exact solver for small placement
-// problems, kept free of any solver library (compiler/verify/z3_placement.h
+// problems, kept free of any solver library (compiler/smt/z3.h
 // provides the Z3 implementation). The problem is stated over interconnect
 // domains: each node is split into domains of consecutive GPU indices, and a
 // solution says how many GPUs of each demand's own share lie in each domain.
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace allot::plan {
+namespace allot::smt {
 
 struct OptDomain {
   std::uint32_t node = 0;     // index into PlacementProblem::nodes
@@ -73,4 +73,4 @@ class PlacementOptimizer {
   virtual OptimizeResult optimize(const PlacementProblem& problem, std::chrono::milliseconds budget) = 0;
 };
 
-}  // namespace allot::plan
+}  // namespace allot::smt

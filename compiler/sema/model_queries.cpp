@@ -1,10 +1,8 @@
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 #include <fmt/format.h>
 
-namespace allot::verify {
-
-using namespace model;
+namespace allot::model {
 
 std::string resource_name(const Policy& policy, Index resource) {
   if (resource < policy.resources.size()) return policy.resources[resource].name;
@@ -41,20 +39,6 @@ std::string format_amount(const Policy& policy, Index resource, Amount amount) {
                                : format_quantity(policy, resource, amount) + " " + name;
   }
   return format_quantity(policy, resource, amount) + " " + name;
-}
-
-std::optional<Index> find_scope(const Policy& policy, std::string_view path) {
-  for (Index i = 0; i < policy.scopes.size(); ++i) {
-    if (policy.scopes[i].path == path) return i;
-  }
-  return std::nullopt;
-}
-
-std::optional<Index> find_pool(const Policy& policy, std::string_view name) {
-  for (Index i = 0; i < policy.pools.size(); ++i) {
-    if (policy.pools[i].name == name) return i;
-  }
-  return std::nullopt;
 }
 
 std::string quoted(const std::string& name) { return "`" + name + "`"; }
@@ -175,4 +159,4 @@ SourceRange bound_range(const Policy& policy, Index scope, Index resource) {
   return policy.scopes[scope].name_range.valid() ? policy.scopes[scope].name_range : policy.scopes[scope].range;
 }
 
-}  // namespace allot::verify
+}  // namespace allot::model

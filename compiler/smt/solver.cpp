@@ -1,9 +1,9 @@
-#include "compiler/verify/solver.h"
+#include "compiler/smt/solver.h"
 
 #include <algorithm>
 #include <limits>
 
-namespace allot::verify {
+namespace allot::smt {
 
 NodeId Obligation::push(NodeKind kind, std::int64_t value, std::vector<NodeId> args) {
   nodes_.push_back(Node{kind, value, std::move(args)});
@@ -140,4 +140,4 @@ bool satisfies(const Obligation& obligation, const Assignment& assignment) {
   return true;
 }
 
-}  // namespace allot::verify
+}  // namespace allot::smt
