@@ -112,9 +112,14 @@ std::string Daemon::handle(const Identity& who, const api::SubmitRequest& r) {
   if (!job) return error_reply(api::error_code::refused, why);
   runtime::SubmitResult result = scheduler_->submit(*job, rec.submit_time);
   if (const auto* refusal = std::get_if<runtime::Refusal>(&result)) {
-    if (refusal->reason == runtime::RefusalReason::user_not_authorized) return refuse(who, "submit", refusal->message);
-    return error_reply(api::error_code::refused,
-                       fmt::format("{} ({})", refusal->message, runtime::to_string(refusal->reason)));
+    // The id was only lent to the core for its checks: a refused request
+    // never becomes a job, so its refusal names none, and the next job
+    // gets the id.
+    std::string message = refusal->message;
+    if (const std::string lent = fmt::format("job {}: ", rec.id); message.starts_with(lent))
+      message.erase(0, lent.size());
+    if (refusal->reason == runtime::RefusalReason::user_not_authorized) return refuse(who, "submit", message);
+    return error_reply(api::error_code::refused, fmt::format("{} ({})", message, runtime::to_string(refusal->reason)));
   }
   ++next_id_;
   JobRecord& stored = jobs_[rec.id] = std::move(rec);
@@ -182,10 +187,12 @@ std::vector<ScopeFigures> Daemon::scope_figures() const {
     for (ScopeId s = runtime::find_scope(plan_.cluster, queue); s != kNone; s = plan_.cluster.scopes[s].parent)
       preemptions[s] += count;
   }
+  const std::vector<runtime::Resources> guarantees = shown_guarantees(plan_.cluster);
   for (ScopeId s = 0; s < plan_.cluster.scopes.size(); ++s) {
     if (!in_node_pool(s)) continue;
-    out.push_back({plan_.cluster.scopes[s].name, kind_name(plan_.cluster.scopes[s].kind), scheduler_->scope_report(s),
-                   preemptions[s]});
+    runtime::ScopeReport report = scheduler_->scope_report(s);
+    report.guaranteed = guarantees[s];
+    out.push_back({plan_.cluster.scopes[s].name, kind_name(plan_.cluster.scopes[s].kind), report, preemptions[s]});
   }
   return out;
 }

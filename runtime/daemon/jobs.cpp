@@ -42,6 +42,10 @@ void Daemon::run_schedule() {
   const runtime::Decision d = scheduler_->schedule(wall_ms());
   for (const runtime::Preemption& p : d.preempted) {
     JobRecord& rec = jobs_.at(p.victim);
+    // Already on its way out (a core built by a plan change or a restart
+    // holds it as running): the core now waits for it as a victim, but it
+    // was preempted once, is signalled once and counted once.
+    if (rec.phase == JobPhase::stopping) continue;
     ++rec.preemptions;
     ++preemptions_by_queue_[rec.queue];
     log(fmt::format("job {} preempted by job {} ({}): {}", p.victim, p.preemptor, runtime::to_string(p.reason),
@@ -120,6 +124,7 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
   rec.start_ticks = s.start_ticks;
   rec.started_at = wall_ms();
   rec.finished_at = 0;
+  rec.kill_at = 0;
   rec.exit_code.reset();
   rec.signal.reset();
   ++rec.runs;
@@ -142,6 +147,7 @@ void Daemon::stop_job(JobRecord& rec, StopIntent intent, const std::string& reas
   rec.stop_intent = intent;
   rec.reason = reason;
   const runtime::Time grace = grace_period_ms(rec);
+  rec.kill_at = wall_ms() + grace;
   journal(rec);
   if (!signal_job(rec, SIGTERM)) log(fmt::format("job {}: process group {} already gone", rec.id, rec.pid));
   arm_kill(rec, grace);
@@ -156,6 +162,7 @@ void Daemon::on_job_exit(JobId id, std::optional<int> wait_status) {
   rec.starting = false;  // ended before its gate opened (its gate is abandoned)
   stopping_outside_core_.erase(id);
   kill_timers_.erase(id);
+  rec.kill_at = 0;
   rec.exit_code.reset();
   rec.signal.reset();
   if (wait_status && WIFEXITED(*wait_status)) rec.exit_code = WEXITSTATUS(*wait_status);

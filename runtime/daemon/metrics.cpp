@@ -40,21 +40,27 @@ std::vector<runtime::Resources> covers(const runtime::Cluster& cluster) {
 
 }  // namespace
 
-runtime::Resources shown_guarantee(const runtime::Cluster& cluster, runtime::ScopeId scope) {
-  const runtime::Scope& s = cluster.scopes[scope];
-  runtime::Resources shown;
-  for (runtime::Resource r : runtime::kAllResources)
-    if (s.bounds[r]) shown[r] = s.bounds[r]->guarantee;
-  if (s.kind != runtime::ScopeKind::workspace || s.parent == runtime::kNone) return shown;
-  const runtime::Scope& quota = cluster.scopes[s.parent];
-  if (quota.kind != runtime::ScopeKind::quota) return shown;
+std::vector<runtime::Resources> shown_guarantees(const runtime::Cluster& cluster) {
   const std::vector<runtime::Resources> cover = covers(cluster);
-  for (runtime::Resource r : runtime::kAllResources) {
-    if (s.bounds[r] || cover[scope][r] > 0 || !quota.bounds[r]) continue;
-    runtime::Amount taken = 0;
-    for (runtime::ScopeId c = 0; c < cluster.scopes.size(); ++c)
-      if (cluster.scopes[c].parent == s.parent) taken += cover[c][r];
-    shown[r] = std::max<runtime::Amount>(0, quota.bounds[r]->guarantee - taken);
+  std::vector<runtime::Resources> children_cover(cluster.scopes.size());  // per scope, what its children cover
+  for (std::size_t i = 0; i < cluster.scopes.size(); ++i) {
+    const runtime::ScopeId parent = cluster.scopes[i].parent;
+    if (parent == runtime::kNone) continue;
+    for (runtime::Resource r : runtime::kAllResources) children_cover[parent][r] += cover[i][r];
+  }
+  std::vector<runtime::Resources> shown(cluster.scopes.size());
+  for (std::size_t i = 0; i < cluster.scopes.size(); ++i) {
+    const runtime::Scope& s = cluster.scopes[i];
+    const bool bound = s.kind == runtime::ScopeKind::workspace && s.parent != runtime::kNone &&
+                       cluster.scopes[s.parent].kind == runtime::ScopeKind::quota;
+    for (runtime::Resource r : runtime::kAllResources) {
+      if (s.bounds[r]) {
+        shown[i][r] = s.bounds[r]->guarantee;
+      } else if (bound && cover[i][r] == 0 && cluster.scopes[s.parent].bounds[r]) {
+        shown[i][r] =
+            std::max<runtime::Amount>(0, cluster.scopes[s.parent].bounds[r]->guarantee - children_cover[s.parent][r]);
+      }
+    }
   }
   return shown;
 }
@@ -93,7 +99,10 @@ std::string render_metrics(const std::vector<ScopeFigures>& scopes,
   const Gauge gauges[] = {
       {"allot_scope_used", "Resources held by running jobs in the scope's subtree (GPUs, CPUs, MiB).",
        &runtime::ScopeReport::used},
-      {"allot_scope_guaranteed", "Declared guarantee of the scope.", &runtime::ScopeReport::guaranteed},
+      {"allot_scope_guaranteed",
+       "Declared guarantee of the scope; of a workspace bound to a quota, the part of the quota's guarantee it may "
+       "claim.",
+       &runtime::ScopeReport::guaranteed},
       {"allot_scope_borrowed", "Used beyond the scope's guarantee.", &runtime::ScopeReport::borrowed},
       {"allot_scope_pending", "Requested by pending jobs in the scope's subtree.", &runtime::ScopeReport::pending},
   };

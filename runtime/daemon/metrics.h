@@ -15,16 +15,16 @@ namespace allot::daemon {
 struct ScopeFigures {
   std::string path;
   std::string kind;
-  runtime::ScopeReport report;  // `guaranteed` as shown_guarantee() gives it
+  runtime::ScopeReport report;  // `guaranteed` as shown_guarantees() gives it
   std::uint64_t preemptions_total = 0;
 };
 
-// The guarantee shown for a scope: what it declares. A workspace that
-// declares no guarantee of a resource and covers none below it, bound to a
-// quota, shows what it may claim there: the part of the quota's guarantee
-// that the quota's other children do not cover (docs/scheduling.md, "own
-// jobs"), shared by every workspace bound to that quota.
-runtime::Resources shown_guarantee(const runtime::Cluster& cluster, runtime::ScopeId scope);
+// The guarantee shown per scope (indexed by ScopeId): what it declares. A
+// workspace that declares no guarantee of a resource and covers none below
+// it, bound to a quota, shows what it may claim there: the part of the
+// quota's guarantee that the quota's children do not cover (the quota's "own
+// jobs", docs/scheduling.md), shared by every workspace bound to that quota.
+std::vector<runtime::Resources> shown_guarantees(const runtime::Cluster& cluster);
 
 // Prometheus text exposition of the per-scope figures.
 std::string render_metrics(const std::vector<ScopeFigures>& scopes,

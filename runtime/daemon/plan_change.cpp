@@ -164,12 +164,13 @@ std::variant<PlanChange, std::string> decide_plan_change(const runtime::Cluster&
       continue;
     }
     if (change.in_core) ++out.kept;
-    // A job already being stopped keeps its SIGTERM and its deadline; only
-    // one without a kill timer (re-adopted while stopping) gets them here.
-    if (rec.phase == JobPhase::stopping && !jobs[i].kill_timer) {
-      change.sigterm = true;
-      change.kill_in_ms = grace_period_ms(rec, cluster);
-    }
+    // A job already being stopped keeps its one SIGTERM and its deadline: it
+    // is never signalled again here. One without a kill timer (re-adopted
+    // while stopping) gets the journaled deadline; a record written before
+    // deadlines were journaled gets a grace period from now.
+    if (rec.phase == JobPhase::stopping && !jobs[i].kill_timer)
+      change.kill_in_ms =
+          rec.kill_at > 0 ? std::max<runtime::Time>(0, rec.kill_at - now) : grace_period_ms(rec, cluster);
   }
   std::stable_sort(pending.begin(), pending.end(), [&](std::size_t a, std::size_t b) {
     const JobRecord& ra = *jobs[a].record;

@@ -110,6 +110,11 @@ bool Daemon::replay_journal(const std::string& path) {
       std::optional<JobRecord> job = job_from_json(*rec->find("job"), error);
       if (job) {
         next_id_ = std::max(next_id_, job->id + 1);
+        // The snapshot holds the counts as of its generation; preemptions
+        // since then are in the victims' records.
+        const auto known = jobs_.find(job->id);
+        const std::uint32_t before = known == jobs_.end() ? 0 : known->second.preemptions;
+        if (job->preemptions > before) preemptions_by_queue_[job->queue] += job->preemptions - before;
         jobs_[job->id] = std::move(*job);
         ++replayed_records_;
         continue;
@@ -148,6 +153,7 @@ void Daemon::recover_processes() {
         rec.stop_intent = StopIntent::none;
         rec.pid = 0;
         rec.start_ticks = 0;
+        rec.kill_at = 0;
         rec.gpus.clear();
         rec.gpu_ids.clear();
         if (rec.runs > 0) --rec.runs;
