@@ -224,7 +224,6 @@ std::string Daemon::install_plan(NodePlan next, const std::string& why) {
         break;
       case PlanAction::keep:
         if (rec.phase != JobPhase::stopping) break;
-        if (!c.in_core) stopping_outside_core_.insert(c.id);
         if (c.intent != rec.stop_intent) {
           rec.stop_intent = c.intent;
           journal(rec);
@@ -233,6 +232,7 @@ std::string Daemon::install_plan(NodePlan next, const std::string& why) {
         if (c.kill_in_ms) arm_kill(rec, *c.kill_in_ms);
         break;
     }
+    if (rec.phase == JobPhase::stopping && !c.in_core) stopping_outside_core_.insert(c.id);
   }
   schedule_needed_ = true;
   metrics_dirty_ = true;
