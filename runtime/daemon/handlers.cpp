@@ -13,7 +13,6 @@ namespace allot::daemon {
 
 using api::Json;
 using api::JsonArray;
-using runtime::JobId;
 using runtime::kNone;
 using runtime::ScopeId;
 

@@ -131,19 +131,18 @@ std::variant<PlanChange, std::string> decide_plan_change(const runtime::Cluster&
     if (rec.phase == JobPhase::running || rec.phase == JobPhase::stopping) live.push_back(i);
     if (rec.phase == JobPhase::pending) pending.push_back(i);
   }
-  auto priority_value = [&](const JobRecord& r) -> std::int64_t {
+  std::vector<std::int64_t> priority(jobs.size(), 0);
+  for (const std::size_t i : live) {
     std::string ignored;
-    const std::optional<runtime::Job> j = core_job(r, cluster, ignored);
-    if (!j) return 0;
+    const std::optional<runtime::Job> j = core_job(*jobs[i].record, cluster, ignored);
+    if (!j) continue;
     const runtime::PriorityId p = j->priority ? *j->priority : cluster.scopes[j->queue].queue.default_priority;
-    return p == kNone ? 0 : cluster.priorities[p].value;
-  };
+    priority[i] = p == kNone ? 0 : cluster.priorities[p].value;
+  }
   // Higher priority first, then the longest running: they keep their GPUs.
   std::stable_sort(live.begin(), live.end(), [&](std::size_t a, std::size_t b) {
-    const JobRecord& ra = *jobs[a].record;
-    const JobRecord& rb = *jobs[b].record;
-    const std::int64_t pa = priority_value(ra), pb = priority_value(rb);
-    return pa != pb ? pa > pb : ra.started_at < rb.started_at;
+    if (priority[a] != priority[b]) return priority[a] > priority[b];
+    return jobs[a].record->started_at < jobs[b].record->started_at;
   });
   for (const std::size_t i : live) {
     const JobRecord& rec = *jobs[i].record;
