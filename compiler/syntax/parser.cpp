@@ -20,6 +20,7 @@
 #include "AllotParser.h"
 #include "antlr4-runtime.h"
 #include "compiler/syntax/lexer.h"
+#include "compiler/base/codes.h"
 
 namespace allot::syntax {
 namespace {
@@ -175,7 +176,7 @@ class ErrorReporter : public antlr4::BaseErrorListener {
       range.end = offending->getType() == Token::EOF ? range.begin
                                                     : static_cast<std::uint32_t>(offending->getStopIndex() + 1);
     }
-    Diagnostic& d = sink_.error("E0004", range, fmt::format("unexpected {}", describe_token(offending)));
+    Diagnostic& d = sink_.error(code::E0004, range, fmt::format("unexpected {}", describe_token(offending)));
     const bool at_end = offending == nullptr || offending->getType() == Token::EOF;
     if (at_end && unclosed_) d.note("this bracket is never closed", *unclosed_);
     const bool value_token = offending != nullptr &&
@@ -280,11 +281,11 @@ bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId fi
       ok = false;
       if (++lexical_errors > limits.max_syntax_errors_per_file) continue;
       if (type == AllotLexer::UNTERMINATED_STRING) {
-        sink.error("E0003", range, "unterminated string")
+        sink.error(code::E0003, range, "unterminated string")
             .add_help("close the string with `\"` before the end of the line");
       } else {
         const std::string_view character = text.substr(token.begin, token.end - token.begin);
-        Diagnostic& d = sink.error("E0002", range, fmt::format("unexpected character `{}`", character));
+        Diagnostic& d = sink.error(code::E0002, range, fmt::format("unexpected character `{}`", character));
         if (character == "'") d.add_help("strings are written in double quotes");
         if (character == ";") d.add_help("separate items with `,` or a new line");
       }
@@ -293,7 +294,7 @@ bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId fi
     if (is_opener(type)) {
       open.push_back(range);
       if (++depth > limits.max_nesting) {
-        sink.error("E0005", range, fmt::format("nesting deeper than {} levels", limits.max_nesting))
+        sink.error(code::E0005, range, fmt::format("nesting deeper than {} levels", limits.max_nesting))
             .add_help("flatten the structure; no policy needs this depth");
         return false;
       }
@@ -303,7 +304,8 @@ bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId fi
     }
     if (is_operator(type)) {
       if (++operators > limits.max_expression_operators) {
-        sink.error("E0005", range, fmt::format("expression longer than {} operators", limits.max_expression_operators))
+        sink.error(code::E0005, range,
+                   fmt::format("expression longer than {} operators", limits.max_expression_operators))
             .add_help("split the expression into several assertions");
         return false;
       }
@@ -614,14 +616,14 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
   const std::string_view text = sources.text(file);
   // Offsets are 32-bit: larger files are refused whatever the limit says.
   if (text.size() > std::min<std::size_t>(limits.max_file_bytes, UINT32_MAX - 1)) {
-    sink.error("E0006", SourceRange{file, 0, 0},
+    sink.error(code::E0006, SourceRange{file, 0, 0},
                fmt::format("file is {} bytes, more than the limit of {} bytes", text.size(), limits.max_file_bytes))
         .add_help("split the policy into several files joined with `import`");
     return std::nullopt;
   }
   if (const std::size_t bad = find_invalid_utf8(text); bad != std::string_view::npos) {
     const auto at = static_cast<std::uint32_t>(bad);
-    sink.error("E0001", SourceRange{file, at, at + 1},
+    sink.error(code::E0001, SourceRange{file, at, at + 1},
                fmt::format("invalid UTF-8 byte `\\x{:02x}`", static_cast<unsigned char>(text[bad])))
         .add_help("policy files must be UTF-8 text");
     return std::nullopt;
@@ -791,14 +793,15 @@ LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, D
     const ReadOutcome read = read_source_file(shown_path, limits.max_file_bytes, text);
     if (!read.ok) {
       if (read.too_large) {
-        sink.error("E0006", imported_at, fmt::format("file `{}` is {}", shown_path, read.problem))
+        sink.error(code::E0006, imported_at, fmt::format("file `{}` is {}", shown_path, read.problem))
             .add_help("split the policy into several files joined with `import`");
       } else if (imported_at.valid()) {
-        sink.error("E0009", imported_at, fmt::format("cannot read imported file `{}`: {}", shown_path, read.problem))
+        sink.error(code::E0009, imported_at,
+                   fmt::format("cannot read imported file `{}`: {}", shown_path, read.problem))
             .add_help("import paths are relative to the importing file");
       } else {
         result.io_error = true;
-        sink.error("E0008", SourceRange{}, fmt::format("cannot read `{}`: {}", shown_path, read.problem));
+        sink.error(code::E0008, SourceRange{}, fmt::format("cannot read `{}`: {}", shown_path, read.problem));
       }
       return;
     }
@@ -821,7 +824,8 @@ LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, D
           }
           break;
         }
-        sink.error("E0011", imported_at, fmt::format("imported file `{}` is not a valid policy{}", shown_path, where))
+        sink.error(code::E0011, imported_at,
+                   fmt::format("imported file `{}` is not a valid policy{}", shown_path, where))
             .add_help(fmt::format("run `allot check {}` to see its problems", shown_path));
         return;
       }
@@ -836,7 +840,7 @@ LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, D
       const std::filesystem::path target = dir / import.path;
       const std::string target_key = normalize(target);
       if (std::none_of(roots.begin(), roots.end(), [&](const std::string& r) { return inside(target_key, r); })) {
-        sink.error("E0012", import.range, fmt::format("import of `{}` leaves the policy's directory", import.path))
+        sink.error(code::E0012, import.range, fmt::format("import of `{}` leaves the policy's directory", import.path))
             .note("imports may lead only below the directories of the files checked")
             .add_help("to allow it, pass `--import-root DIR` with a directory that holds the imported file");
         continue;
@@ -845,7 +849,7 @@ LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, D
         std::string chain;
         for (const std::string& step : stack) chain += fmt::format("`{}` -> ", step);
         chain += fmt::format("`{}`", target.lexically_normal().string());
-        sink.error("E0010", import.range, fmt::format("cyclic import of `{}`", import.path))
+        sink.error(code::E0010, import.range, fmt::format("cyclic import of `{}`", import.path))
             .note(fmt::format("import chain: {}", chain))
             .add_help("move the shared declarations into a file that both import");
         continue;

@@ -44,7 +44,7 @@ void require_same(const std::string& text, const std::string& what) {
   REQUIRE(at == std::string::npos);
 }
 
-std::filesystem::path source_root() { return ALLOT_TEST_SOURCE_DIR; }
+std::filesystem::path source_root() { return ALLOT_SOURCE_DIR; }
 
 }  // namespace
 
