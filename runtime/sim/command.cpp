@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "runtime/api/cli.h"
 #include "runtime/core/plan_reader.h"
 #include "runtime/sim/assign.h"
 #include "runtime/sim/report.h"
@@ -23,44 +25,7 @@ namespace allot::runtime::sim {
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: allot simulate --plan PLAN.toml --trace TRACE.csv [options]
-
-Replays a trace through a compiled plan (docs/simulate.md).
-
-  --plan FILE        the compiled plan (`allot compile ... -o FILE`)
-  --trace FILE       an openb pod list or a generic job CSV (detected by header)
-  --mapping FILE     TOML: [pods] pod -> queue, [weights] queue -> hash weight
-  --nodes FILE       an openb node list replacing the plan's nodes
-  --seed N           folded into the pod-to-queue hash (default 0)
-  --compare FILE     a second plan run on the same trace, shown side by side
-  --plan-name NAME   how reports name the plan (default: its path)
-  --compare-name NAME
-                     how reports name the second plan (default: its path)
-  --samples N        time-series buckets (default 400)
-  --load             load mode: pods arrive in trace order and never end; stop
-                     at the first pod left pending; report unallocated GPUs
-  --load-failures N  in load mode, withdraw failed pods and stop at the N-th
-                     failure (default 1)
-  --progress=WHEN    auto (default: on a terminal, runs over 1 s), always, never
-  -o DIR             write report.json, timeseries.csv, scopes.csv, jobs.csv and SVG
-                     charts
-)";
-
-enum class ProgressMode { automatic, always, never };
-
-struct Options {
-  std::string plan, trace, mapping, nodes, compare, output;
-  std::string plan_name, compare_name;  // labels in reports; empty: the path
-  std::uint64_t seed = 0;
-  std::uint32_t samples = 400;
-  bool load = false;
-  std::uint64_t load_failures = 1;
-  ProgressMode progress = ProgressMode::automatic;
-};
-
-struct UsageError {
-  std::string message;
-};
+using Options = SimulateOptions;
 
 std::optional<std::string> read_file(const std::string& path, std::string& error) {
   std::ifstream in(path, std::ios::binary);
@@ -94,78 +59,6 @@ bool write_file(const std::filesystem::path& path, const std::string& text, std:
     return false;
   }
   return true;
-}
-
-Options parse_options(const std::vector<std::string>& args) {
-  Options o;
-  std::size_t i = !args.empty() && args[0] == "simulate" ? 1 : 0;
-  auto value = [&](const std::string& flag) -> std::string {
-    if (i + 1 >= args.size()) throw UsageError{"`" + flag + "` needs a value"};
-    return args[++i];
-  };
-  auto number = [](const std::string& flag, const std::string& text) {
-    std::uint64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size())
-      throw UsageError{"`" + flag + "` needs a non-negative integer, not `" + text + "`"};
-    return v;
-  };
-  for (; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::optional<std::string> inline_value;
-    if (arg.rfind("--", 0) == 0)
-      if (const std::size_t eq = arg.find('='); eq != std::string::npos) {
-        inline_value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-      }
-    auto get = [&]() { return inline_value ? *inline_value : value(arg); };
-    if (arg == "--plan") {
-      o.plan = get();
-    } else if (arg == "--trace") {
-      o.trace = get();
-    } else if (arg == "--mapping") {
-      o.mapping = get();
-    } else if (arg == "--nodes") {
-      o.nodes = get();
-    } else if (arg == "--compare") {
-      o.compare = get();
-    } else if (arg == "--plan-name") {
-      o.plan_name = get();
-    } else if (arg == "--compare-name") {
-      o.compare_name = get();
-    } else if (arg == "-o" || arg == "--output") {
-      o.output = get();
-    } else if (arg == "--seed") {
-      o.seed = number(arg, get());
-    } else if (arg == "--samples") {
-      const std::uint64_t n = number(arg, get());
-      if (n < 1 || n > 100000) throw UsageError{"`--samples` must be between 1 and 100000"};
-      o.samples = static_cast<std::uint32_t>(n);
-    } else if (arg == "--load") {
-      if (inline_value) throw UsageError{"`--load` takes no value"};
-      o.load = true;
-    } else if (arg == "--load-failures") {
-      o.load_failures = number(arg, get());
-      if (o.load_failures < 1) throw UsageError{"`--load-failures` must be at least 1"};
-    } else if (arg == "--progress") {
-      const std::string when = get();
-      if (when == "auto") {
-        o.progress = ProgressMode::automatic;
-      } else if (when == "always") {
-        o.progress = ProgressMode::always;
-      } else if (when == "never") {
-        o.progress = ProgressMode::never;
-      } else {
-        throw UsageError{"`--progress` must be auto, always or never"};
-      }
-    } else {
-      throw UsageError{"unknown argument `" + args[i] + "`"};
-    }
-  }
-  if (o.plan.empty()) throw UsageError{"missing `--plan`"};
-  if (o.trace.empty()) throw UsageError{"missing `--trace`"};
-  if (o.load_failures != 1 && !o.load) throw UsageError{"`--load-failures` needs `--load`"};
-  return o;
 }
 
 // A bar on stderr, drawn only once a run has taken a second, at most ten
@@ -303,20 +196,94 @@ bool write_report(const std::filesystem::path& dir, const Run& run, std::ostream
 
 }  // namespace
 
+void add_simulate_options(CLI::App& app, SimulateOptions& o) {
+  app.description("replay a GPU-cluster trace through a plan (docs/simulate.md)");
+  app.add_option("--plan", o.plan, "the compiled plan (`allot compile ... -o FILE`); required")->type_name("FILE");
+  app.add_option("--trace", o.trace, "an openb pod list or a generic job CSV (detected by header); required")
+      ->type_name("FILE");
+  app.add_option("--mapping", o.mapping, "TOML: [pods] pod -> queue, [weights] queue -> hash weight")
+      ->type_name("FILE");
+  app.add_option("--nodes", o.nodes, "an openb node list replacing the plan's nodes")->type_name("FILE");
+  app.add_option("--seed", o.seed, "folded into the pod-to-queue hash (default 0)")->type_name("N");
+  app.add_option("--compare", o.compare, "a second plan run on the same trace, shown side by side")->type_name("FILE");
+  app.add_option("--plan-name", o.plan_name, "how reports name the plan (default: its path)")->type_name("NAME");
+  app.add_option("--compare-name", o.compare_name, "how reports name the second plan (default: its path)")
+      ->type_name("NAME");
+  cli::check(app.add_option("--samples", o.samples, "time-series buckets (default 400)")->type_name("N"),
+             [](const std::string& v) -> std::optional<std::string> {
+               if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
+                   std::stoul(v) < 1 || std::stoul(v) > 100000) {
+                 return "`--samples` must be between 1 and 100000";
+               }
+               return std::nullopt;
+             });
+  app.add_flag("--load", o.load,
+               "load mode: pods arrive in trace order and never end; stop at the first pod left pending; report "
+               "unallocated GPUs");
+  cli::check(app.add_option("--load-failures", o.load_failures,
+                            "in load mode, withdraw failed pods and stop at the N-th failure (default 1)")
+                 ->type_name("N"),
+             cli::positive_count("`--load-failures` must be at least 1"));
+  cli::check(app.add_option_function<std::string>(
+                    "--progress",
+                    [&o](const std::string& v) {
+                      o.progress = v == "always"  ? ProgressMode::always
+                                   : v == "never" ? ProgressMode::never
+                                                  : ProgressMode::automatic;
+                    },
+                    "on a terminal, runs over 1 s (default: auto)")
+                 ->type_name("auto|always|never"),
+             cli::one_of({"auto", "always", "never"}, "progress mode"));
+  app.add_option("-o,--output", o.output,
+                 "write report.json, timeseries.csv, scopes.csv, jobs.csv and SVG charts to DIR")
+      ->type_name("DIR");
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_type_name() == "N") {
+      cli::check(option, [name = option->get_name()](const std::string& v) -> std::optional<std::string> {
+        if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+          return "`" + name + "` needs a non-negative integer, not `" + v + "`";
+        }
+        return std::nullopt;
+      });
+    }
+  }
+}
+
+std::optional<std::string> check_simulate_options(const SimulateOptions& o) {
+  if (o.plan.empty()) return "missing `--plan`";
+  if (o.trace.empty()) return "missing `--trace`";
+  if (o.load_failures != 1 && !o.load) return "`--load-failures` needs `--load`";
+  return std::nullopt;
+}
+
 int run_simulate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                          bool out_is_terminal) {
-  for (const std::string& a : args)
-    if (a == "-h" || a == "--help") {
-      out << kUsage;
-      return 0;
-    }
-  Options o;
-  try {
-    o = parse_options(args);
-  } catch (const UsageError& e) {
-    err << "allot simulate: " << e.message << "\n" << kUsage;
+  CLI::App app("", "allot simulate");
+  SimulateOptions o;
+  add_simulate_options(app, o);
+  std::vector<std::string> words = args;
+  if (!words.empty() && words[0] == "simulate") words.erase(words.begin());
+  tl::expected<cli::Parsed, cli::UsageError> parsed = cli::parse(app, words);
+  if (parsed && parsed->help) {
+    out << cli::help_text(app, "allot simulate");
+    return 0;
+  }
+  std::optional<std::string> problem;
+  if (!parsed) {
+    problem = parsed.error().message;
+  } else if (!parsed->rest.empty()) {
+    problem = "unexpected argument `" + parsed->rest[0] + "`";
+  } else {
+    problem = check_simulate_options(o);
+  }
+  if (problem) {
+    err << "allot simulate: " << *problem << "\n" << cli::help_text(app, "allot simulate");
     return 2;
   }
+  return run_simulation(o, out, err, out_is_terminal);
+}
+
+int run_simulation(const SimulateOptions& o, std::ostream& out, std::ostream& err, bool out_is_terminal) {
   const bool show_progress = o.progress == ProgressMode::always ||
                              (o.progress == ProgressMode::automatic && &err == &std::cerr && isatty(STDERR_FILENO));
   try {

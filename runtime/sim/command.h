@@ -2,11 +2,40 @@
 // (docs/simulate.md). The compiler driver forwards its arguments here.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace allot::runtime::sim {
+
+enum class ProgressMode { automatic, always, never };
+
+// `allot simulate`'s options, as parsed.
+struct SimulateOptions {
+  std::string plan, trace, mapping, nodes, compare, output;
+  std::string plan_name, compare_name;  // labels in reports; empty: the path
+  std::uint64_t seed = 0;
+  std::uint32_t samples = 400;
+  bool load = false;
+  std::uint64_t load_failures = 1;
+  ProgressMode progress = ProgressMode::automatic;
+};
+
+// Defines the options of `simulate` on `app`, filling `options`.
+void add_simulate_options(CLI::App& app, SimulateOptions& options);
+
+// What the definitions cannot check (required options, `--load-failures`
+// without `--load`): the message of a usage error.
+std::optional<std::string> check_simulate_options(const SimulateOptions& options);
+
+// Runs a parsed simulation. Returns 0 on success, 2 on I/O or input errors.
+int run_simulation(const SimulateOptions& options, std::ostream& out, std::ostream& err, bool out_is_terminal);
 
 // `args` are the arguments after `simulate` (a leading "simulate" is
 // skipped too). The report table goes to `out` (bold headers when
