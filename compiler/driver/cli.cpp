@@ -178,9 +178,6 @@ void extend_client(Definitions& d) {
 void define(Definitions& d) {
   CLI::App& app = d.app;
   app.description("the Allot policy compiler, verifier and client");
-  app.footer(
-      "`allot help COMMAND` (or `allot COMMAND --help`) shows a command's options.\n"
-      "exit status: 0 clean, 1 policy errors, 2 usage or I/O errors");
   app.set_help_flag("-h,--help", "show this help");
   app.add_flag("--version", d.version, "show the version");
   define_check(d);
@@ -328,6 +325,8 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
 }  // namespace
 
 tl::expected<Command, CommandLineError> parse_command_line(const std::vector<std::string>& args) {
+  // `help COMMAND`: CLI11 would take COMMAND for the command itself.
+  if (args.size() == 2 && args[0] == "help" && args[1].rfind('-', 0) != 0) return HelpOptions{args[1]};
   const std::unique_ptr<Definitions> d = definitions();
   const Format format = requested_format(args);
   tl::expected<cli::Parsed, cli::UsageError> parsed = cli::parse(d->app, args);
@@ -338,16 +337,20 @@ tl::expected<Command, CommandLineError> parse_command_line(const std::vector<std
 }
 
 std::optional<std::string> help_text(const std::string& command) {
+  constexpr const char* kFooter =
+      "\n`allot help COMMAND` (or `allot COMMAND --help`) shows a command's options.\n"
+      "exit status: 0 clean, 1 policy errors, 2 usage or I/O errors\n";
   const std::unique_ptr<Definitions> d = definitions();
   if (command.empty()) {
+    // The overview, and the options of the commands used most.
     std::string text = cli::help_text(d->app, "allot");
     for (const char* name : {"check", "compile", "plan"}) {
       text += "\n" + cli::help_text(*d->app.get_subcommand(name), "allot");
     }
-    return text;
+    return text + kFooter;
   }
   for (CLI::App* sub : d->app.get_subcommands([](CLI::App*) { return true; })) {
-    if (sub->get_name() == command) return cli::help_text(*sub, "allot");
+    if (sub->get_name() == command) return cli::help_text(*sub, "allot") + kFooter;
   }
   return std::nullopt;
 }
