@@ -355,6 +355,13 @@ std::optional<std::string> help_text(const std::string& command) {
   return std::nullopt;
 }
 
+std::vector<std::string> command_names() {
+  const std::unique_ptr<Definitions> d = definitions();
+  std::vector<std::string> names;
+  for (CLI::App* sub : d->app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+  return names;
+}
+
 std::optional<std::string> completion_script(const std::string& shell) {
   const std::unique_ptr<Definitions> d = definitions();
   return cli::completion_script(d->app, "allot", shell);

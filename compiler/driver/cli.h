@@ -79,6 +79,9 @@ tl::expected<Command, CommandLineError> parse_command_line(const std::vector<std
 // unknown command.
 std::optional<std::string> help_text(const std::string& command);
 
+// The names of `allot`'s commands, for suggestions.
+std::vector<std::string> command_names();
+
 // `allot completion bash|zsh`; nothing for another shell.
 std::optional<std::string> completion_script(const std::string& shell);
 

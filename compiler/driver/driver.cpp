@@ -36,7 +36,13 @@ struct Dispatch {
 
   int operator()(const HelpOptions& o) const {
     const std::optional<std::string> text = help_text(o.topic);
-    if (!text) return usage_error(streams, {{fmt::format("unknown command `{}`", o.topic), {}}, Format::text});
+    if (!text) {
+      CommandLineError problem{{fmt::format("unknown command `{}`", o.topic), {}}, Format::text};
+      if (const auto near = cli::closest(o.topic, command_names())) {
+        problem.error.help.push_back(fmt::format("did you mean `{}`", *near));
+      }
+      return usage_error(streams, problem);
+    }
     streams.out << *text;
     return kExitOk;
   }

@@ -30,17 +30,17 @@ bool parse_int(const std::string& text, std::int64_t min, std::int64_t max, std:
 }
 
 // Settings from allotd.toml; keys as the flags without dashes, `_` for `-`.
-std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path) {
+tl::expected<DaemonConfig, ConfigError> read_config_file(const std::string& path) {
   DaemonConfig c;
   std::string error;
   const std::optional<std::string> text = read_file(path, error);
-  if (!text) return ConfigError{error};
+  if (!text) return tl::unexpected(ConfigError{error});
   toml::table t;
   try {
     t = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
-    return ConfigError{path + ":" + std::to_string(e.source().begin.line) + ":" +
-                       std::to_string(e.source().begin.column) + ": " + std::string(e.description())};
+    return tl::unexpected(ConfigError{path + ":" + std::to_string(e.source().begin.line) + ":" +
+                                      std::to_string(e.source().begin.column) + ": " + std::string(e.description())});
   }
   for (const auto& [key, value] : t) {
     const std::string k(key.str());
@@ -78,9 +78,9 @@ std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path
       ok = value.is_boolean();
       if (ok) c.simulate_gpus = value.as_boolean()->get();
     } else {
-      return ConfigError{path + ": unknown setting `" + k + "`"};
+      return tl::unexpected(ConfigError{path + ": unknown setting `" + k + "`"});
     }
-    if (!ok) return ConfigError{path + ": setting `" + k + "` has the wrong type"};
+    if (!ok) return tl::unexpected(ConfigError{path + ": setting `" + k + "` has the wrong type"});
   }
   // Relative paths in the file are relative to the file.
   const std::string dir = parent_directory(path);
@@ -188,9 +188,9 @@ ConfigResult parse_daemon_args(const std::vector<std::string>& args) {
   if (!parsed->rest.empty()) return ConfigError{"unexpected argument `" + parsed->rest[0] + "`"};
   DaemonConfig c;
   if (!flags.config.empty()) {
-    auto file = read_config_file(flags.config);
-    if (auto* e = std::get_if<ConfigError>(&file)) return *e;
-    c = std::get<DaemonConfig>(file);
+    tl::expected<DaemonConfig, ConfigError> file = read_config_file(flags.config);
+    if (!file) return file.error();
+    c = std::move(*file);
   }
   for (const auto& [option, copy] : flags.given) {
     if (option->count() > 0) copy(c);

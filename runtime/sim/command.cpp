@@ -27,18 +27,18 @@ namespace {
 
 using Options = SimulateOptions;
 
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
+// An input that cannot be used: a file unreadable or invalid. The message
+// names the file (and line and column where there is one).
+struct InputFailure {
+  std::string message;
+};
+
+tl::expected<std::string, InputFailure> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot open";
-    return std::nullopt;
-  }
+  if (!in) return tl::unexpected(InputFailure{path + ": cannot open"});
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) {
-    error = path + ": read error";
-    return std::nullopt;
-  }
+  if (in.bad()) return tl::unexpected(InputFailure{path + ": read error"});
   return std::move(buffer).str();
 }
 
@@ -103,21 +103,16 @@ struct Run {
   double wall_seconds = 0;
 };
 
-struct InputFailure {
-  std::string message;
-};
-
-Cluster cluster_for(const LoadedPlan& plan, const Options& o, RunContext& context) {
+tl::expected<Cluster, InputFailure> cluster_for(const LoadedPlan& plan, const Options& o, RunContext& context) {
   if (o.nodes.empty()) {
     context.inventory = "plan";
     return plan.cluster;
   }
   context.inventory = o.nodes;
-  std::string error;
-  const std::optional<std::string> text = read_file(o.nodes, error);
-  if (!text) throw InputFailure{error};
+  const tl::expected<std::string, InputFailure> text = read_file(o.nodes);
+  if (!text) return tl::unexpected(text.error());
   NodeListResult parsed = parse_node_list(*text, o.nodes);
-  if (const InputError* e = std::get_if<InputError>(&parsed)) throw InputFailure{e->to_string()};
+  if (const InputError* e = std::get_if<InputError>(&parsed)) return tl::unexpected(InputFailure{e->to_string()});
   const std::vector<NodeRow>& rows = std::get<std::vector<NodeRow>>(parsed);
   std::unordered_set<std::string_view> plan_nodes;
   for (const Node& n : plan.cluster.nodes) plan_nodes.insert(n.name);
@@ -135,14 +130,14 @@ Cluster cluster_for(const LoadedPlan& plan, const Options& o, RunContext& contex
   return c;
 }
 
-Run simulate_plan(const std::string& plan_path, const std::string& plan_name, const Options& o, const Trace& trace,
-                  const Mapping* mapping, std::ostream& err, bool show_progress) {
+tl::expected<Run, InputFailure> simulate_plan(const std::string& plan_path, const std::string& plan_name,
+                                              const Options& o, const Trace& trace, const Mapping* mapping,
+                                              std::ostream& err, bool show_progress) {
   Run run;
-  std::string error;
-  const std::optional<std::string> text = read_file(plan_path, error);
-  if (!text) throw InputFailure{error};
+  const tl::expected<std::string, InputFailure> text = read_file(plan_path);
+  if (!text) return tl::unexpected(text.error());
   PlanReadResult plan = read_plan(*text, plan_path);
-  if (const PlanError* e = std::get_if<PlanError>(&plan)) throw InputFailure{e->to_string()};
+  if (const PlanError* e = std::get_if<PlanError>(&plan)) return tl::unexpected(InputFailure{e->to_string()});
   RunContext& c = run.context;
   c.plan = plan_name.empty() ? plan_path : plan_name;
   c.trace = o.trace;
@@ -151,13 +146,15 @@ Run simulate_plan(const std::string& plan_path, const std::string& plan_name, co
   c.seed = o.seed;
   c.trace_lines = trace.lines;
   c.skipped = trace.skipped;
-  run.cluster = cluster_for(std::get<LoadedPlan>(plan), o, c);
+  tl::expected<Cluster, InputFailure> cluster = cluster_for(std::get<LoadedPlan>(plan), o, c);
+  if (!cluster) return tl::unexpected(cluster.error());
+  run.cluster = std::move(*cluster);
   c.synthetic_queues = add_synthetic_queues(run.cluster);
   if (c.synthetic_queues > 0)
     c.notes.push_back(fmt::format("{} scopes without queues got a synthetic queue `<scope>/{}`", c.synthetic_queues,
                                   kSyntheticQueueName));
   ResolveResult jobs = resolve_jobs(run.cluster, trace, mapping, o.mapping, o.seed);
-  if (const InputError* e = std::get_if<InputError>(&jobs)) throw InputFailure{e->to_string()};
+  if (const InputError* e = std::get_if<InputError>(&jobs)) return tl::unexpected(InputFailure{e->to_string()});
   run.jobs = std::get<std::vector<SimJob>>(std::move(jobs));
   ProgressBar bar(err, show_progress, "simulating " + plan_path);
   SimOptions options;
@@ -168,8 +165,8 @@ Run simulate_plan(const std::string& plan_path, const std::string& plan_name, co
   const auto started = std::chrono::steady_clock::now();
   try {
     run.result = simulate(run.cluster, run.jobs, options);
-  } catch (const std::invalid_argument& e) {
-    throw InputFailure{plan_path + ": " + e.what()};
+  } catch (const std::invalid_argument& e) {  // the simulator's own report of a plan it cannot run
+    return tl::unexpected(InputFailure{plan_path + ": " + e.what()});
   }
   run.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   bar.clear();
@@ -283,60 +280,74 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
   return run_simulation(o, out, err, out_is_terminal);
 }
 
+namespace {
+
+// The runs and their reports: 0, or 2 when a report cannot be written.
+tl::expected<int, InputFailure> simulate_all(const SimulateOptions& o, std::ostream& out, std::ostream& err,
+                                             bool out_is_terminal, bool show_progress) {
+  const tl::expected<std::string, InputFailure> trace_text = read_file(o.trace);
+  if (!trace_text) return tl::unexpected(trace_text.error());
+  TraceResult parsed = parse_trace(*trace_text, o.trace);
+  if (const InputError* e = std::get_if<InputError>(&parsed)) return tl::unexpected(InputFailure{e->to_string()});
+  const Trace& trace = std::get<Trace>(parsed);
+  if (!trace.timed && !o.load) {
+    return tl::unexpected(
+        InputFailure{o.trace + ": an untimed pod list (no creation/deletion times) can only be loaded: use `--load`"});
+  }
+  std::optional<Mapping> mapping;
+  if (!o.mapping.empty()) {
+    const tl::expected<std::string, InputFailure> text = read_file(o.mapping);
+    if (!text) return tl::unexpected(text.error());
+    MappingResult m = parse_mapping(*text, o.mapping);
+    if (const InputError* e = std::get_if<InputError>(&m)) return tl::unexpected(InputFailure{e->to_string()});
+    mapping = std::get<Mapping>(std::move(m));
+  }
+  const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
+  const tl::expected<Run, InputFailure> a =
+      simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
+  if (!a) return tl::unexpected(a.error());
+  if (o.load) {
+    print_load(out, a->cluster, a->context, a->result, out_is_terminal);
+  } else {
+    print_table(out, a->cluster, a->context, a->result, out_is_terminal);
+  }
+  out << fmt::format("simulated {} events in {:.2f} s ({:.0f} events/s)\n", a->result.events, a->wall_seconds,
+                     a->wall_seconds > 0 ? static_cast<double>(a->result.events) / a->wall_seconds : 0.0);
+  if (!o.output.empty() && !write_report(o.output, *a, err)) return 2;
+  if (!o.compare.empty()) {
+    const tl::expected<Run, InputFailure> b =
+        simulate_plan(o.compare, o.compare_name, o, trace, mapping_ptr, err, show_progress);
+    if (!b) return tl::unexpected(b.error());
+    if (o.load) {
+      print_load_comparison(out, a->context, a->result, b->context, b->result);
+    } else {
+      print_comparison(out, a->cluster, a->context, a->result, b->cluster, b->context, b->result);
+    }
+    if (!o.output.empty() && o.load) {
+      if (!write_report(std::filesystem::path(o.output) / "compare", *b, err)) return 2;
+    } else if (!o.output.empty()) {
+      const std::filesystem::path dir(o.output);
+      if (!write_report(dir / "compare", *b, err)) return 2;
+      if (!write_file(dir / "comparison.json",
+                      comparison_json(a->cluster, a->context, a->result, b->cluster, b->context, b->result), err))
+        return 2;
+    }
+  }
+  if (!o.output.empty()) out << "report written to " << o.output << "\n";
+  return 0;
+}
+
+}  // namespace
+
 int run_simulation(const SimulateOptions& o, std::ostream& out, std::ostream& err, bool out_is_terminal) {
   const bool show_progress = o.progress == ProgressMode::always ||
                              (o.progress == ProgressMode::automatic && &err == &std::cerr && isatty(STDERR_FILENO));
-  try {
-    std::string error;
-    const std::optional<std::string> trace_text = read_file(o.trace, error);
-    if (!trace_text) throw InputFailure{error};
-    TraceResult parsed = parse_trace(*trace_text, o.trace);
-    if (const InputError* e = std::get_if<InputError>(&parsed)) throw InputFailure{e->to_string()};
-    const Trace& trace = std::get<Trace>(parsed);
-    if (!trace.timed && !o.load)
-      throw InputFailure{o.trace +
-                         ": an untimed pod list (no creation/deletion times) can only be loaded: use `--load`"};
-    std::optional<Mapping> mapping;
-    if (!o.mapping.empty()) {
-      const std::optional<std::string> text = read_file(o.mapping, error);
-      if (!text) throw InputFailure{error};
-      MappingResult m = parse_mapping(*text, o.mapping);
-      if (const InputError* e = std::get_if<InputError>(&m)) throw InputFailure{e->to_string()};
-      mapping = std::get<Mapping>(std::move(m));
-    }
-    const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
-    const Run a = simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
-    if (o.load) {
-      print_load(out, a.cluster, a.context, a.result, out_is_terminal);
-    } else {
-      print_table(out, a.cluster, a.context, a.result, out_is_terminal);
-    }
-    out << fmt::format("simulated {} events in {:.2f} s ({:.0f} events/s)\n", a.result.events, a.wall_seconds,
-                       a.wall_seconds > 0 ? static_cast<double>(a.result.events) / a.wall_seconds : 0.0);
-    if (!o.output.empty() && !write_report(o.output, a, err)) return 2;
-    if (!o.compare.empty()) {
-      const Run b = simulate_plan(o.compare, o.compare_name, o, trace, mapping_ptr, err, show_progress);
-      if (o.load) {
-        print_load_comparison(out, a.context, a.result, b.context, b.result);
-      } else {
-        print_comparison(out, a.cluster, a.context, a.result, b.cluster, b.context, b.result);
-      }
-      if (!o.output.empty() && o.load) {
-        if (!write_report(std::filesystem::path(o.output) / "compare", b, err)) return 2;
-      } else if (!o.output.empty()) {
-        const std::filesystem::path dir(o.output);
-        if (!write_report(dir / "compare", b, err)) return 2;
-        if (!write_file(dir / "comparison.json",
-                        comparison_json(a.cluster, a.context, a.result, b.cluster, b.context, b.result), err))
-          return 2;
-      }
-    }
-    if (!o.output.empty()) out << "report written to " << o.output << "\n";
-  } catch (const InputFailure& f) {
-    err << "allot simulate: " << f.message << "\n";
+  const tl::expected<int, InputFailure> code = simulate_all(o, out, err, out_is_terminal, show_progress);
+  if (!code) {
+    err << "allot simulate: " << code.error().message << "\n";
     return 2;
   }
-  return 0;
+  return *code;
 }
 
 }  // namespace allot::runtime::sim

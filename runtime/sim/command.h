@@ -1,5 +1,7 @@
 // `allot simulate`: replays a GPU-cluster trace through a compiled plan
-// (docs/simulate.md). The compiler driver forwards its arguments here.
+// (docs/simulate.md). The `allot` driver defines the options with
+// add_simulate_options and runs run_simulation; run_simulate_command parses a
+// command line of its own.
 #pragma once
 
 #include <cstdint>
@@ -45,5 +47,3 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
                          bool out_is_terminal);
 
 }  // namespace allot::runtime::sim
-
-// The name the driver asks for.
