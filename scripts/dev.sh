@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config antlr4 libantlr4-runtime-dev libtomlplusplus-dev libfmt-dev
           libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev
+          libcli11-dev libexpected-dev
           clang libfuzzer-14-dev                           # the fuzz harnesses (fuzz/)
           python3-yaml python3-jsonschema                  # the Kueue manifest test
           slurm-wlm slurmdbd mariadb-server munge)         # the real-Slurm tests (tests/integration/slurm_*.sh)
