@@ -17,6 +17,7 @@
 #include "compiler/backend/slurm.h"
 #include "compiler/backend/slurm_cli.h"
 #include "compiler/base/diagnostic.h"
+#include "compiler/base/version.h"
 #include "compiler/emit/diagnostics.h"
 #include "compiler/emit/plan_toml.h"
 #include "compiler/emit/sarif.h"
@@ -32,7 +33,7 @@
 namespace allot::driver {
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = kAllotVersion;
 
 constexpr const char* kUsage = R"(usage: allot <command> [options]
 
