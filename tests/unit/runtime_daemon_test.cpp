@@ -203,7 +203,7 @@ TEST_CASE("daemon: recovery preserves a bad tail in a side file and keeps the va
     REQUIRE(w.append("beta", error));
     REQUIRE(w.sync(error));
   }
-  const std::string garbage = "\x10\x00\x00\x00garbage";
+  const std::string garbage("\x10\x00\x00\x00garbage", 11);  // a length of 16, 7 bytes of it
   {
     FILE* f = std::fopen(path.c_str(), "ab");
     std::fwrite(garbage.data(), 1, garbage.size(), f);
