@@ -93,7 +93,8 @@ std::string quote(std::string_view text);
 
 // A streaming writer: keys in the order written, integers only (no floating
 // point), so output is deterministic. Pretty output is indented by two spaces
-// and ends with a newline; compact output has no spaces.
+// and ends with a newline; compact output has no spaces. A key written twice
+// in one object keeps its first place and its last value.
 class Writer {
  public:
   explicit Writer(bool pretty = true);

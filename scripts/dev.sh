@@ -74,12 +74,19 @@ fuzz() {
   done
 }
 
-# tidy_base: the commit `tidy` compares with: the merge base with main, or
+# tidy_base: the commit `tidy` compares with: the merge base with main (or
+# origin/main in a CI clone), or
 # HEAD~1 when HEAD is main; nothing outside a git checkout.
 tidy_base() {
   git rev-parse --git-dir >/dev/null 2>&1 || return 0
   local base=""
-  if git rev-parse --verify -q main >/dev/null; then base=$(git merge-base HEAD main 2>/dev/null || true); fi
+  local main
+  for main in main origin/main; do
+    if git rev-parse --verify -q "$main" >/dev/null; then
+      base=$(git merge-base HEAD "$main" 2>/dev/null || true)
+      break
+    fi
+  done
   if [ -z "$base" ] || [ "$base" = "$(git rev-parse HEAD)" ]; then base=$(git rev-parse -q --verify HEAD~1 || true); fi
   echo "$base"
 }
@@ -105,6 +112,7 @@ tidy() {
     printf '%s\n' "${files[@]}" | xargs -P "$jobs" -n 1 clang-tidy -p build --quiet
     return
   fi
+  command -v clang-tidy-diff >/dev/null || { echo "tidy: clang-tidy-diff is missing (package clang-tidy)" >&2; return 1; }
   local base
   base=$(tidy_base)
   [ -n "$base" ] || { echo "tidy: not in a git checkout with history, skipped"; return 0; }

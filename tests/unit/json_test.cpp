@@ -172,6 +172,9 @@ TEST_CASE("json: the writer's layout") {
   CHECK(pretty.str() ==
         "{\n  \"name\": \"x\",\n  \"items\": [\n    1,\n    true,\n    null\n  ],\n  \"empty\": {},\n"
         "  \"none\": []\n}\n");
+  json::Writer twice(false);
+  twice.begin_object().key("a").value(1).key("b").value(2).key("a").value(3).end_object();
+  CHECK(twice.str() == R"({"a":3,"b":2})");
   json::Writer compact(false);
   compact.begin_array().begin_object().key("a\"").value(std::int64_t{-3}).end_object().value("\x7f").end_array();
   CHECK(compact.str() == R"([{"a\"":-3},"\u007f"])");
