@@ -16,8 +16,8 @@
 
 #include "compiler/plan/placement.h"
 #include "compiler/sema/analyze.h"
+#include "compiler/smt/z3.h"
 #include "compiler/syntax/parser.h"
-#include "compiler/verify/z3_placement.h"
 
 using namespace allot;
 
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   std::int64_t wanted = 0;
   for (const plan::Demand& d : demands) wanted += d.gpus;
 
-  const auto optimizer = verify::make_z3_placement_optimizer();
+  const auto optimizer = smt::make_z3_placement_optimizer();
   plan::PlaceOptions optimized;
   optimized.optimizer = optimizer.get();
   plan::PlaceOptions first_fit;

@@ -7,9 +7,10 @@
 #include <map>
 #include <set>
 
+#include "compiler/base/codes.h"
 #include "compiler/emit/json.h"
 #include "compiler/plan/sha256.h"
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::backend {
 
@@ -87,12 +88,12 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
   for (const plan::SourceFile& f : plan.sources) head += fmt::format("# source: {}\n", f.path);
 
   // ---- names ----------------------------------------------------------------
-  NameMap cohort_names(sink, "E0401", "Kueue Cohort");
-  NameMap cq_names(sink, "E0401", "Kueue ClusterQueue");
-  NameMap flavor_names(sink, "E0401", "Kueue ResourceFlavor");
-  NameMap class_names(sink, "E0401", "Kueue WorkloadPriorityClass");
-  NameMap namespace_names(sink, "E0401", "Kubernetes Namespace");
-  NameMap binding_names(sink, "E0401", "Kubernetes RoleBinding name");
+  NameMap cohort_names(sink, code::E0401, "Kueue Cohort");
+  NameMap cq_names(sink, code::E0401, "Kueue ClusterQueue");
+  NameMap flavor_names(sink, code::E0401, "Kueue ResourceFlavor");
+  NameMap class_names(sink, code::E0401, "Kueue WorkloadPriorityClass");
+  NameMap namespace_names(sink, code::E0401, "Kubernetes Namespace");
+  NameMap binding_names(sink, code::E0401, "Kubernetes RoleBinding name");
   std::vector<std::string> pool_flavor(policy.pools.size()), pool_cohort(policy.pools.size());
   for (Index p = 0; p < policy.pools.size(); ++p) {
     pool_flavor[p] = dns_name(policy.pools[p].name, false);
@@ -151,7 +152,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     }
     if (!pc.preempts.empty() && std::set<Index>(pc.preempts.begin(), pc.preempts.end()) != lower) {
       lossy
-          .report("W0406", pc.range,
+          .report(code::W0406, pc.range,
                   fmt::format("priority `{}` preempts only some lower classes; Kueue's `LowerPriority` preempts "
                               "every class below it",
                               pc.name))
@@ -166,25 +167,25 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     const Scope& scope = policy.scopes[s];
     if (scope.parent != kNone || scope.pool >= policy.pools.size()) continue;
     roots_guarantee[scope.pool] += shares.subtree[s];
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     roots_reach[scope.pool] += b && b->limit ? *b->limit : shares.subtree[s];
   }
   for (Index p = 0; p < policy.pools.size(); ++p) {
-    const verify::Capacity cap = verify::pool_capacity(policy, p, kGpu);
+    const model::Capacity cap = model::pool_capacity(policy, p, kGpu);
     Amount capacity = cap.known && !cap.unbounded ? cap.amount : roots_reach[p];
     if (!cap.known || cap.unbounded) {
       lossy
-          .report("W0411", policy.pools[p].name_range,
+          .report(code::W0411, policy.pools[p].name_range,
                   fmt::format("pool `{}` has no bounded gpu capacity; its Cohort holds what its scopes' limits "
                               "reach ({} gpu)",
-                              policy.pools[p].name, verify::format_quantity(policy, kGpu, capacity)))
+                              policy.pools[p].name, model::format_quantity(policy, kGpu, capacity)))
           .add_help("give the pool nodes or a gpu ceiling");
     } else if (policy.pools[p].billing.mode != BillingMode::subscription) {
       lossy
-          .report("W0411",
+          .report(code::W0411,
                   policy.pools[p].billing.range.valid() ? policy.pools[p].billing.range : policy.pools[p].name_range,
                   fmt::format("pool `{}` grows on demand; Kueue sees a fixed {} gpu", policy.pools[p].name,
-                              verify::format_quantity(policy, kGpu, capacity)))
+                              model::format_quantity(policy, kGpu, capacity)))
           .add_help("Kueue's ProvisioningRequest admission check adds nodes on demand; configure it by hand");
     }
     out += fmt::format("---\napiVersion: {}\nkind: Cohort\nmetadata:\n  name: {}\n", api, pool_cohort[p]);
@@ -200,7 +201,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     out += fmt::format("  annotations:\n    allot.dev/scope: {}\n", q(scope.path));
     out +=
         fmt::format("spec:\n  parentName: {}\n", scope.parent == kNone ? pool_cohort[scope.pool] : name[scope.parent]);
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[s]);
     // Allot lends every idle guaranteed GPU and takes it back by preemption:
@@ -212,7 +213,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
       lending = std::min(*b->lend, shares.own[s]);
       if (shares.own[s] != shares.subtree[s])
         lossy
-            .report("W0413", b->lend_range.valid() ? b->lend_range : scope.name_range,
+            .report(code::W0413, b->lend_range.valid() ? b->lend_range : scope.name_range,
                     fmt::format("`lend` of `{}` covers its whole subtree's guarantee; Kueue lends only a cohort's "
                                 "own nominal quota, so lendingLimit is {} of its own {}",
                                 scope.path, quantity(*lending), quantity(shares.own[s])))
@@ -240,7 +241,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     out += fmt::format("spec:\n  {}: {}\n", v1beta1 ? "cohort" : "cohortName", name[ns]);
     out += fmt::format("  namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {}\n", ns_name[ns]);
     out += "  queueingStrategy: BestEffortFIFO\n";
-    const Bound* b = verify::bound_of(policy, qi, kGpu);
+    const Bound* b = model::bound_of(policy, qi, kGpu);
     std::optional<Amount> borrowing;
     if (b && b->limit) borrowing = std::max<Amount>(0, *b->limit - shares.subtree[qi]);
     // `lend = { gpu = N }` on the queue is Kueue's lendingLimit of its nominal quota.
@@ -287,7 +288,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
                            threshold);
       }
       Diagnostic& d = lossy.report(
-          "W0401", policy.scopes[owner].name_range,
+          code::W0401, policy.scopes[owner].name_range,
           fmt::format("`child_preemption` of `{}` becomes `borrowWithinCohort` for `{}`: Kueue preempts only "
                       "workloads that borrow, never those within their nominal quota",
                       policy.scopes[owner].path, scope.path));
@@ -296,7 +297,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     }
     if (!scope.preemptible) {
       lossy
-          .report("W0402", scope.name_range,
+          .report(code::W0402, scope.name_range,
                   fmt::format("`{}` is not preemptible, which Kueue cannot say per queue: its workloads can be "
                               "preempted when they borrow",
                               scope.path))
@@ -304,20 +305,20 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     }
     if (scope.on_preempt == OnPreempt::cancel) {
       lossy
-          .report("W0403", scope.name_range,
+          .report(code::W0403, scope.name_range,
                   fmt::format("`{}` cancels preempted jobs; Kueue always requeues them", scope.path))
           .add_help("a controller that deletes evicted workloads can cancel them");
     }
     const Pool& pool = policy.pools[scope.pool];
     if ((scope.accepts & pool.hosts) != pool.hosts) {
       lossy
-          .report("W0404", scope.name_range,
+          .report(code::W0404, scope.name_range,
                   fmt::format("`{}` accepts only some workload kinds; Kueue admits any kind", scope.path))
           .add_help("a validating admission policy on the namespace can restrict job kinds");
     }
     if (scope.gpu_sharing) {
       lossy
-          .report("W0409", scope.name_range,
+          .report(code::W0409, scope.name_range,
                   fmt::format("`{}` shares GPUs, which this mapping does not express: workloads get whole GPUs",
                               scope.path))
           .add_help("share GPUs as another extended resource (time-slicing, MIG) with its own quota");
@@ -325,7 +326,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     if (!reported_priority && cls < policy.priorities.size()) {
       reported_priority = true;
       lossy
-          .report("W0410", scope.name_range,
+          .report(code::W0410, scope.name_range,
                   "a queue's default priority has no Kueue form: workloads carry the "
                   "`kueue.x-k8s.io/priority-class` label themselves")
           .add_help("the ClusterQueue's `allot.dev/default-priority` annotation names the class to set");
@@ -333,7 +334,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
     if (!reported_grace && scope.preemptible) {
       reported_grace = true;
       lossy
-          .report("W0405", scope.name_range,
+          .report(code::W0405, scope.name_range,
                   "grace periods are the pods' `terminationGracePeriodSeconds`, outside Kueue")
           .add_help("set it in the job templates of each queue");
     }
@@ -346,9 +347,9 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
   for (Index r = 0; r < policy.resources.size(); ++r) {
     if (r == kGpu) continue;
     for (Index s = 0; s < n; ++s) {
-      if (!verify::bound_of(policy, s, r)) continue;
+      if (!model::bound_of(policy, s, r)) continue;
       lossy
-          .report("W0408", verify::bound_range(policy, s, r),
+          .report(code::W0408, model::bound_range(policy, s, r),
                   fmt::format("bounds of `{}` are not emitted for Kueue: only gpu is", policy.resources[r].name))
           .add_help("cover the resource in the ClusterQueues' resourceGroups by hand");
       break;
@@ -356,7 +357,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
   }
   if (!plan.placement.demands.empty()) {
     lossy
-        .report("W0412", policy.scopes[plan.placement.demands.front().scope].name_range,
+        .report(code::W0412, policy.scopes[plan.placement.demands.front().scope].name_range,
                 "the plan homes guaranteed GPUs on particular nodes; Kueue enforces the amounts, not the homes")
         .add_help("Topology Aware Scheduling places workloads, but not by scope");
   }
@@ -386,7 +387,7 @@ std::vector<OutputFile> render_kueue(const plan::Plan& plan, const TargetOptions
       const std::vector<Index> usable = usable_roles(policy, s);
       if (std::find(usable.begin(), usable.end(), r) == usable.end() && queue_roles[r].size() < scope.children.size()) {
         lossy
-            .report("W0407", policy.roles[r].range,
+            .report(code::W0407, policy.roles[r].range,
                     fmt::format("role `{}` is given on some queues of `{}`; RBAC grants the whole namespace",
                                 policy.roles[r].name, scope.path))
             .add_help("give the role on the namespace, or put the queues in namespaces of their own");

@@ -9,8 +9,9 @@
 #include <map>
 #include <set>
 
+#include "compiler/base/codes.h"
 #include "compiler/emit/plan_toml.h"
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::backend {
 
@@ -106,7 +107,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   const std::size_t n = policy.scopes.size();
 
   // ---- names --------------------------------------------------------------
-  NameMap accounts(lossy.sink(), "E0301", "Slurm account");
+  NameMap accounts(lossy.sink(), code::E0301, "Slurm account");
   std::vector<std::string> account(n);
   for (Index s = 0; s < n; ++s) {
     account[s] = account_name(policy.scopes[s]);
@@ -142,7 +143,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   std::map<Index, std::vector<Index>> sharers;
   for (Index q : queues) {
     for (Index s = q; s != kNone; s = policy.scopes[s].parent) {
-      if (verify::bound_of(policy, s, kGpu)) {
+      if (model::bound_of(policy, s, kGpu)) {
         guaranteed_scope[q] = s;
         break;
       }
@@ -155,7 +156,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     const std::int64_t whole = whole_gpus(own);
     if (own % 1000 != 0) {
       lossy
-          .report("W0308", verify::bound_range(policy, g, kGpu),
+          .report(code::W0308, model::bound_range(policy, g, kGpu),
                   fmt::format("the guarantee of `{}` is rounded down to {} gpu: Slurm counts whole GPUs",
                               policy.scopes[g].path, whole))
           .add_help("give guarantees in whole GPUs");
@@ -168,7 +169,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       std::vector<std::string> parts;
       for (Index q : qs) parts.push_back(fmt::format("{} {}", policy.scopes[q].path, guarantee[q]));
       Diagnostic& d = lossy.report(
-          "W0303", verify::bound_range(policy, g, kGpu),
+          code::W0303, model::bound_range(policy, g, kGpu),
           fmt::format("the {} gpu guaranteed to `{}` are split among its {} queues: a Slurm QOS limit cannot be "
                       "shared by several queues",
                       whole, policy.scopes[g].path, qs.size()));
@@ -284,7 +285,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       }
       lossy
           .report(
-              "W0306", policy.scopes[q].name_range,
+              code::W0306, policy.scopes[q].name_range,
               fmt::format("`{}` within its guarantee may reclaim GPUs from `{}`, but Slurm refuses the edge: "
                           "`{}` already preempts `{}` (a QOS preemption cycle)",
                           policy.scopes[q].path, policy.scopes[v].path, policy.scopes[v].path, policy.scopes[q].path))
@@ -302,7 +303,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   for (const PriorityClass& c : policy.priorities) {
     if (c.preempts.empty()) continue;
     lossy
-        .report("W0307", c.range,
+        .report(code::W0307, c.range,
                 fmt::format("priority `{}` preempts other classes within a queue, but every job of a Slurm queue "
                             "runs at the queue's default class",
                             c.name))
@@ -320,7 +321,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     }
     const SourceRange where = first != kNone ? policy.scopes[first].name_range : SourceRange{};
     lossy
-        .report("W0304", where,
+        .report(code::W0304, where,
                 "Slurm picks preemption victims by its own order (lowest QOS priority, then by start time), not "
                 "Allot's (farthest borrower, lowest priority, youngest), and may preempt more jobs than needed")
         .note("a grace period is a minimum: the victim is killed at the scheduler's next pass after it")
@@ -336,7 +337,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       }
     }
     lossy
-        .report("W0305", policy.scopes[first].name_range,
+        .report(code::W0305, policy.scopes[first].name_range,
                 "Slurm fixes a job's tier when it is submitted: a job that started borrowed stays reclaimable, and a "
                 "guaranteed job stays protected, whatever its scope's usage becomes later")
         .add_help("`allot submit --backend slurm` picks the tier from the guaranteed tier's running and pending work");
@@ -350,7 +351,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     a.parent = scope.parent == kNone ? "root" : account[scope.parent];
     a.scope = scope.path;
     a.description = fmt::format("{} {}", to_string(scope.kind), scope.path);
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     if (b && b->limit) {
       // A limit at or above what already applies (the parent's limit, or the
       // pool's nodes for a root) is enforced by that and left out: Slurm never
@@ -358,19 +359,19 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       // would only block preemption.
       std::optional<Amount> above;
       if (scope.parent != kNone) {
-        above = verify::effective_limit(policy, scope.parent, kGpu);
+        above = model::effective_limit(policy, scope.parent, kGpu);
       } else if (scope.pool < policy.pools.size()) {
-        const verify::Capacity cap = verify::pool_capacity(policy, scope.pool, kGpu);
+        const model::Capacity cap = model::pool_capacity(policy, scope.pool, kGpu);
         if (cap.known && !cap.unbounded) above = cap.amount;
       }
       if (above && *b->limit >= *above) {
         config.notes.push_back(fmt::format("account {}: limit {} gpu not set, what applies above enforces it", a.name,
-                                           verify::format_quantity(policy, kGpu, *b->limit)));
+                                           model::format_quantity(policy, kGpu, *b->limit)));
       } else {
         a.grp_gpus = whole_gpus(*b->limit);
         if (*b->limit % 1000 != 0) {
           lossy
-              .report("W0308", verify::bound_range(policy, s, kGpu),
+              .report(code::W0308, model::bound_range(policy, s, kGpu),
                       fmt::format("the limit of `{}` is rounded down to {} gpu: Slurm counts whole GPUs", scope.path,
                                   *a.grp_gpus))
               .add_help("give limits in whole GPUs");
@@ -379,7 +380,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
           if (!is_within(policy, quota, s)) continue;
           lossy
               .report(
-                  "W0301", verify::bound_range(policy, s, kGpu),
+                  code::W0301, model::bound_range(policy, s, kGpu),
                   fmt::format("a job of a queue of `{}` blocked by the limit of `{}` never preempts in Slurm: it waits",
                               policy.scopes[quota].path, scope.path))
               .note("`child_preemption` is set here", policy.scopes[quota].name_range)
@@ -395,9 +396,9 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   for (Index r = 0; r < policy.resources.size(); ++r) {
     if (r == kGpu) continue;
     for (Index s = 0; s < n; ++s) {
-      if (!verify::bound_of(policy, s, r)) continue;
+      if (!model::bound_of(policy, s, r)) continue;
       lossy
-          .report("W0309", verify::bound_range(policy, s, r),
+          .report(code::W0309, model::bound_range(policy, s, r),
                   fmt::format("bounds of `{}` are not emitted for Slurm: only gpu is", policy.resources[r].name))
           .add_help("Slurm limits cpu and memory through GrpTRES=cpu=,mem=, set by hand");
       break;
@@ -406,7 +407,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   for (Index q : queues) {
     if (!policy.scopes[q].gpu_sharing) continue;
     lossy
-        .report("W0310", policy.scopes[q].name_range,
+        .report(code::W0310, policy.scopes[q].name_range,
                 fmt::format("`{}` shares GPUs, which the Slurm mapping does not express: its jobs get whole GPUs",
                             policy.scopes[q].path))
         .add_help("Slurm shares GPUs as gres/shard or MPS, a separate resource with its own limits");
@@ -422,7 +423,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
       const std::vector<std::string> members = group_members(group, found);
       users.insert(users.end(), members.begin(), members.end());
       lossy
-          .report("W0302", role.range,
+          .report(code::W0302, role.range,
                   found ? fmt::format("group `{}` of role `{}` is expanded to its {} member{} now: Slurm has no "
                                       "groups, later changes to the group need a new compile",
                                       group, role.name, members.size(), members.size() == 1 ? "" : "s")
@@ -436,7 +437,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     role_users[r] = std::move(users);
     if ((role.permissions & kList) && !(role.permissions & (kCancel | kAdmin))) {
       lossy
-          .report("W0311", role.range,
+          .report(code::W0311, role.range,
                   fmt::format("role `{}` may list jobs without cancelling them: with `PrivateData=jobs` Slurm shows "
                               "its users only their own jobs",
                               role.name))
@@ -484,7 +485,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
     }
     if (pool.billing.mode != BillingMode::subscription) {
       lossy
-          .report("W0313", pool.billing.range.valid() ? pool.billing.range : pool.name_range,
+          .report(code::W0313, pool.billing.range.valid() ? pool.billing.range : pool.name_range,
                   fmt::format("pool `{}` grows on demand, which Slurm does not: only its {} node{} are configured",
                               pool.name, nodes.size(), nodes.size() == 1 ? "" : "s"))
           .add_help("Slurm's power saving with cloud nodes can add nodes; configure it by hand");
@@ -512,7 +513,7 @@ SlurmConfig build_slurm(const plan::Plan& plan, Lossy& lossy) {
   if (!plan.placement.demands.empty()) {
     const plan::Demand& d = plan.placement.demands.front();
     lossy
-        .report("W0314", policy.scopes[d.scope].name_range,
+        .report(code::W0314, policy.scopes[d.scope].name_range,
                 "the plan homes guaranteed GPUs on particular nodes; Slurm enforces the amounts, not the homes")
         .add_help("a reservation per scope (`scontrol create reservation`) can pin nodes, at node granularity");
   }

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::backend {
 
@@ -25,7 +25,7 @@ Shares gpu_shares(const Policy& policy) {
     const Scope& scope = policy.scopes[i];
     Amount children = 0;
     for (Index c : scope.children) children += s.subtree[c];
-    const Bound* b = verify::bound_of(policy, static_cast<Index>(i), kGpu);
+    const Bound* b = model::bound_of(policy, static_cast<Index>(i), kGpu);
     s.subtree[i] = b ? b->guarantee : children;
     s.own[i] = b ? std::max<Amount>(0, b->guarantee - children) : 0;
   }

@@ -23,10 +23,10 @@
 #include "compiler/emit/sarif.h"
 #include "compiler/plan/plan.h"
 #include "compiler/sema/analyze.h"
+#include "compiler/smt/z3.h"
 #include "compiler/syntax/parser.h"
 #include "compiler/verify/state.h"
 #include "compiler/verify/verify.h"
-#include "compiler/verify/z3_placement.h"
 #include "runtime/api/client.h"
 #include "runtime/sim/command.h"
 
@@ -627,7 +627,7 @@ int run_compile(const std::vector<std::string>& args, Streams& streams, bool dry
   result.allot_version = kVersion;
   result.policy = &*policy;
   if (!load_inventory(options, *policy, result.inventory, streams)) return kExitUsage;
-  const std::unique_ptr<plan::PlacementOptimizer> optimizer = verify::make_z3_placement_optimizer();
+  const std::unique_ptr<smt::PlacementOptimizer> optimizer = smt::make_z3_placement_optimizer();
   plan::PlaceOptions place_options;
   place_options.mode = options.method;
   place_options.budget = std::chrono::milliseconds(options.budget_ms);

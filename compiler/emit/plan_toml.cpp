@@ -5,7 +5,7 @@
 #include <map>
 
 #include "compiler/emit/json.h"
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::emit {
 
@@ -65,7 +65,7 @@ std::string bounds_table(const Policy& policy, const Bounds& bounds) {
   bool first = true;
   for (Index r = 0; r < bounds.size(); ++r) {
     if (!bounds[r]) continue;
-    out += fmt::format("{} {} = {}", first ? "" : ",", key(verify::resource_name(policy, r)),
+    out += fmt::format("{} {} = {}", first ? "" : ",", key(model::resource_name(policy, r)),
                        bound_table(bounds[r]->guarantee, bounds[r]->limit, bounds[r]->lend));
     first = false;
   }
@@ -103,7 +103,7 @@ std::string ceiling_table(const Policy& policy, const Bounds& ceiling) {
   bool first = true;
   for (Index r = 0; r < ceiling.size(); ++r) {
     if (!ceiling[r]) continue;
-    out += fmt::format("{} {} = {}", first ? "" : ",", key(verify::resource_name(policy, r)),
+    out += fmt::format("{} {} = {}", first ? "" : ",", key(model::resource_name(policy, r)),
                        ceiling[r]->limit ? *ceiling[r]->limit : ceiling[r]->guarantee);
     first = false;
   }
@@ -144,7 +144,7 @@ std::string step_bounds(const Policy& policy, const plan::Step& step, bool to) {
   for (const plan::BoundChange& c : step.changes) {
     const std::optional<plan::StepBound>& b = to ? c.to : c.from;
     if (!b) continue;
-    out += fmt::format("{} {} = {}", first ? "" : ",", key(verify::resource_name(policy, c.resource)),
+    out += fmt::format("{} {} = {}", first ? "" : ",", key(model::resource_name(policy, c.resource)),
                        bound_table(b->guarantee, b->limit));
     first = false;
   }
@@ -236,8 +236,8 @@ std::string render_plan_toml(const plan::Plan& plan) {
     out += fmt::format("bounds = {}\n", bounds_table(policy, scope.bounds));
     Bounds effective(policy.resources.size());
     for (Index r = 0; r < policy.resources.size(); ++r) {
-      if (const std::optional<Amount> l = verify::effective_limit(policy, s, r)) {
-        effective[r] = Bound{verify::guarantee_of(policy, s, r), *l, {}};
+      if (const std::optional<Amount> l = model::effective_limit(policy, s, r)) {
+        effective[r] = Bound{model::guarantee_of(policy, s, r), *l, {}};
       }
     }
     out += fmt::format("effective = {}\n", bounds_table(policy, effective));
@@ -364,7 +364,7 @@ std::string render_plan_text(const plan::Plan& plan, const PlanTextOptions& opti
       }
       for (std::size_t c = 0; c < s.changes.size(); ++c) {
         const plan::BoundChange& ch = s.changes[c];
-        line += fmt::format("{} {} {} -> {}", c == 0 ? ":" : ",", verify::resource_name(policy, ch.resource),
+        line += fmt::format("{} {} {} -> {}", c == 0 ? ":" : ",", model::resource_name(policy, ch.resource),
                             plan::format_bound(policy, ch.resource, ch.from),
                             paint(action_color(s.action), plan::format_bound(policy, ch.resource, ch.to)));
       }

@@ -7,7 +7,8 @@
 #include <map>
 #include <tuple>
 
-#include "compiler/verify/common.h"
+#include "compiler/base/codes.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::plan {
 
@@ -33,10 +34,10 @@ const char* to_string(StepAction action) {
 
 std::string format_bound(const Policy& policy, Index resource, const std::optional<StepBound>& bound) {
   if (!bound) return "none";
-  const std::string g = verify::format_quantity(policy, resource, bound->guarantee);
+  const std::string g = model::format_quantity(policy, resource, bound->guarantee);
   if (!bound->limit) return g + "..";
   if (*bound->limit == bound->guarantee) return g;
-  return g + ".." + verify::format_quantity(policy, resource, *bound->limit);
+  return g + ".." + model::format_quantity(policy, resource, *bound->limit);
 }
 
 namespace {
@@ -120,7 +121,7 @@ class World {
     const Index d = static_cast<Index>(w.deployed - deployed_->pools.data());
     const Index n = static_cast<Index>(w.next - next_->pools.data());
     for (Index r : {kGpu, kCpu, kMemory}) {
-      const verify::Capacity a = verify::pool_capacity(*deployed_, d, r), b = verify::pool_capacity(*next_, n, r);
+      const model::Capacity a = model::pool_capacity(*deployed_, d, r), b = model::pool_capacity(*next_, n, r);
       if (a.known != b.known || a.unbounded != b.unbounded || a.amount != b.amount || a.fixed != b.fixed) return false;
     }
     return true;
@@ -311,7 +312,7 @@ std::vector<std::string> changed_fields(const Policy& deployed, const Scope& a, 
   auto lends = [](const Policy& p, const Scope& s) {
     std::map<std::string, Amount> l;
     for (Index r = 0; r < s.bounds.size(); ++r) {
-      if (s.bounds[r] && s.bounds[r]->lend) l[verify::resource_name(p, r)] = *s.bounds[r]->lend;
+      if (s.bounds[r] && s.bounds[r]->lend) l[model::resource_name(p, r)] = *s.bounds[r]->lend;
     }
     return l;
   };
@@ -385,7 +386,7 @@ Usage live_usage(const Policy& deployed, const Policy& next, const verify::LiveS
 std::string describe(const Policy& next, const Step& step) {
   std::string text = fmt::format("{} {} `{}`", to_string(step.action), step.kind, step.target);
   for (const BoundChange& c : step.changes) {
-    text += fmt::format(" {} {} -> {}", verify::resource_name(next, c.resource), format_bound(next, c.resource, c.from),
+    text += fmt::format(" {} {} -> {}", model::resource_name(next, c.resource), format_bound(next, c.resource, c.from),
                         format_bound(next, c.resource, c.to));
   }
   return text;
@@ -395,7 +396,7 @@ SourceRange scope_range(const Policy& p, const std::string& path, Index resource
   const std::optional<Index> s = p.find_scope(path);
   if (!s) return {};
   return resource == kNone ? (p.scopes[*s].name_range.valid() ? p.scopes[*s].name_range : p.scopes[*s].range)
-                           : verify::bound_range(p, *s, resource);
+                           : model::bound_range(p, *s, resource);
 }
 
 std::vector<Op> pending_ops(World& world, const Policy& deployed, const Policy& next) {
@@ -447,7 +448,7 @@ std::vector<Op> pending_ops(World& world, const Policy& deployed, const Policy& 
     auto gpu = [](const Policy& policy, const Pool* pool) -> std::optional<StepBound> {
       if (!pool) return std::nullopt;
       const Index i = static_cast<Index>(pool - policy.pools.data());
-      const verify::Capacity c = verify::pool_capacity(policy, i, kGpu);
+      const model::Capacity c = model::pool_capacity(policy, i, kGpu);
       return StepBound{c.fixed, c.unbounded ? std::nullopt : std::optional<Amount>(c.amount)};
     };
     if (p.deployed && !p.next) {
@@ -519,18 +520,18 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
         ++blocked;
         const Amount value = lower_limit ? *to.limit : to.guarantee;
         Diagnostic& d = sink.error(
-            "E0242", scope_range(next, op.step.target, c.resource),
+            code::E0242, scope_range(next, op.step.target, c.resource),
             fmt::format("no safe order: {} `{}` cannot shrink to {} {} while it uses {}", op.step.kind, op.step.target,
-                        lower_limit ? "a limit of" : "a guarantee of", verify::format_amount(next, c.resource, value),
-                        verify::format_amount(next, c.resource, u)));
+                        lower_limit ? "a limit of" : "a guarantee of", model::format_amount(next, c.resource, value),
+                        model::format_amount(next, c.resource, u)));
         d.note(fmt::format("the live state reports {} in use by `{}` and its children",
-                           verify::format_amount(next, c.resource, u), op.step.target),
+                           model::format_amount(next, c.resource, u), op.step.target),
                usage.used_at.at(op.step.target)[c.resource]);
         Index deployed_resource = kNone;
         for (Index q = 0; q < deployed.resources.size(); ++q) {
-          if (deployed.resources[q].name == verify::resource_name(next, c.resource)) deployed_resource = q;
+          if (deployed.resources[q].name == model::resource_name(next, c.resource)) deployed_resource = q;
         }
-        d.note(fmt::format("the deployed policy has `{} = {}`", verify::resource_name(next, c.resource),
+        d.note(fmt::format("the deployed policy has `{} = {}`", model::resource_name(next, c.resource),
                            format_bound(next, c.resource, c.from)),
                scope_range(deployed, op.step.target, deployed_resource));
         d.add_help("wait until its usage has fallen, or shrink it less");
@@ -545,7 +546,7 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
       if (active > 0 || used_gpu > 0) {
         ++blocked;
         Diagnostic& d = sink.error(
-            "E0243",
+            code::E0243,
             usage.active_at.at(op.step.target).valid() ? usage.active_at.at(op.step.target)
                                                        : scope_range(deployed, op.step.target, kNone),
             active > 0
@@ -597,7 +598,7 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
     }
     if (!progressed) {
       Diagnostic& d = sink.error(
-          "E0240", scope_range(next, pending.front().step.target, kNone),
+          code::E0240, scope_range(next, pending.front().step.target, kNone),
           fmt::format("no safe order from the deployed policy: every remaining step breaks an invariant ({} left)",
                       pending.size()));
       for (std::size_t i = 0; i < reasons.size() && i < 3; ++i) d.note(reasons[i]);

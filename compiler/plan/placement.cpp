@@ -7,7 +7,8 @@
 #include <numeric>
 #include <set>
 
-#include "compiler/verify/common.h"
+#include "compiler/base/codes.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::plan {
 
@@ -20,19 +21,19 @@ constexpr std::int64_t kMilli = 1000;
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return b <= 0 ? 0 : (a + b - 1) / b; }
 
 // GPUs of demand `d` previously homed on node `n`.
-std::int64_t previous_on_node(const PlacementProblem& p, std::size_t d, std::uint32_t n) {
+std::int64_t previous_on_node(const smt::PlacementProblem& p, std::size_t d, std::uint32_t n) {
   if (d >= p.previous.size()) return 0;
   std::int64_t sum = 0;
-  const OptNode& node = p.nodes[n];
+  const smt::OptNode& node = p.nodes[n];
   for (std::uint32_t k = node.first_domain; k < node.first_domain + node.domain_count; ++k) sum += p.previous[d][k];
   return sum;
 }
 
 // Spreads `amount` GPUs of demand `d` on node `n` over its domains: the
 // best-fitting domain, else the roomiest ones first.
-void fill_domains(const PlacementProblem& p, std::vector<std::int64_t>& free_domain, PlacementSolution& s,
+void fill_domains(const smt::PlacementProblem& p, std::vector<std::int64_t>& free_domain, smt::PlacementSolution& s,
                   std::size_t d, std::uint32_t n, std::int64_t amount) {
-  const OptNode& node = p.nodes[n];
+  const smt::OptNode& node = p.nodes[n];
   const std::uint32_t begin = node.first_domain, end = node.first_domain + node.domain_count;
   // Previous homes first, so that re-plans keep GPUs where they were.
   if (d < p.previous.size()) {
@@ -78,10 +79,10 @@ const char* to_string(Method method) {
 std::vector<Demand> own_shares(const Policy& policy) {
   std::vector<Demand> out;
   for (Index s = 0; s < policy.scopes.size(); ++s) {
-    const Bound* b = verify::bound_of(policy, s, kGpu);
+    const Bound* b = model::bound_of(policy, s, kGpu);
     if (!b) continue;
     Amount own = b->guarantee;
-    for (Index c : verify::bounded_frontier(policy, s, kGpu)) own -= verify::guarantee_of(policy, c, kGpu);
+    for (Index c : model::bounded_frontier(policy, s, kGpu)) own -= model::guarantee_of(policy, c, kGpu);
     if (own <= 0) continue;
     Demand d;
     d.scope = s;
@@ -94,7 +95,7 @@ std::vector<Demand> own_shares(const Policy& policy) {
   return out;
 }
 
-bool valid_solution(const PlacementProblem& p, const PlacementSolution& s) {
+bool valid_solution(const smt::PlacementProblem& p, const smt::PlacementSolution& s) {
   if (s.amount.size() != p.demands.size()) return false;
   std::vector<std::int64_t> used(p.domains.size(), 0);
   for (std::size_t d = 0; d < p.demands.size(); ++d) {
@@ -117,10 +118,10 @@ bool valid_solution(const PlacementProblem& p, const PlacementSolution& s) {
   return true;
 }
 
-Quality evaluate(const PlacementProblem& p, const PlacementSolution& s) {
+Quality evaluate(const smt::PlacementProblem& p, const smt::PlacementSolution& s) {
   Quality q;
   for (std::uint32_t n = 0; n < p.nodes.size(); ++n) {
-    const OptNode& node = p.nodes[n];
+    const smt::OptNode& node = p.nodes[n];
     std::int64_t scopes = 0, placed = 0;
     for (std::size_t d = 0; d < p.demands.size(); ++d) {
       std::int64_t on = 0;
@@ -144,16 +145,16 @@ Quality evaluate(const PlacementProblem& p, const PlacementSolution& s) {
   return q;
 }
 
-void compute_bounds(const PlacementProblem& p, Quality& q) {
+void compute_bounds(const smt::PlacementProblem& p, Quality& q) {
   std::int64_t largest = 0, nodes = 0, total = 0, demands = 0, spans = 0;
   std::vector<std::int64_t> capacities;
-  for (const OptNode& node : p.nodes) {
+  for (const smt::OptNode& node : p.nodes) {
     if (node.capacity <= 0) continue;
     largest = std::max(largest, node.capacity);
     ++nodes;
     capacities.push_back(node.capacity);
   }
-  for (const OptDemand& d : p.demands) {
+  for (const smt::OptDemand& d : p.demands) {
     if (d.gpus <= 0) continue;
     ++demands;
     total += d.gpus;
@@ -163,10 +164,11 @@ void compute_bounds(const PlacementProblem& p, Quality& q) {
   // spanned, summed over demands, exceed the nodes in use by at most
   // (scopes per node - 1) per shared node.
   std::int64_t largest_domain = 0, subscription = 0;
-  for (const OptDomain& k : p.domains) largest_domain = std::max(largest_domain, k.capacity);
-  for (const OptNode& node : p.nodes) subscription += node.pay_as_you_go ? 0 : node.capacity;
+  for (const smt::OptDomain& k : p.domains) largest_domain = std::max(largest_domain, k.capacity);
+  for (const smt::OptNode& node : p.nodes) subscription += node.pay_as_you_go ? 0 : node.capacity;
   q.scope_domains_lower_bound = 0;
-  for (const OptDemand& d : p.demands) q.scope_domains_lower_bound += d.gpus > 0 ? ceil_div(d.gpus, largest_domain) : 0;
+  for (const smt::OptDemand& d : p.demands)
+    q.scope_domains_lower_bound += d.gpus > 0 ? ceil_div(d.gpus, largest_domain) : 0;
   q.pay_as_you_go_gpus_lower_bound = std::max<std::int64_t>(0, total - subscription);
   // A demand homed before on more GPUs than it now has loses the difference.
   q.moved_gpus_lower_bound = 0;
@@ -184,9 +186,9 @@ void compute_bounds(const PlacementProblem& p, Quality& q) {
   q.whole_free_nodes_upper_bound = nodes - needed;
 }
 
-PlacementSolution heuristic_place(const PlacementProblem& p) {
+smt::PlacementSolution heuristic_place(const smt::PlacementProblem& p) {
   const std::size_t demands = p.demands.size();
-  PlacementSolution s;
+  smt::PlacementSolution s;
   s.amount.assign(demands, std::vector<std::int64_t>(p.domains.size(), 0));
   std::vector<std::int64_t> free_domain(p.domains.size());
   for (std::size_t k = 0; k < p.domains.size(); ++k) free_domain[k] = p.domains[k].capacity;
@@ -264,15 +266,15 @@ PlacementSolution heuristic_place(const PlacementProblem& p) {
   return s;
 }
 
-PlacementSolution first_fit_place(const PlacementProblem& p) {
-  PlacementSolution s;
+smt::PlacementSolution first_fit_place(const smt::PlacementProblem& p) {
+  smt::PlacementSolution s;
   s.amount.assign(p.demands.size(), std::vector<std::int64_t>(p.domains.size(), 0));
   std::vector<std::int64_t> free_domain(p.domains.size());
   for (std::size_t k = 0; k < p.domains.size(); ++k) free_domain[k] = p.domains[k].capacity;
   for (std::size_t d = 0; d < p.demands.size(); ++d) {
     std::int64_t r = p.demands[d].gpus;
     for (std::uint32_t n : p.demands[d].nodes) {
-      const OptNode& node = p.nodes[n];
+      const smt::OptNode& node = p.nodes[n];
       for (std::uint32_t k = node.first_domain; k < node.first_domain + node.domain_count && r > 0; ++k) {
         const std::int64_t take = std::min(r, free_domain[k]);
         free_domain[k] -= take;
@@ -325,17 +327,17 @@ Placement place(const Policy& policy, const Inventory& inventory, const Homes* p
     }
     if (node_ids.empty() && demand_ids.empty()) continue;
 
-    PlacementProblem problem;
+    smt::PlacementProblem problem;
     std::int64_t capacity = 0;
     for (std::size_t n : node_ids) {
       const InventoryNode& in = inventory.nodes[n];
-      OptNode node;
+      smt::OptNode node;
       node.first_domain = static_cast<std::uint32_t>(problem.domains.size());
       node.pay_as_you_go = in.billing == NodeBilling::pay_as_you_go;
       const std::int64_t size = std::max<std::int64_t>(1, in.interconnect);
       for (std::int64_t first = 0; first < in.gpus; first += size) {
         problem.domains.push_back(
-            OptDomain{static_cast<std::uint32_t>(problem.nodes.size()), std::min(size, in.gpus - first)});
+            smt::OptDomain{static_cast<std::uint32_t>(problem.nodes.size()), std::min(size, in.gpus - first)});
       }
       node.domain_count = static_cast<std::uint32_t>(problem.domains.size()) - node.first_domain;
       node.capacity = std::max<std::int64_t>(0, in.gpus);
@@ -348,12 +350,12 @@ Placement place(const Policy& policy, const Inventory& inventory, const Homes* p
     if (wanted > capacity) {
       if (pl.billing.mode == BillingMode::subscription) {
         Diagnostic& diag =
-            sink.error("E0241", pl.name_range.valid() ? pl.name_range : pl.range,
+            sink.error(code::E0241, pl.name_range.valid() ? pl.name_range : pl.range,
                        fmt::format("the own shares of the scopes on pool `{}` need {} gpu, but its nodes hold {} gpu",
                                    pl.name, wanted, capacity));
         for (std::size_t d : demand_ids) {
           diag.note(fmt::format("`{}` needs {} gpu", out.demands[d].path, out.demands[d].gpus),
-                    verify::bound_range(policy, out.demands[d].scope, kGpu));
+                    model::bound_range(policy, out.demands[d].scope, kGpu));
         }
         diag.add_help(inventory.source == "policy" ? "add nodes to the pool or lower the guarantees"
                                                    : "list more nodes of the pool in the inventory");
@@ -369,7 +371,7 @@ Placement place(const Policy& policy, const Inventory& inventory, const Homes* p
     std::vector<std::uint32_t> all_nodes(problem.nodes.size());
     std::iota(all_nodes.begin(), all_nodes.end(), 0);
     for (std::size_t d : demand_ids) {
-      problem.demands.push_back(OptDemand{out.demands[d].gpus - out.demands[d].elastic, all_nodes});
+      problem.demands.push_back(smt::OptDemand{out.demands[d].gpus - out.demands[d].elastic, all_nodes});
     }
     if (previous) {
       problem.previous.assign(demand_ids.size(), std::vector<std::int64_t>(problem.domains.size(), 0));
@@ -394,7 +396,7 @@ Placement place(const Policy& policy, const Inventory& inventory, const Homes* p
 
     PoolPlacement pp;
     pp.pool = pl.name;
-    PlacementSolution solution;
+    smt::PlacementSolution solution;
     Quality bounds;
     compute_bounds(problem, bounds);
     if (options.mode == PlaceOptions::Mode::first_fit) {
@@ -430,13 +432,13 @@ Placement place(const Policy& policy, const Inventory& inventory, const Homes* p
       } else if (!want_exact) {
         pp.note = fmt::format("{} demand x domain pairs, more than the {} solved exactly", pairs, options.exact_limit);
       } else {
-        OptimizeResult r = options.optimizer->optimize(problem, options.budget);
-        if (r.status == OptStatus::optimal && valid_solution(problem, r.solution)) {
+        smt::OptimizeResult r = options.optimizer->optimize(problem, options.budget);
+        if (r.status == smt::OptStatus::optimal && valid_solution(problem, r.solution)) {
           solution = std::move(r.solution);
           pp.method = Method::exact;
           pp.optimal = true;
         } else {
-          pp.note = r.status == OptStatus::timeout
+          pp.note = r.status == smt::OptStatus::timeout
                         ? fmt::format("the exact method ran out of its {} ms budget", options.budget.count())
                         : fmt::format("the exact method failed: {}", r.detail.empty() ? "no answer" : r.detail);
         }

@@ -11,8 +11,8 @@
 
 #include "compiler/base/diagnostic.h"
 #include "compiler/plan/inventory.h"
-#include "compiler/plan/optimizer.h"
 #include "compiler/sema/model.h"
+#include "compiler/smt/optimizer.h"
 
 namespace allot::plan {
 
@@ -47,15 +47,15 @@ struct Quality {
 };
 
 // Metrics of a solution and bounds of a problem (per pool; summed by place()).
-Quality evaluate(const PlacementProblem& problem, const PlacementSolution& solution);
-void compute_bounds(const PlacementProblem& problem, Quality& quality);
+Quality evaluate(const smt::PlacementProblem& problem, const smt::PlacementSolution& solution);
+void compute_bounds(const smt::PlacementProblem& problem, Quality& quality);
 
 // Whole nodes first, then best-fit-decreasing of the remainders.
-PlacementSolution heuristic_place(const PlacementProblem& problem);
+smt::PlacementSolution heuristic_place(const smt::PlacementProblem& problem);
 // The baseline: each demand in order takes the first free GPUs in node order.
-PlacementSolution first_fit_place(const PlacementProblem& problem);
+smt::PlacementSolution first_fit_place(const smt::PlacementProblem& problem);
 // True when the solution respects capacities and meets every demand exactly.
-bool valid_solution(const PlacementProblem& problem, const PlacementSolution& solution);
+bool valid_solution(const smt::PlacementProblem& problem, const smt::PlacementSolution& solution);
 
 enum class Method { exact, heuristic, first_fit };
 const char* to_string(Method method);
@@ -68,7 +68,7 @@ struct PlaceOptions {
   Mode mode = Mode::automatic;
   std::chrono::milliseconds budget{2000};  // per pool, for the exact method
   std::size_t exact_limit = 2000;          // most demand x domain pairs solved exactly
-  PlacementOptimizer* optimizer = nullptr;
+  smt::PlacementOptimizer* optimizer = nullptr;
 };
 
 struct PoolPlacement {

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "compiler/sema/analyzer.h"
+#include "compiler/sema/codes.h"
 
 namespace allot::sema {
 
@@ -125,7 +126,7 @@ class ExprChecker {
 
   Val eval_node(const ast::NumberLit& lit, const ast::Expr& e) {
     Decimal dec;
-    if (!a_.decimal(lit, e.range, dec)) return error();
+    if (!a_.values_.decimal(lit, e.range, dec)) return error();
     const Rational value = to_rational(dec);
     Rational scaled;
     if (lit.unit.empty()) return number(value, e.range);
@@ -163,16 +164,14 @@ class ExprChecker {
       v.range = e.range;
       return v;
     }
-    auto decl = a_.scope_names_.find(ref.name);
-    if (decl == a_.scope_names_.end()) {
+    if (a_.top_scopes_.find(ref.name) == kNone) {
       Diagnostic& d =
           a_.sink_.error(codes::kUnknownScope, e.range, fmt::format("unknown quota or workspace `{}`", ref.name));
-      a_.suggest(d, ref.name, a_.scope_names_,
-                 [&](std::string_view best) { return a_.scope_names_.at(best)->name.range; });
+      a_.values_.suggest_symbol(d, ref.name, a_.top_scopes_);
       return error();
     }
-    auto it = a_.scope_index_.find(ref.name);
-    if (it == a_.scope_index_.end()) return error();  // declared but rejected; already reported
+    auto it = a_.scope_paths_.find(ref.name);
+    if (it == a_.scope_paths_.end()) return error();  // declared but rejected; already reported
     Val v;
     v.kind = Kind::scope;
     v.scope = it->second;
@@ -198,13 +197,13 @@ class ExprChecker {
                        fmt::format("`.{}` cannot be applied to {}", id.text, type_name(v)));
         return error();
       }
-      auto r = a_.resource_index_.find(id.text);
-      if (r == a_.resource_index_.end()) {
+      const Index resource = a_.resources_.find(id.text);
+      if (resource == kNone) {
         if (v.kind == Kind::scope) {
           const model::Scope& s = a_.policy_.scopes[v.scope];
           if (s.kind == model::ScopeKind::workspace || s.kind == model::ScopeKind::namespace_) {
-            auto child = a_.scope_index_.find(s.path + "/" + id.text);
-            if (child != a_.scope_index_.end()) {
+            auto child = a_.scope_paths_.find(s.path + "/" + id.text);
+            if (child != a_.scope_paths_.end()) {
               v.scope = child->second;
               v.range = range;
               continue;
@@ -213,9 +212,7 @@ class ExprChecker {
         }
         Diagnostic& d =
             a_.sink_.error(codes::kUnknownResource, id.range, fmt::format("unknown resource `{}`", id.text));
-        a_.suggest(d, id.text, a_.resource_index_, [&](std::string_view best) {
-          return a_.policy_.resources[a_.resource_index_.at(std::string(best))].range;
-        });
+        a_.values_.suggest_symbol(d, id.text, a_.resources_);
         return error();
       }
       model::Field field = model::Field::guarantee;
@@ -226,14 +223,14 @@ class ExprChecker {
         ++i;
       }
       if (v.kind == Kind::scope) {
-        v = field_of(v.scope, r->second, field, end);
+        v = field_of(v.scope, resource, field, end);
       } else {
         Val list;
         list.kind = Kind::list;
-        list.resource = r->second;
+        list.resource = resource;
         list.range = end;
         for (Index s : v.scopes) {
-          Val item = field_of(s, r->second, field, end);
+          Val item = field_of(s, resource, field, end);
           if (item.kind == Kind::error) return error();
           list.items.push_back(std::move(item.expr));
         }
@@ -319,7 +316,7 @@ class ExprChecker {
       Diagnostic& d = a_.sink_.error(codes::kBadCall, call.callee.range, fmt::format("unknown function `{}`", f));
       const std::unordered_map<std::string_view, int> known{
           {"children", 0}, {"sum", 0}, {"min", 0}, {"max", 0}, {"count", 0}};
-      a_.suggest(d, f, known, [](std::string_view) { return SourceRange{}; });
+      a_.values_.suggest(d, f, known, [](std::string_view) { return SourceRange{}; });
       d.add_help("functions: `children`, `sum`, `min`, `max`, `count`");
       return error();
     }

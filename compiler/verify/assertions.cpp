@@ -6,8 +6,9 @@
 #include <numeric>
 #include <set>
 
+#include "compiler/base/codes.h"
+#include "compiler/sema/model_queries.h"
 #include "compiler/sema/units.h"
-#include "compiler/verify/common.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {
@@ -208,12 +209,12 @@ std::size_t check_assertions(const SourceManager& sources, const Policy& policy,
                                  : std::string("assert");
     const std::string what = a.label ? fmt::format("assertion \"{}\"", *a.label) : fmt::format("assertion `{}`", text);
     if (auto* fail = std::get_if<Failure>(&result)) {
-      sink.error("E0214", a.range, fmt::format("{} cannot be evaluated: {}", what, fail->reason));
+      sink.error(code::E0214, a.range, fmt::format("{} cannot be evaluated: {}", what, fail->reason));
       continue;
     }
     const Value& v = std::get<Value>(result);
     if (!v.is_bool || v.flag) continue;
-    Diagnostic& d = sink.error("E0213", a.range, fmt::format("{} does not hold", what));
+    Diagnostic& d = sink.error(code::E0213, a.range, fmt::format("{} does not hold", what));
     // The two sides of a top-level comparison, then every field it read.
     if (const auto* op = std::get_if<OpExpr>(&a.expr.node);
         op && op->operands.size() == 2 && op->op >= Op::eq && op->op <= Op::ge) {

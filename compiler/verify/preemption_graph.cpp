@@ -12,7 +12,8 @@
 #include <set>
 #include <utility>
 
-#include "compiler/verify/common.h"
+#include "compiler/base/codes.h"
+#include "compiler/sema/model_queries.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {
@@ -62,7 +63,7 @@ void check_order(const Policy& policy, DiagnosticSink& sink, const std::set<std:
       if (b >= n || classes[b].value < classes[a].value || in_cycles.count({a, b}) != 0) continue;
       const bool equal = classes[b].value == classes[a].value;
       Diagnostic& d = sink.error(
-          "E0209", entry_range(classes[a], e),
+          code::E0209, entry_range(classes[a], e),
           equal ? fmt::format("priority {} ({}) preempts {}, which has the same value", quoted(classes[a].name),
                               classes[a].value, quoted(classes[b].name))
                 : fmt::format("priority {} ({}) preempts {}, which has the higher value {}", quoted(classes[a].name),
@@ -161,7 +162,7 @@ std::set<std::pair<Index, Index>> check_cycles(const Policy& policy, DiagnosticS
     // The closing entry: the last class of the cycle lists `start`.
     const PriorityClass& closer = classes[cycle.back()];
     Diagnostic& d =
-        sink.error("E0210", entry_range(closer, entry_of(closer, start)),
+        sink.error(code::E0210, entry_range(closer, entry_of(closer, start)),
                    cycle.size() == 1 ? fmt::format("priority {} preempts itself", quoted(classes[start].name))
                                      : fmt::format("priority classes preempt each other in a cycle: {}", text));
     for (std::size_t i = 0; i < cycle.size(); ++i) edges.insert({cycle[i], cycle[(i + 1) % cycle.size()]});

@@ -6,21 +6,19 @@
 #include <functional>
 #include <unordered_map>
 
-#include "compiler/verify/common.h"
-#include "compiler/verify/verify.h"
+#include "compiler/sema/model_queries.h"
+#include "compiler/verify/reachability_facts.h"
 
 namespace allot::verify {
 
 using namespace model;
+using namespace smt;
 
 std::string usage_var(const Scope& scope) { return "u/" + scope.path; }
 std::string nonpreemptible_var(const Scope& scope) { return "n/" + scope.path; }
 
+namespace reach {
 namespace {
-
-constexpr Amount kUnbounded = -1;
-
-bool is_nonpreemptible_queue(const Scope& s) { return s.kind == ScopeKind::queue && !s.preemptible; }
 
 void collect(const Policy& policy, Index x, std::vector<Index>& out, int depth = 0) {
   out.push_back(x);
@@ -29,6 +27,8 @@ void collect(const Policy& policy, Index x, std::vector<Index>& out, int depth =
     if (c < policy.scopes.size()) collect(policy, c, out, depth + 1);
   }
 }
+
+}  // namespace
 
 // ---- the native argument ------------------------------------------------------
 //
@@ -84,58 +84,6 @@ void collect(const Policy& policy, Index x, std::vector<Index>& out, int depth =
 // children with non-preemptible queues; a queue that can borrow
 // non-preemptible capacity sends only the claims beside its ancestors to the
 // solver.
-
-// What the passes need to know about one pool and resource, by scope index
-// (only the pool's scopes are filled in).
-struct Facts {
-  const Policy& policy;
-  Index pool = kNone;
-  Index r = kNone;
-  Capacity capacity;
-  Amount all_g = 0;  // guarantees of the pool's frontier: the lower bound of `cap`
-  Amount big = 1;    // stands for an unbounded capacity
-  std::vector<Index> roots;
-  std::vector<Index> order;  // the trees in preorder, root by root
-  std::vector<std::uint32_t> position;
-  std::vector<std::optional<Amount>> limit;  // effective_limit
-  std::vector<Amount> g;
-  // What a scope covers (docs/scheduling.md, "Standing"): its declared
-  // guarantee, or, where it declares none, what its children cover. A job
-  // claims at the level above a scope only while the scope is below that.
-  std::vector<Amount> cover;
-  std::vector<Amount> maxnp;      // max_nonpreemptible (kUnbounded: no limit applies)
-  std::vector<Amount> saturated;  // sum of the non-preemptible queues' limits (kUnbounded: one has none)
-  std::vector<char> saturable;    // those limits fit every scope's limit in the subtree
-  std::vector<char> lemma;        // the native argument holds (see above)
-  std::vector<char> own_ok;       // lemma, (L), and no non-preemptible work in the children
-  Amount others_all = 0;          // sum of the roots' unreclaimable usage
-  std::size_t others_unbounded = 0;
-
-  Facts(const Policy& p, Index pool_index, Index resource) : policy(p), pool(pool_index), r(resource) {}
-
-  // What a root can hold that nobody may reclaim: up to its guarantee, and
-  // its non-preemptible work beyond that.
-  Amount unreclaimable(Index root) const {
-    const Amount m = maxnp[root];
-    if (m == kUnbounded) return limit[root] ? *limit[root] : kUnbounded;
-    Amount u = std::max(g[root], m);
-    if (limit[root]) u = std::min(u, *limit[root]);
-    return u;
-  }
-  Amount others_max(Index root) const {
-    const Amount mine = unreclaimable(root);
-    return mine == kUnbounded ? others_all : others_all - mine;
-  }
-  bool others_bounded(Index root) const {
-    return roots.size() <= 1 || others_unbounded == 0 || (others_unbounded == 1 && unreclaimable(root) == kUnbounded);
-  }
-  bool fits_limit(Index x) const {
-    if (g[x] <= 0) return true;
-    if (limit[x]) return g[x] <= *limit[x];
-    if (capacity.unbounded) return true;
-    return g[x] <= all_g;  // `cap`, unknown, is at least all_g
-  }
-};
 
 Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<Index>& roots) {
   Facts f(policy, p, r);
@@ -255,6 +203,8 @@ bool proved_natively(const Facts& f, const Claim& claim) {
 }
 
 // ---- encodings ------------------------------------------------------------------
+
+namespace {
 
 // The terms both encodings share; `u`, `n` and `lim` are filled in for the
 // scopes an encoding has variables for.
@@ -450,7 +400,9 @@ struct Encoding {
   }
 };
 
-ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, bool full, bool honor_reclaim = true) {
+}  // namespace
+
+ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, bool full, bool honor_reclaim) {
   const Policy& policy = f.policy;
   const Index r = f.r;
   ReachabilityQuery q;
@@ -507,9 +459,6 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
   return q;
 }
 
-// Calls `visit(facts, query)` for each claim, in order; `query` has no
-// obligation when the claim is proved natively and `how.include_proved` is
-// not set.
 void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
                     const std::function<void(const Facts&, ReachabilityQuery&)>& visit) {
   std::size_t resources = policy.resources.size();
@@ -551,296 +500,14 @@ void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
   }
 }
 
-}  // namespace
+}  // namespace reach
 
 std::vector<ReachabilityQuery> build_reachability_queries(const Policy& policy, const ReachabilityBuild& how) {
   std::vector<ReachabilityQuery> queries;
-  for_each_claim(policy, how, [&](const Facts&, ReachabilityQuery& q) {
+  reach::for_each_claim(policy, how, [&](const reach::Facts&, ReachabilityQuery& q) {
     if (!q.proved_natively || how.include_proved) queries.push_back(std::move(q));
   });
   return queries;
-}
-
-namespace {
-
-std::string scope_name(const Scope& s) {
-  return quoted(s.kind == ScopeKind::quota || s.kind == ScopeKind::workspace ? s.name : s.path);
-}
-
-// Who asks, in words: a workspace bound to the scope without its own bound
-// speaks for the scope's own jobs.
-std::string claimant_name(const Policy& policy, const Claim& claim) {
-  const Scope& s = policy.scopes[claim.scope];
-  if (!claim.own_work) return scope_name(s);
-  for (Index c : s.children) {
-    if (c < policy.scopes.size() && policy.scopes[c].kind == ScopeKind::workspace &&
-        !bound_of(policy, c, claim.resource)) {
-      return scope_name(policy.scopes[c]);
-    }
-  }
-  return "jobs submitted to " + scope_name(s) + " itself";
-}
-
-// Puts `amount` of non-preemptible work on the non-preemptible queues of x's
-// subtree, in scope order, each subtree up to what it can hold.
-void distribute(const Facts& f, Index x, Amount amount, std::unordered_map<Index, Amount>& own, int depth = 0) {
-  if (amount <= 0) return;
-  const Scope& s = f.policy.scopes[x];
-  if (is_nonpreemptible_queue(s)) {
-    own[x] += amount;
-    return;
-  }
-  if (depth > 1000) return;
-  for (Index c : s.children) {
-    if (c >= f.policy.scopes.size() || f.maxnp[c] == 0) continue;
-    const Amount take = f.maxnp[c] == kUnbounded ? amount : std::min(amount, f.maxnp[c]);
-    distribute(f, c, take, own, depth + 1);
-    amount -= take;
-    if (amount <= 0) break;
-  }
-}
-
-}  // namespace
-
-namespace {
-
-// W0106: a workspace bound to a quota whose guarantee its sub-quotas take
-// entirely, without child_preemption: its jobs have no claim (R2 needs a
-// guarantee, R1 child_preemption) and run only on idle or borrowed capacity.
-void warn_carved_out(const Policy& policy, DiagnosticSink& sink) {
-  std::size_t resources = policy.resources.size();
-  for (const Scope& s : policy.scopes) resources = std::max(resources, s.bounds.size());
-  for (Index qi = 0; qi < policy.scopes.size(); ++qi) {
-    const Scope& q = policy.scopes[qi];
-    if (q.kind != ScopeKind::quota || q.child_preemption) continue;
-    for (Index r = 0; r < resources; ++r) {
-      const Amount g = guarantee_of(policy, qi, r);
-      if (g <= 0) continue;
-      Amount carved = 0;
-      bool sub_quotas = false;
-      for (Index c : q.children)
-        if (c < policy.scopes.size() && policy.scopes[c].kind == ScopeKind::quota) {
-          carved += guarantee_of(policy, c, r);
-          sub_quotas = true;
-        }
-      if (!sub_quotas || carved < g) continue;
-      for (Index c : q.children) {
-        const Scope& w = policy.scopes[c];
-        if (w.kind != ScopeKind::workspace || bound_of(policy, c, r)) continue;
-        sink.warning("W0106", w.name_range.valid() ? w.name_range : w.range,
-                     fmt::format("workspace {} is bound to {}, whose {} are all guaranteed to its sub-quotas: its jobs "
-                                 "get only idle or borrowed capacity",
-                                 quoted(w.name), quoted(q.name), format_amount(policy, r, g)))
-            .note(fmt::format("{} has no `child_preemption`, so its own jobs cannot take anything back from its "
-                              "sub-quotas",
-                              quoted(q.name)),
-                  q.name_range.valid() ? q.name_range : q.range)
-            .add_help(fmt::format("set `child_preemption = true` on {} so that its own jobs come first, or leave "
-                                  "part of its guarantee to them",
-                                  quoted(q.name)));
-      }
-    }
-  }
-}
-
-}  // namespace
-
-std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const Options& options) {
-  return check_reachability(policy, sink, options, nullptr);
-}
-
-std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const Options& options,
-                               ReachabilityStats* stats) {
-  const std::size_t before = sink.error_count();
-  std::unique_ptr<Solver> own_solver;
-  Solver* solver = options.solver;
-  ReachabilityStats counts;
-  for_each_claim(policy, {}, [&](const Facts& f, ReachabilityQuery& q) {
-    ++counts.claims;
-    if (q.proved_natively) {
-      ++counts.proved_natively;
-      return;
-    }
-    // Past the sink's error limit every further report is dropped, so the
-    // solver's time would be spent on nothing anyone sees.
-    if (sink.saturated()) return;
-    ++counts.solver_obligations;
-    if (solver == nullptr) {
-      own_solver = make_z3_solver();
-      solver = own_solver.get();
-    }
-    const Index r = q.claim.resource;
-    const Scope& s = policy.scopes[q.claim.scope];
-    const std::string who = claimant_name(policy, q.claim);
-    const SourceRange at = bound_range(policy, q.claim.scope, r);
-    Result result = solver->check(q.obligation, options.timeout);
-    // Refuted only because a scope of the path takes back its guarantee
-    // from lower-priority work alone, or never: the guarantee holds against
-    // such borrowers, which is what the policy asked for. `never` is
-    // reported by sema (W0104); `lower_priority` is a warning here.
-    if (std::holds_alternative<Refuted>(result)) {
-      Index policy_scope = kNone;
-      for (Index y = q.claim.scope; y != kNone; y = policy.scopes[y].parent)
-        if (policy.scopes[y].reclaim != ReclaimPolicy::any && policy.scopes[y].parent != kNone) {
-          policy_scope = y;
-          break;
-        }
-      if (policy_scope != kNone) {
-        Index root = q.claim.scope;
-        while (policy.scopes[root].parent != kNone) root = policy.scopes[root].parent;
-        const ReachabilityQuery relaxed = encode_claim(f, q.claim, root, false, /*honor_reclaim=*/false);
-        if (std::holds_alternative<Proved>(solver->check(relaxed.obligation, options.timeout))) {
-          const Scope& ps = policy.scopes[policy_scope];
-          if (ps.reclaim == ReclaimPolicy::lower_priority) {
-            sink.warning("W0105", bound_range(policy, q.claim.scope, r),
-                         fmt::format("{} is guaranteed {} only against lower-priority borrowers", who,
-                                     format_amount(policy, r, q.claim.guarantee)))
-                .note(fmt::format("{} takes back lent capacity only from work of lower priority than its own",
-                                  scope_name(ps)),
-                      ps.reclaim_range.valid() ? ps.reclaim_range : ps.name_range)
-                .add_help("write `reclaim = any` to take it back from any borrower, or `lend` less of it");
-          }
-          return;
-        }
-      }
-    }
-    if (std::holds_alternative<Refuted>(result)) {
-      // Look for a more telling counterexample: whole units, and then also
-      // the non-preemptible queues at their limits. Keep the first found.
-      for (int attempt = 0; attempt < 2; ++attempt) {
-        Obligation nicer = q.obligation;
-        for (NodeId u : q.usages) {
-          const NodeId k = nicer.var(fmt::format("k{}", u));
-          nicer.require(nicer.eq(u, nicer.scale(q.unit, k)));
-        }
-        if (attempt == 0) {
-          if (q.saturate.empty()) continue;
-          for (NodeId condition : q.saturate) nicer.require(condition);
-        }
-        Result better = solver->check(nicer, options.timeout);
-        if (auto* refuted = std::get_if<Refuted>(&better)) {
-          Assignment m;
-          for (const Variable& v : q.obligation.variables()) m[v.name] = refuted->counterexample[v.name];
-          result = Refuted{std::move(m)};
-          break;
-        }
-      }
-    }
-    if (auto* refuted = std::get_if<Refuted>(&result)) {
-      const Assignment& m = refuted->counterexample;
-      // Never report a counterexample we cannot confirm ourselves.
-      if (!satisfies(q.obligation, m)) {
-        result = Unknown{"the solver's counterexample did not check"};
-      } else {
-        auto value = [&](Index x) {
-          auto it = m.find(usage_var(policy.scopes[x]));
-          return it == m.end() ? Amount{0} : it->second;
-        };
-        auto value_n = [&](Index x) {
-          auto it = m.find(nonpreemptible_var(policy.scopes[x]));
-          return it == m.end() ? Amount{0} : it->second;
-        };
-        // Own usage by scope: the path's scopes hold what their children do
-        // not; a summarised subtree holds its non-preemptible part in its
-        // non-preemptible queues and the rest itself.
-        std::unordered_map<Index, Amount> own;
-        auto summarised = [&](Index c) {
-          const Amount u = value(c);
-          const Amount np = is_nonpreemptible_queue(policy.scopes[c]) ? u : std::min(u, value_n(c));
-          distribute(f, c, np, own);
-          if (u - np > 0) own[c] += u - np;
-        };
-        std::vector<Index> path;
-        for (Index y = q.claim.scope; y != kNone; y = policy.scopes[y].parent) path.push_back(y);
-        for (std::size_t i = 1; i < path.size(); ++i) {
-          const Index p = path[i];
-          Amount rest = value(p);
-          for (Index c : policy.scopes[p].children) {
-            rest -= value(c);
-            if (c != path[i - 1]) summarised(c);
-          }
-          if (rest > 0) own[p] += rest;
-        }
-        if (q.claim.own_work) {
-          for (Index c : s.children) summarised(c);
-        }
-        std::vector<std::pair<Index, Amount>> holders(own.begin(), own.end());
-        std::sort(holders.begin(), holders.end(),
-                  [&](const auto& a, const auto& b) { return f.position[a.first] < f.position[b.first]; });
-        // The scopes that hold work in this state, by their own usage.
-        std::vector<std::string> parts;
-        std::vector<std::pair<std::string, SourceRange>> culprits;
-        bool any_nonpreemptible = false;
-        // For the parent's own claim its own workspaces are the claimant,
-        // not what blocks it.
-        auto claimant_side = [&](Index h) {
-          if (!q.claim.own_work) return false;
-          for (Index y = h; y != kNone; y = policy.scopes[y].parent)
-            if (policy.scopes[y].parent == q.claim.scope) return policy.scopes[y].kind != ScopeKind::quota;
-          return false;
-        };
-        for (const auto& [x, amount] : holders) {
-          const Scope& xs = policy.scopes[x];
-          if (amount <= 0 || x == q.claim.scope || claimant_side(x)) continue;
-          if (is_nonpreemptible_queue(xs)) {
-            any_nonpreemptible = true;
-            parts.push_back(
-                fmt::format("{} using {} of non-preemptible work", scope_name(xs), format_amount(policy, r, amount)));
-            culprits.emplace_back(fmt::format("{} is not preemptible and may borrow up to {}", scope_name(xs),
-                                              format_amount(policy, r, f.limit[x].value_or(amount))),
-                                  xs.name_range.valid() ? xs.name_range : xs.range);
-          } else {
-            parts.push_back(fmt::format("{} using {}", scope_name(xs), format_amount(policy, r, amount)));
-          }
-        }
-        const auto others_it = m.find("others");
-        const Amount others = others_it == m.end() ? 0 : others_it->second;
-        if (others > 0) {
-          parts.push_back(fmt::format("other scopes on pool {} holding {}", quoted(policy.pools[q.pool].name),
-                                      format_amount(policy, r, others)));
-        }
-        const Amount usage = evaluate(q.obligation, q.usage, m).value_or(0);
-        const Amount supply = evaluate(q.obligation, q.supply, m).value_or(0);
-        std::string state = parts.empty() ? std::string("in the state where ") : "with ";
-        for (std::size_t i = 0; i < parts.size(); ++i) {
-          if (i > 0) state += i + 1 == parts.size() ? " and " : ", ";
-          state += parts[i];
-        }
-        if (parts.empty()) state += "nothing else runs";
-        Diagnostic& d = sink.error(
-            "E0211", at,
-            fmt::format("{}, {} cannot obtain its {}", state, who, format_amount(policy, r, q.claim.guarantee)));
-        d.note(fmt::format("{} uses {} and can obtain only {} more", who, format_amount(policy, r, usage),
-                           format_amount(policy, r, std::max<Amount>(0, supply))),
-               s.name_range.valid() ? s.name_range : s.range);
-        for (const auto& [text, range] : culprits) d.note(text, range);
-        if (q.claim.own_work) {
-          d.note(fmt::format("{} has `child_preemption`, so its own jobs may take back only its children's "
-                             "preemptible work",
-                             scope_name(s)),
-                 s.name_range);
-        }
-        if (others > 0) {
-          d.note(fmt::format("pool {} is shared with other root scopes", quoted(policy.pools[q.pool].name)),
-                 policy.pools[q.pool].name_range);
-        }
-        d.add_help(any_nonpreemptible
-                       ? "make the non-preemptible queues preemptible, or limit them to their guarantees so "
-                         "they cannot borrow"
-                       : "lower the guarantee or give the scopes room to reclaim it");
-        return;
-      }
-    }
-    if (auto* unknown = std::get_if<Unknown>(&result)) {
-      sink.warning("E0212", at,
-                   fmt::format("could not prove that {} can always obtain its {}: {}", who,
-                               format_amount(policy, r, q.claim.guarantee), unknown->reason))
-          .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
-    }
-  });
-  warn_carved_out(policy, sink);
-  if (stats) *stats = counts;
-  return sink.error_count() - before;
 }
 
 }  // namespace allot::verify

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "compiler/sema/model.h"
-#include "compiler/verify/solver.h"
+#include "compiler/smt/solver.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {
@@ -34,15 +34,15 @@ struct ReachabilityQuery {
   // True when the native argument proves the claim; the obligation is then
   // only built on request (ReachabilityBuild::include_proved).
   bool proved_natively = false;
-  Obligation obligation;
-  NodeId usage = 0;   // the claimant's usage
-  NodeId supply = 0;  // what it can still obtain (idle + reclaimable)
+  smt::Obligation obligation;
+  smt::NodeId usage = 0;   // the claimant's usage
+  smt::NodeId supply = 0;  // what it can still obtain (idle + reclaimable)
   // For readable counterexamples: usage variables, the display unit of the
   // resource, and the conditions that put the non-preemptible queues at their
   // limits (empty when that is impossible or there are none).
-  std::vector<NodeId> usages;
+  std::vector<smt::NodeId> usages;
   model::Amount unit = 1;
-  std::vector<NodeId> saturate;
+  std::vector<smt::NodeId> saturate;
 };
 
 struct ReachabilityBuild {

@@ -7,7 +7,8 @@
 #include <filesystem>
 #include <map>
 
-#include "compiler/verify/common.h"
+#include "compiler/base/codes.h"
+#include "compiler/sema/model_queries.h"
 
 namespace allot::verify {
 
@@ -68,12 +69,12 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
   try {
     root = toml::parse(sources.text(file), sources.path(file));
   } catch (const toml::parse_error& e) {
-    sink.error("E0220", to_range(sources, file, e.source()),
+    sink.error(code::E0220, to_range(sources, file, e.source()),
                fmt::format("invalid state file: {}", std::string(e.description())));
     return std::nullopt;
   }
   auto bad = [&](const toml::node& node, std::string message) -> Diagnostic& {
-    return sink.error("E0220", to_range(sources, file, node.source()), std::move(message));
+    return sink.error(code::E0220, to_range(sources, file, node.source()), std::move(message));
   };
   LiveState state;
   state.as_of = today;
@@ -216,7 +217,7 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
     }
   }
   if (state.policy_files.empty() && sink.error_count() == errors) {
-    sink.error("E0220", SourceRange{file, 0, 0}, "the state file names no deployed policy")
+    sink.error(code::E0220, SourceRange{file, 0, 0}, "the state file names no deployed policy")
         .add_help("add `policy = \"deployed.allot\"` (relative to the state file)");
   }
   if (sink.error_count() != errors) return std::nullopt;
@@ -306,15 +307,15 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   std::vector<std::int64_t> active(deployed.scopes.size(), 0);
   std::vector<SourceRange> active_at(deployed.scopes.size());
   for (const LiveScope& ls : state.scopes) {
-    const std::optional<Index> s = find_scope(deployed, ls.path);
+    const std::optional<Index> s = deployed.find_scope(ls.path);
     if (!s) {
-      sink.warning("E0229", ls.range,
+      sink.warning(code::E0229, ls.range,
                    fmt::format("the state names scope `{}`, which the deployed policy lacks", ls.path));
       continue;
     }
     const std::optional<std::int64_t> total = checked_add(active[*s], ls.active);
     if (!total) {
-      sink.error("E0220", ls.range, fmt::format("the deployments and jobs of scope `{}` are too many", ls.path));
+      sink.error(code::E0220, ls.range, fmt::format("the deployments and jobs of scope `{}` are too many", ls.path));
       return sink.error_count() - before;
     }
     active[*s] = *total;
@@ -323,12 +324,12 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
       const std::optional<Index> r = resource_index(deployed, a.resource);
       std::optional<Amount> v = r ? parse_live_amount(deployed, *r, a.text) : std::nullopt;
       if (!r || *r >= resources) {
-        sink.warning("E0229", a.range,
+        sink.warning(code::E0229, a.range,
                      fmt::format("the state names resource `{}`, which the deployed policy lacks", a.resource));
         continue;
       }
       if (!v) {
-        sink.error("E0220", a.range, fmt::format("invalid amount `{}` of {}", a.text, quoted(a.resource)));
+        sink.error(code::E0220, a.range, fmt::format("invalid amount `{}` of {}", a.text, quoted(a.resource)));
         continue;
       }
       used[*s][*r] = *v;
@@ -341,7 +342,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     const Scope& s = deployed.scopes[i];
     auto overflow = [&](Index r, const char* what) {
       const SourceRange at = used_at[i][r].valid() ? used_at[i][r] : active_at[i];
-      sink.error("E0220", at.valid() ? at : SourceRange{},
+      sink.error(code::E0220, at.valid() ? at : SourceRange{},
                  fmt::format("the {} of the children of {} add up to more than can be counted", what, name_of(s)))
           .add_help("live amounts are counted in milli-units or MiB as 64-bit integers");
       return sink.error_count() - before;
@@ -369,20 +370,20 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
   }
   for (const LivePool& lp : state.pools) {
-    if (!find_pool(deployed, lp.name) && !find_pool(next, lp.name)) {
-      sink.warning("E0229", lp.range, fmt::format("the state names pool `{}`, which neither policy has", lp.name));
+    if (!deployed.find_pool(lp.name) && !next.find_pool(lp.name)) {
+      sink.warning(code::E0229, lp.range, fmt::format("the state names pool `{}`, which neither policy has", lp.name));
     }
   }
 
   // Deleted scopes.
   for (Index d = 0; d < deployed.scopes.size(); ++d) {
     const Scope& ds = deployed.scopes[d];
-    if (find_scope(next, ds.path)) continue;
+    if (next.find_scope(ds.path)) continue;
     if (ds.kind == ScopeKind::queue) {
       const std::optional<Index> parent_in_next =
-          ds.parent == kNone ? std::nullopt : find_scope(next, deployed.scopes[ds.parent].path);
+          ds.parent == kNone ? std::nullopt : next.find_scope(deployed.scopes[ds.parent].path);
       if (ds.name == "default-queue" && parent_in_next) {
-        sink.error("E0222", next.scopes[*parent_in_next].name_range,
+        sink.error(code::E0222, next.scopes[*parent_in_next].name_range,
                    fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
             .note("it is declared here in the deployed policy", ds.name_range);
       }
@@ -392,7 +393,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
         if (ls.path == ds.path) own += ls.active;
       }
       if (own > 0) {
-        sink.error("E0221", active_at[d],
+        sink.error(code::E0221, active_at[d],
                    fmt::format("the change deletes queue {}, which has {} active deployment{} or job{}", name_of(ds),
                                own, own == 1 ? "" : "s", own == 1 ? "" : "s"))
             .note("it is declared here in the deployed policy", ds.name_range)
@@ -402,9 +403,9 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
     for (Index r = 0; r < resources; ++r) {
       if (used[d][r] <= 0) continue;
-      if (ds.parent != kNone && !find_scope(next, deployed.scopes[ds.parent].path)) break;  // reported at the parent
+      if (ds.parent != kNone && !next.find_scope(deployed.scopes[ds.parent].path)) break;  // reported at the parent
       sink.error(
-              "E0224", used_at[d][r],
+              code::E0224, used_at[d][r],
               fmt::format("the change deletes {}, which uses {}", name_of(ds), format_amount(deployed, r, used[d][r])))
           .note("it is declared here in the deployed policy", ds.name_range)
           .add_help("let its work finish or move it first");
@@ -415,7 +416,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   // Reduced scopes and new guarantees on pools that are not running.
   for (Index n = 0; n < next.scopes.size(); ++n) {
     const Scope& ns = next.scopes[n];
-    const std::optional<Index> d = find_scope(deployed, ns.path);
+    const std::optional<Index> d = deployed.find_scope(ns.path);
     for (Index r = 0; r < resources && r < std::max(ns.bounds.size(), std::size_t{4}); ++r) {
       if (d) {
         // Only where the scope's own bound changes; scopes below it inherit.
@@ -425,7 +426,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
         const std::optional<Amount> old_limit = effective_limit(deployed, *d, r);
         const Amount u = used[*d][r];
         if (has_limit && u > new_limit && (!old_limit || new_limit < *old_limit)) {
-          Diagnostic& diag = sink.error("E0223", bound_range(next, n, r),
+          Diagnostic& diag = sink.error(code::E0223, bound_range(next, n, r),
                                         fmt::format("{} cannot be reduced to {}: it uses {} now", name_of(ns),
                                                     format_amount(next, r, new_limit), format_amount(next, r, u)));
           diag.note(fmt::format("the live state reports {} in use by {} and its children", format_amount(next, r, u),
@@ -444,7 +445,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
         const std::string& pool = next.pools[ns.pool].name;
         for (const LivePool& lp : state.pools) {
           if (lp.name != pool || lp.status == PoolStatus::running) continue;
-          sink.error("E0227", bound_range(next, n, r),
+          sink.error(code::E0227, bound_range(next, n, r),
                      fmt::format("the change raises the guarantee of {} on pool {}, which is {}", name_of(ns),
                                  quoted(pool), lp.status == PoolStatus::creating ? "still being created" : "abnormal"))
               .note(fmt::format("the live state reports pool {} as `{}`", quoted(pool),
@@ -460,7 +461,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   for (Index p = 0; p < deployed.pools.size(); ++p) {
     const Pool& dp = deployed.pools[p];
     if (dp.billing.mode == BillingMode::pay_as_you_go) continue;
-    const std::optional<Index> np = find_pool(next, dp.name);
+    const std::optional<Index> np = next.find_pool(dp.name);
     const SourceRange live_range = [&] {
       for (const LivePool& lp : state.pools) {
         if (lp.name == dp.name) return lp.range;
@@ -468,7 +469,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
       return SourceRange{};
     }();
     if (!np) {
-      sink.error("E0225", live_range.valid() ? live_range : state.policy_range,
+      sink.error(code::E0225, live_range.valid() ? live_range : state.policy_range,
                  fmt::format("the change deletes subscription pool {}", quoted(dp.name)))
           .note("it is declared here in the deployed policy", dp.name_range)
           .add_help("a subscription pool runs until its term ends; keep it in the policy");
@@ -478,7 +479,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     for (Index r : {kGpu, kCpu, kMemory}) {
       const Amount before_amount = fixed_total(deployed, p, r), after = fixed_total(next, *np, r);
       if (after < before_amount) {
-        sink.error("E0225", npool.name_range,
+        sink.error(code::E0225, npool.name_range,
                    fmt::format("the change scales in subscription pool {} from {} to {}", quoted(dp.name),
                                format_amount(deployed, r, before_amount), format_amount(next, r, after)))
             .note("the deployed policy has it here", dp.name_range)
@@ -506,7 +507,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
           return false;
         }();
         if (named_before && !has_node(node.name)) {
-          sink.error("E0226", npool.name_range,
+          sink.error(code::E0226, npool.name_range,
                      fmt::format("the change removes node `{}` from pool {} before it expires{}", node.name,
                                  quoted(dp.name), node.expires ? " on " + *node.expires : ""))
               .note("the live state lists it here", node.range)
@@ -521,14 +522,14 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
         for (const LiveNode& node : lp.nodes) listed = listed || (lp.name == dp.name && node.name == nn.name);
       }
       if (listed) continue;
-      sink.error("E0226", npool.name_range,
+      sink.error(code::E0226, npool.name_range,
                  fmt::format("the change removes node `{}` from pool {} before it expires on {}", nn.name,
                              quoted(dp.name), *nn.expires))
           .note("the deployed policy declares it here", nn.range)
           .add_help("remove a subscription node only after its expiry date");
     }
     if (unexpired > 0 && node_count(npool) < unexpired) {
-      sink.error("E0226", npool.name_range,
+      sink.error(code::E0226, npool.name_range,
                  fmt::format("pool {} would have {} nodes, fewer than the {} whose subscription has not expired",
                              quoted(dp.name), node_count(npool), unexpired));
     }

@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <functional>
 
-#include "compiler/verify/common.h"
+#include "compiler/base/codes.h"
+#include "compiler/sema/model_queries.h"
 #include "compiler/verify/verify.h"
 
 namespace allot::verify {
@@ -37,7 +38,7 @@ void check_children(const Policy& policy, DiagnosticSink& sink, std::size_t reso
       for (Index c : children) sum += guarantee_of(policy, c, r);
       if (sum > pb->guarantee) {
         Diagnostic& d =
-            sink.error("E0201", bound_range(policy, p, r),
+            sink.error(code::E0201, bound_range(policy, p, r),
                        fmt::format("children of {} guarantee {}, more than its {}", display_name(parent),
                                    format_amount(policy, r, sum), format_quantity(policy, r, pb->guarantee)));
         for (Index c : children) {
@@ -50,7 +51,7 @@ void check_children(const Policy& policy, DiagnosticSink& sink, std::size_t reso
       }
       // 1c: a guarantee within its own limit.
       if (pb->limit && pb->guarantee > *pb->limit) {
-        sink.error("E0203", bound_range(policy, p, r),
+        sink.error(code::E0203, bound_range(policy, p, r),
                    fmt::format("{} guarantees {} but is limited to {}", display_name(parent),
                                format_amount(policy, r, pb->guarantee), format_amount(policy, r, *pb->limit)))
             .add_help("write the guarantee first: `GUARANTEE..LIMIT` with GUARANTEE <= LIMIT");
@@ -61,7 +62,7 @@ void check_children(const Policy& policy, DiagnosticSink& sink, std::size_t reso
           const Bound* ab = bound_of(policy, a, r);
           if (!ab || !ab->limit) continue;
           if (*pb->limit > *ab->limit) {
-            sink.error("E0202", bound_range(policy, p, r),
+            sink.error(code::E0202, bound_range(policy, p, r),
                        fmt::format("{} may use up to {}, more than the limit of its parent {} ({})",
                                    display_name(parent), format_amount(policy, r, *pb->limit),
                                    display_name(policy.scopes[a]), format_amount(policy, r, *ab->limit)))
@@ -97,7 +98,7 @@ void check_pools(const Policy& policy, DiagnosticSink& sink, std::size_t resourc
           pool.billing.mode == BillingMode::hybrid ? "capacity with its ceiling" : capacity_words(pool);
       if (sum > cap.amount) {
         Diagnostic& d =
-            sink.error("E0204", pool.name_range.valid() ? pool.name_range : pool.range,
+            sink.error(code::E0204, pool.name_range.valid() ? pool.name_range : pool.range,
                        fmt::format("scopes on pool {} guarantee {}, more than its {} of {}", quoted(pool.name),
                                    format_amount(policy, r, sum), what, format_amount(policy, r, cap.amount)));
         for (Index s : tops) {
@@ -116,7 +117,7 @@ void check_pools(const Policy& policy, DiagnosticSink& sink, std::size_t resourc
       for (Index s : tops) {
         const Bound* b = bound_of(policy, s, r);
         if (!b || !b->limit || *b->limit <= cap.amount) continue;
-        sink.error("E0205", bound_range(policy, s, r),
+        sink.error(code::E0205, bound_range(policy, s, r),
                    fmt::format("{} may use up to {}, more than the {} of pool {} ({})", display_name(policy.scopes[s]),
                                format_amount(policy, r, *b->limit), what, quoted(pool.name),
                                format_amount(policy, r, cap.amount)))
@@ -145,7 +146,7 @@ void check_pools(const Policy& policy, DiagnosticSink& sink, std::size_t resourc
         continue;
       }
       if (*b->limit > allowed) {
-        sink.error("E0206", bound_range(policy, s, r),
+        sink.error(code::E0206, bound_range(policy, s, r),
                    fmt::format("{} may use up to {}, more than its billing allows ({})", display_name(scope),
                                format_amount(policy, r, *b->limit), format_amount(policy, r, allowed)))
             .note(fmt::format("the elastic ceiling is {}", format_amount(policy, r, ceiling)),
@@ -165,7 +166,7 @@ void check_default_queues(const Policy& policy, DiagnosticSink& sink) {
              policy.scopes[c].name == "default-queue";
     });
     if (!found) {
-      sink.error("E0207", ns.name_range.valid() ? ns.name_range : ns.range,
+      sink.error(code::E0207, ns.name_range.valid() ? ns.name_range : ns.range,
                  fmt::format("namespace {} has no `default-queue`", quoted(ns.path)))
           .add_help("every namespace needs a `default-queue`; declare `queue default-queue {}` in it");
     }
@@ -189,7 +190,7 @@ void check_workloads(const Policy& policy, DiagnosticSink& sink) {
     const Pool& pool = policy.pools[q.pool];
     const WorkloadSet extra = static_cast<WorkloadSet>(q.accepts & ~pool.hosts & kAllWorkloads);
     if (extra == 0) continue;
-    sink.error("E0208", q.name_range.valid() ? q.name_range : q.range,
+    sink.error(code::E0208, q.name_range.valid() ? q.name_range : q.range,
                fmt::format("queue {} accepts {}, which pool {} does not host", quoted(q.path), kinds(extra),
                            quoted(pool.name)))
         .note(fmt::format("pool {} hosts {}", quoted(pool.name), kinds(pool.hosts)),

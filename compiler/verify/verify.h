@@ -8,7 +8,7 @@
 #include "compiler/base/diagnostic.h"
 #include "compiler/base/source.h"
 #include "compiler/sema/model.h"
-#include "compiler/verify/solver.h"
+#include "compiler/smt/solver.h"
 
 namespace allot::verify {
 
@@ -17,7 +17,7 @@ struct Options {
   // as a warning (not proved).
   std::chrono::milliseconds timeout{10000};
   // The solver to use; null means a fresh Z3 solver.
-  Solver* solver = nullptr;
+  smt::Solver* solver = nullptr;
 };
 
 // Checks invariants 1-7 and reports violations into `sink`.

@@ -16,6 +16,14 @@
 // before G+1 are deleted only once the child has exited successfully. A crash
 // at any point leaves either the old snapshot S with journals S..G+1, or
 // snapshot G+1 with journals G(+deleted or not)..G+1: both recover fully.
+//
+// The members are defined by purpose: daemon.cpp (setup, the run, the plan
+// in force), server.cpp (poll loop, connections, group commit, timers),
+// recovery.cpp (snapshot and journal replay, re-adoption), state_store.cpp
+// (journal records, generations, snapshots), jobs.cpp (scheduling, start,
+// stop, exit) and handlers.cpp (API requests, status and metrics figures).
+// What needs no daemon state is apart: node_plan.h, metrics.h and
+// plan_change.h (what a plan installation does with each job).
 #pragma once
 
 #include <sys/types.h>
@@ -32,42 +40,15 @@
 
 #include "runtime/api/json.h"
 #include "runtime/api/protocol.h"
-#include "runtime/core/plan_reader.h"
 #include "runtime/core/scheduler.h"
 #include "runtime/daemon/auth.h"
 #include "runtime/daemon/config.h"
 #include "runtime/daemon/job_record.h"
 #include "runtime/daemon/journal.h"
+#include "runtime/daemon/metrics.h"
+#include "runtime/daemon/node_plan.h"
 
 namespace allot::daemon {
-
-// The plan as one daemon runs it: the cluster cut down to its node, with a
-// grant for the admins (root and the daemon's user) on every queue that has
-// grants, so that the core's own authorization lets admins through.
-struct NodePlan {
-  runtime::LoadedPlan plan;
-  runtime::Cluster cluster;
-  runtime::PlanNode node;
-  std::string path;
-  std::string text;
-  std::string fingerprint;  // of the text: crc32 and length
-};
-
-std::variant<NodePlan, std::string> load_node_plan(std::string_view text, const std::string& path,
-                                                   const std::string& node, const std::vector<std::string>& admins);
-
-std::string text_fingerprint(std::string_view text);
-
-// Prometheus text exposition of the per-scope figures.
-struct ScopeFigures {
-  std::string path;
-  std::string kind;
-  runtime::ScopeReport report;
-  std::uint64_t preemptions_total = 0;
-};
-std::string render_metrics(const std::vector<ScopeFigures>& scopes,
-                           const std::map<std::string, std::size_t>& jobs_by_state, bool journal_healthy,
-                           const std::string& gpu_source, std::size_t gpu_count);
 
 class Daemon {
  public:
@@ -81,6 +62,8 @@ class Daemon {
   int run();
 
  private:
+  static constexpr std::int64_t kLivenessIntervalMs = 1000;  // re-adopted processes without a pidfd
+
   // Limits on clients (docs/runtime-api.md, "Limits"): a connection whose
   // replies are not read is not read either (backpressure); one that idles,
   // or dribbles a request line, is closed; each uid has a share of the
@@ -146,7 +129,6 @@ class Daemon {
   std::string apply_plan_file(const std::string& path, bool from_config);
 
   // ---- jobs
-  std::optional<runtime::Job> core_job(const JobRecord& rec, const runtime::Cluster& cluster, std::string& why) const;
   void run_schedule();
   void start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& slices);
   void stop_job(JobRecord& rec, StopIntent intent, const std::string& reason);
@@ -166,7 +148,7 @@ class Daemon {
   void wait_for_snapshot();  // blocks until the child (if any) has ended
   void remove_journals_before(std::uint64_t generation);
   void arm(std::int64_t delay_ms, Timer timer);
-  bool kill_timer_armed(runtime::JobId id, std::uint32_t run) const;
+  void arm_kill(const JobRecord& rec, runtime::Time delay_ms);  // SIGKILL for its current run, once
 
   // ---- requests
   std::string handle_line(Connection& c, std::string_view line);
@@ -222,6 +204,9 @@ class Daemon {
   std::size_t descriptor_limit_ = 1024;  // RLIMIT_NOFILE soft limit after raising it
   std::vector<std::pair<int, std::string>> replies_after_sync_;
   std::multimap<std::int64_t, Timer> timers_;  // by monotonic deadline (ms)
+  // Per stopping job, the run whose kill timer this allotd armed (pending or
+  // fired): a job gets one deadline per stop.
+  std::unordered_map<runtime::JobId, std::uint32_t> kill_timers_;
   bool metrics_timer_armed_ = false;
 
   bool stopping_ = false;

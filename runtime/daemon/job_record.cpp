@@ -92,6 +92,7 @@ Json JobRecord::to_json() const {
   if (starting) j.set("starting", true);
   j.set("started_at", started_at);
   j.set("finished_at", finished_at);
+  j.set("kill_at", kill_at);
   j.set("exit_code", exit_code ? Json(*exit_code) : Json());
   j.set("signal", signal ? Json(*signal) : Json());
   j.set("reason", reason);
@@ -187,6 +188,7 @@ std::optional<JobRecord> job_from_json(const Json& j, std::string& error) {
   if (const Json* s = j.find("starting"); s && s->as_bool()) r.starting = *s->as_bool();
   r.started_at = need_int("started_at");
   r.finished_at = need_int("finished_at");
+  if (const Json* k = j.find("kill_at"); k && k->as_int()) r.kill_at = *k->as_int();
   r.exit_code = optional_int("exit_code");
   r.signal = optional_int("signal");
   r.reason = need_string("reason");

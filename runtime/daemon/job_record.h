@@ -68,6 +68,10 @@ struct JobRecord {
   std::uint64_t start_ticks = 0;  // /proc/PID/stat starttime, to tell a reused pid apart
   runtime::Time started_at = 0;
   runtime::Time finished_at = 0;
+  // Stopping: when its grace period ends (ms since the epoch), so that the
+  // deadline holds across restarts; 0 when not stopping, or journaled by an
+  // allotd that did not record it.
+  runtime::Time kill_at = 0;
   std::optional<int> exit_code;
   std::optional<int> signal;
   std::string reason;  // why it stopped, was requeued or lost

@@ -21,6 +21,8 @@ job_state_is 1 running && job_state_is 2 running || fail "jobs 1 and 2 should ke
 job_state_is 4 running && [ "$(job_field 4 7)" = "$pid4" ] || fail "job 4 should be untouched"
 grep -q "job 3: SIGTERM .*no longer allowed by the plan (apply): it would exceed the gpu limit of [^ ]* (2)" "$DAEMON_LOG" ||
   fail "no reason logged"
+# The new core does not hold the stopped job's GPU: nobody is placed until it is gone.
+grep -q "scheduling waits for job 3 to release its GPUs" "$DAEMON_LOG" || fail "scheduling did not wait for job 3"
 "$ALLOTD" status | grep -Eq '^Quota1_1 +quota +2 +2 +2 ' || fail "status: $("$ALLOTD" status)"
 
 # The applied plan survives a restart with the same --plan.

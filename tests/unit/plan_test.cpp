@@ -13,10 +13,10 @@
 #include "compiler/plan/placement.h"
 #include "compiler/plan/sha256.h"
 #include "compiler/sema/analyze.h"
+#include "compiler/sema/model_queries.h"
+#include "compiler/smt/z3.h"
 #include "compiler/syntax/parser.h"
-#include "compiler/verify/common.h"
 #include "compiler/verify/verify.h"
-#include "compiler/verify/z3_placement.h"
 
 using namespace allot;
 
@@ -58,13 +58,13 @@ std::array<std::int64_t, 6> objectives(const plan::Quality& q) {
   return {q.shared_nodes, q.scope_nodes, q.scope_domains, -q.whole_free_nodes, q.pay_as_you_go_gpus, q.moved_gpus};
 }
 
-plan::PlacementProblem random_problem(std::mt19937& rng) {
-  plan::PlacementProblem p;
+smt::PlacementProblem random_problem(std::mt19937& rng) {
+  smt::PlacementProblem p;
   const int nodes = std::uniform_int_distribution<int>(2, 6)(rng);
   const std::int64_t sizes[] = {1, 2, 4, 8};
   std::int64_t capacity = 0;
   for (int n = 0; n < nodes; ++n) {
-    plan::OptNode node;
+    smt::OptNode node;
     node.capacity = sizes[std::uniform_int_distribution<int>(0, 3)(rng)];
     node.pay_as_you_go = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
     const std::int64_t domain = node.capacity >= 4 && rng() % 2 ? node.capacity / 2 : node.capacity;
@@ -102,7 +102,7 @@ TEST_CASE("sha-256 matches the published test vectors") {
 TEST_CASE("placement never exceeds capacity and meets every demand (random instances)") {
   std::mt19937 rng(20260501);
   for (int i = 0; i < 300; ++i) {
-    const plan::PlacementProblem p = random_problem(rng);
+    const smt::PlacementProblem p = random_problem(rng);
     CHECK(plan::valid_solution(p, plan::heuristic_place(p)));
     CHECK(plan::valid_solution(p, plan::first_fit_place(p)));
   }
@@ -110,19 +110,19 @@ TEST_CASE("placement never exceeds capacity and meets every demand (random insta
 
 TEST_CASE("the heuristic is never better than z3's optimum (random instances)") {
   std::mt19937 rng(7);
-  const auto optimizer = verify::make_z3_placement_optimizer();
+  const auto optimizer = smt::make_z3_placement_optimizer();
   int compared = 0, equal = 0, timeouts = 0;
   std::int64_t shared_gap = 0, span_gap = 0;
   for (int i = 0; i < 60; ++i) {
-    const plan::PlacementProblem p = random_problem(rng);
-    const plan::PlacementSolution h = plan::heuristic_place(p);
+    const smt::PlacementProblem p = random_problem(rng);
+    const smt::PlacementSolution h = plan::heuristic_place(p);
     REQUIRE(plan::valid_solution(p, h));
-    const plan::OptimizeResult r = optimizer->optimize(p, std::chrono::milliseconds(5000));
-    if (r.status == plan::OptStatus::timeout) {
+    const smt::OptimizeResult r = optimizer->optimize(p, std::chrono::milliseconds(5000));
+    if (r.status == smt::OptStatus::timeout) {
       ++timeouts;
       continue;
     }
-    REQUIRE(r.status == plan::OptStatus::optimal);
+    REQUIRE(r.status == smt::OptStatus::optimal);
     REQUIRE(plan::valid_solution(p, r.solution));
     const auto hq = objectives(plan::evaluate(p, h));
     const auto oq = objectives(plan::evaluate(p, r.solution));
@@ -152,7 +152,7 @@ TEST_CASE("place() homes whole nodes and reports against its bounds") {
   const plan::Inventory inventory = plan::expand_policy_nodes(*policy);
   REQUIRE(inventory.nodes.size() == 16);
   CHECK(inventory.nodes[0].name == "pai-pool-0001");
-  const auto optimizer = verify::make_z3_placement_optimizer();
+  const auto optimizer = smt::make_z3_placement_optimizer();
   plan::PlaceOptions options;
   options.optimizer = optimizer.get();
   DiagnosticSink sink;
@@ -243,7 +243,7 @@ quota root on p {
     for (const model::Scope& s : next->scopes) {
       const std::optional<model::Index> i = last.find_scope(s.path);
       REQUIRE(i);
-      CHECK(verify::guarantee_of(last, *i, model::kGpu) == verify::guarantee_of(*next, *next->find_scope(s.path), 0));
+      CHECK(model::guarantee_of(last, *i, model::kGpu) == model::guarantee_of(*next, *next->find_scope(s.path), 0));
     }
     CHECK(last.scopes.size() == next->scopes.size());
   }

@@ -259,6 +259,7 @@ TEST_CASE("daemon: job records survive a JSON round trip") {
   r.gpus = {{0, 1000}, {3, 1000}};
   r.pid = 1234;
   r.start_ticks = 987654321;
+  r.kill_at = 1764590000123;
   r.exit_code = 3;
   std::string error;
   api::JsonParseResult parsed = api::parse_json(r.to_json().dump());
@@ -266,6 +267,7 @@ TEST_CASE("daemon: job records survive a JSON round trip") {
   const std::optional<daemon::JobRecord> back = daemon::job_from_json(std::get<api::Json>(parsed), error);
   REQUIRE(back);
   CHECK(back->to_json().dump() == r.to_json().dump());
+  CHECK(back->kill_at == r.kill_at);
 }
 
 // ---- protocol -----------------------------------------------------------------------------------

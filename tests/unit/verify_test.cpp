@@ -8,9 +8,9 @@
 #include <random>
 
 #include "compiler/emit/sarif.h"
-#include "compiler/verify/common.h"
+#include "compiler/sema/model_queries.h"
+#include "compiler/smt/z3.h"
 #include "compiler/verify/reachability.h"
-#include "compiler/verify/solver.h"
 #include "compiler/verify/state.h"
 
 using namespace allot;
@@ -108,12 +108,12 @@ struct Pai {
 
 TEST_CASE("amounts are shown in display units") {
   Builder b;
-  CHECK(verify::format_amount(b.p, kGpu, 500) == "0.5 gpu");
-  CHECK(verify::format_amount(b.p, kGpu, 128000) == "128 gpu");
-  CHECK(verify::format_amount(b.p, kGpu, 470) == "0.47 gpu");
-  CHECK(verify::format_amount(b.p, kMemory, 80 * 1024) == "80GiB memory");
-  CHECK(verify::format_amount(b.p, kMemory, 500) == "500MiB memory");
-  CHECK(verify::format_amount(b.p, kCu, 100000) == "100 cu");
+  CHECK(model::format_amount(b.p, kGpu, 500) == "0.5 gpu");
+  CHECK(model::format_amount(b.p, kGpu, 128000) == "128 gpu");
+  CHECK(model::format_amount(b.p, kGpu, 470) == "0.47 gpu");
+  CHECK(model::format_amount(b.p, kMemory, 80 * 1024) == "80GiB memory");
+  CHECK(model::format_amount(b.p, kMemory, 500) == "500MiB memory");
+  CHECK(model::format_amount(b.p, kCu, 100000) == "100 cu");
 }
 
 TEST_CASE("E0201: children's guarantees exceed the parent's") {
@@ -272,21 +272,21 @@ TEST_CASE("E0209 and E0210: preemption goes downwards, without cycles") {
 }
 
 TEST_CASE("solver: proved, refuted and re-checked natively") {
-  auto solver = verify::make_z3_solver();
-  verify::Obligation o("x + y <= 3 with x, y >= 2");
+  auto solver = smt::make_z3_solver();
+  smt::Obligation o("x + y <= 3 with x, y >= 2");
   const auto x = o.var("x", 2), y = o.var("y", 2);
   o.require(o.le(o.add(x, y), o.constant(3)));
-  CHECK(std::holds_alternative<verify::Proved>(solver->check(o, std::chrono::milliseconds(5000))));
+  CHECK(std::holds_alternative<smt::Proved>(solver->check(o, std::chrono::milliseconds(5000))));
 
-  verify::Obligation o2("min(x, y) < 5 and max(x, y) > 7");
+  smt::Obligation o2("min(x, y) < 5 and max(x, y) > 7");
   const auto a = o2.var("a"), c = o2.var("c");
   o2.require(o2.lt(o2.min(a, c), o2.constant(5)));
   o2.require(o2.lt(o2.constant(7), o2.max(a, c)));
   auto result = solver->check(o2, std::chrono::milliseconds(5000));
-  REQUIRE(std::holds_alternative<verify::Refuted>(result));
-  const auto& m = std::get<verify::Refuted>(result).counterexample;
-  CHECK(verify::satisfies(o2, m));
-  CHECK(!verify::satisfies(o2, {{"a", 6}, {"c", 6}}));
+  REQUIRE(std::holds_alternative<smt::Refuted>(result));
+  const auto& m = std::get<smt::Refuted>(result).counterexample;
+  CHECK(smt::satisfies(o2, m));
+  CHECK(!smt::satisfies(o2, {{"a", 6}, {"c", 6}}));
 }
 
 TEST_CASE("E0211: a non-preemptible queue that borrows blocks a sibling's guarantee") {
@@ -311,14 +311,14 @@ TEST_CASE("E0211: a non-preemptible queue that borrows blocks a sibling's guaran
   // get its 48 from idle capacity plus reclaimable borrowing. The obligation
   // encodes the path Quota1_1 -> Quota1 and summarises Quota1_2's subtree by
   // its usage and its non-preemptible part.
-  auto solver = verify::make_z3_solver();
+  auto solver = smt::make_z3_solver();
   bool checked = false;
   for (const verify::ReachabilityQuery& query : verify::build_reachability_queries(pai.b.p)) {
     if (query.claim.scope != pai.q11 || query.claim.own_work) continue;
     CHECK(!query.obligation.find_variable(verify::usage_var(pai.b.p.scopes[q])));  // summarised
     auto result = solver->check(query.obligation, std::chrono::milliseconds(10000));
-    REQUIRE(std::holds_alternative<verify::Refuted>(result));
-    const auto& m = std::get<verify::Refuted>(result).counterexample;
+    REQUIRE(std::holds_alternative<smt::Refuted>(result));
+    const auto& m = std::get<smt::Refuted>(result).counterexample;
     auto u = [&](Index s) { return m.at(verify::usage_var(pai.b.p.scopes[s])); };
     const Amount u1 = u(pai.q1), u11 = u(pai.q11), u12 = u(pai.q12);
     const Amount nonpreemptible = m.at(verify::nonpreemptible_var(pai.b.p.scopes[pai.q12]));
@@ -362,10 +362,10 @@ TEST_CASE("E0211: child preemption cannot take back non-preemptible work") {
 
 namespace {
 
-struct FixedSolver : verify::Solver {
-  verify::Result answer;
-  explicit FixedSolver(verify::Result r) : answer(std::move(r)) {}
-  verify::Result check(const verify::Obligation&, std::chrono::milliseconds) override { return answer; }
+struct FixedSolver : smt::Solver {
+  smt::Result answer;
+  explicit FixedSolver(smt::Result r) : answer(std::move(r)) {}
+  smt::Result check(const smt::Obligation&, std::chrono::milliseconds) override { return answer; }
 };
 
 }  // namespace
@@ -374,7 +374,7 @@ TEST_CASE("E0212: unknown is a warning, never proved; bogus counterexamples are 
   Pai pai;
   // A borrowing non-preemptible queue, so that some claims need the solver.
   pai.b.p.scopes[pai.b.queue_of(pai.ws_c)].preemptible = false;
-  FixedSolver unknown(verify::Unknown{"solver timed out after 1 ms"});
+  FixedSolver unknown(smt::Unknown{"solver timed out after 1 ms"});
   verify::Options options;
   options.solver = &unknown;
   DiagnosticSink sink;
@@ -385,7 +385,7 @@ TEST_CASE("E0212: unknown is a warning, never proved; bogus counterexamples are 
   CHECK(sink.diagnostics()[0].code == "E0212");
   CHECK(sink.diagnostics()[0].message.find("solver timed out after 1 ms") != std::string::npos);
 
-  FixedSolver bogus(verify::Refuted{{{"u/Quota1", 1}}});
+  FixedSolver bogus(smt::Refuted{{{"u/Quota1", 1}}});
   options.solver = &bogus;
   DiagnosticSink sink2;
   verify::check_reachability(pai.b.p, sink2, options);
@@ -398,7 +398,7 @@ TEST_CASE("E0211: the native argument proves guarantees without the solver when 
   Pai pai;
   pai.b.p.scopes[pai.q1].child_preemption = true;
   pai.b.workspace("workspace-a", pai.q1);
-  FixedSolver never(verify::Unknown{"the solver was asked"});
+  FixedSolver never(smt::Unknown{"the solver was asked"});
   verify::Options options;
   options.solver = &never;
   DiagnosticSink ok;
@@ -495,7 +495,7 @@ Builder random_tree(std::mt19937& rng) {
 
 TEST_CASE("E0211: native proofs and path encodings agree with Z3 on the full encoding (random trees)") {
   std::mt19937 rng(61106);
-  auto solver = verify::make_z3_solver();
+  auto solver = smt::make_z3_solver();
   const auto timeout = std::chrono::milliseconds(10000);
   verify::ReachabilityBuild path, full;
   path.include_proved = full.include_proved = true;
@@ -511,21 +511,21 @@ TEST_CASE("E0211: native proofs and path encodings agree with Z3 on the full enc
       REQUIRE(p.claim.scope == f.claim.scope);
       REQUIRE(p.claim.own_work == f.claim.own_work);
       REQUIRE(p.proved_natively == f.proved_natively);
-      const verify::Result reference = solver->check(f.obligation, timeout);
-      const verify::Result summarised = solver->check(p.obligation, timeout);
+      const smt::Result reference = solver->check(f.obligation, timeout);
+      const smt::Result summarised = solver->check(p.obligation, timeout);
       INFO("tree " << t << ", claim of " << b.p.scopes[p.claim.scope].path << (p.claim.own_work ? " (own work)" : ""));
       if (p.proved_natively) {
         ++native;
-        CHECK(std::holds_alternative<verify::Proved>(reference));
+        CHECK(std::holds_alternative<smt::Proved>(reference));
       }
-      if (std::holds_alternative<verify::Unknown>(reference) || std::holds_alternative<verify::Unknown>(summarised)) {
+      if (std::holds_alternative<smt::Unknown>(reference) || std::holds_alternative<smt::Unknown>(summarised)) {
         continue;
       }
       // The summaries are exact: same verdict as the full encoding.
       CHECK(reference.index() == summarised.index());
-      if (const auto* cex = std::get_if<verify::Refuted>(&summarised)) {
+      if (const auto* cex = std::get_if<smt::Refuted>(&summarised)) {
         ++refuted;
-        CHECK(verify::satisfies(p.obligation, cex->counterexample));
+        CHECK(smt::satisfies(p.obligation, cex->counterexample));
       } else {
         ++proved;
       }
@@ -670,6 +670,31 @@ deployments = ["svc-a"]
   CHECK(!verify::parse_state(sources, id, "2026-05-01", bad).has_value());
   CHECK(bad.error_count() == 2);
   CHECK(bad.diagnostics()[0].code == "E0220");
+}
+
+TEST_CASE("E0222: a default-queue is never deleted") {
+  // Sema gives every namespace a default-queue, so only a model built
+  // otherwise (a policy from another tool, a future sema) can lose one.
+  Pai deployed;
+  SourceManager sources;
+  DiagnosticSink parse;
+  auto state = state_with("policy = \"a.allot\"\nas_of = 2026-05-01\n", sources, parse);
+  CHECK(parse.diagnostics().empty());
+  Pai next;
+  const Index ns = next.b.p.scopes[next.ws_c].children[0];
+  next.b.p.scopes.pop_back();  // workspace-c/main/default-queue, the last scope
+  next.b.p.scopes[ns].children.clear();
+  DiagnosticSink sink;
+  CHECK(verify::check_change(deployed.b.p, next.b.p, state, sink) == 1);
+  REQUIRE(codes(sink) == std::vector<std::string>{"E0222"});
+  CHECK(sink.diagnostics()[0].message.find("`workspace-c/main/default-queue`") != std::string::npos);
+
+  // Deleting the whole namespace deletes its default-queue with it: allowed.
+  Pai gone;
+  gone.b.p.scopes.resize(gone.ws_c + 1);
+  gone.b.p.scopes[gone.ws_c].children.clear();
+  DiagnosticSink sink2;
+  CHECK(verify::check_change(deployed.b.p, gone.b.p, state, sink2) == 0);
 }
 
 TEST_CASE("live amounts convert exactly") {

@@ -1,0 +1,89 @@
+// Internal to verify: what the reachability passes share. reachability.cpp
+// computes the facts of a pool and resource, proves claims natively and
+// encodes the others as obligations; reachability_report.cpp sends those to
+// the solver and turns refutations into diagnostics.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "compiler/sema/model.h"
+#include "compiler/sema/model_queries.h"
+#include "compiler/verify/reachability.h"
+
+namespace allot::verify::reach {
+
+using namespace model;
+
+// A non-preemptible capacity or a sum of limits without a bound.
+inline constexpr Amount kUnbounded = -1;
+
+inline bool is_nonpreemptible_queue(const Scope& s) { return s.kind == ScopeKind::queue && !s.preemptible; }
+
+// What the passes need to know about one pool and resource, by scope index
+// (only the pool's scopes are filled in).
+struct Facts {
+  const Policy& policy;
+  Index pool = kNone;
+  Index r = kNone;
+  Capacity capacity;
+  Amount all_g = 0;  // guarantees of the pool's frontier: the lower bound of `cap`
+  Amount big = 1;    // stands for an unbounded capacity
+  std::vector<Index> roots;
+  std::vector<Index> order;  // the trees in preorder, root by root
+  std::vector<std::uint32_t> position;
+  std::vector<std::optional<Amount>> limit;  // effective_limit
+  std::vector<Amount> g;
+  // What a scope covers (docs/scheduling.md, "Standing"): its declared
+  // guarantee, or, where it declares none, what its children cover. A job
+  // claims at the level above a scope only while the scope is below that.
+  std::vector<Amount> cover;
+  std::vector<Amount> maxnp;      // max_nonpreemptible (kUnbounded: no limit applies)
+  std::vector<Amount> saturated;  // sum of the non-preemptible queues' limits (kUnbounded: one has none)
+  std::vector<char> saturable;    // those limits fit every scope's limit in the subtree
+  std::vector<char> lemma;        // the native argument holds (see above)
+  std::vector<char> own_ok;       // lemma, (L), and no non-preemptible work in the children
+  Amount others_all = 0;          // sum of the roots' unreclaimable usage
+  std::size_t others_unbounded = 0;
+
+  Facts(const Policy& p, Index pool_index, Index resource) : policy(p), pool(pool_index), r(resource) {}
+
+  // What a root can hold that nobody may reclaim: up to its guarantee, and
+  // its non-preemptible work beyond that.
+  Amount unreclaimable(Index root) const {
+    const Amount m = maxnp[root];
+    if (m == kUnbounded) return limit[root] ? *limit[root] : kUnbounded;
+    Amount u = std::max(g[root], m);
+    if (limit[root]) u = std::min(u, *limit[root]);
+    return u;
+  }
+  Amount others_max(Index root) const {
+    const Amount mine = unreclaimable(root);
+    return mine == kUnbounded ? others_all : others_all - mine;
+  }
+  bool others_bounded(Index root) const {
+    return roots.size() <= 1 || others_unbounded == 0 || (others_unbounded == 1 && unreclaimable(root) == kUnbounded);
+  }
+  bool fits_limit(Index x) const {
+    if (g[x] <= 0) return true;
+    if (limit[x]) return g[x] <= *limit[x];
+    if (capacity.unbounded) return true;
+    return g[x] <= all_g;  // `cap`, unknown, is at least all_g
+  }
+};
+
+Facts compute_facts(const Policy& policy, Index p, Index r, const std::vector<Index>& roots);
+// The native argument of reachability.cpp holds for the claim.
+bool proved_natively(const Facts& f, const Claim& claim);
+// The claim's obligation over the path from `claim.scope` to `root` (or,
+// with `full`, over the root's whole subtree); without `honor_reclaim`, every
+// scope of the path may take back from any borrower.
+ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, bool full, bool honor_reclaim = true);
+// Calls `visit(facts, query)` for each claim, in order; `query` has no
+// obligation when the claim is proved natively and `how.include_proved` is
+// not set.
+void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
+                    const std::function<void(const Facts&, ReachabilityQuery&)>& visit);
+
+}  // namespace allot::verify::reach
