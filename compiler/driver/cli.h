@@ -10,6 +10,7 @@
 
 #include "compiler/backend/slurm_cli.h"
 #include "compiler/backend/target.h"
+#include "compiler/base/version.h"
 #include "compiler/driver/pipeline.h"
 #include "runtime/api/cli.h"
 #include "runtime/api/client.h"
@@ -17,7 +18,7 @@
 
 namespace allot::driver {
 
-inline constexpr const char* kVersion = "0.1.0";
+inline constexpr const char* kVersion = kAllotVersion;  // project(VERSION)
 
 enum class Format { text, json, sarif };
 enum class ColorMode { automatic, always, never };
