@@ -9,11 +9,17 @@
 #   scripts/dev.sh fuzz [SECS]  build the libFuzzer harnesses (clang, ASan+UBSan,
 #                               into build-fuzz/) and run each for SECS seconds
 #                               (default 20); `test` does this too (fuzz/README.md)
+#   scripts/dev.sh tidy [FILES] clang-tidy (.clang-tidy) on FILES, else on the C++
+#                               files changed against main (or HEAD~1 on main);
+#                               `test` does this too
+#   scripts/dev.sh package      build the Debian package into build/ (cpack)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config antlr4 libantlr4-runtime-dev libtomlplusplus-dev libfmt-dev
-          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev
+          libz3-dev catch2 default-jre-headless python3 clang-format libjemalloc-dev nlohmann-json3-dev
+          libcli11-dev libexpected-dev
+          clang-tidy dpkg-dev                              # scripts/dev.sh tidy; the package's dependencies
           clang libfuzzer-14-dev                           # the fuzz harnesses (fuzz/)
           python3-yaml python3-jsonschema                  # the Kueue manifest test
           slurm-wlm slurmdbd mariadb-server munge)         # the real-Slurm tests (tests/integration/slurm_*.sh)
@@ -69,6 +75,62 @@ fuzz() {
   done
 }
 
+# tidy_base: the commit `tidy` compares with: the merge base with main (or
+# origin/main in a CI clone), or
+# HEAD~1 when HEAD is main; nothing outside a git checkout.
+tidy_base() {
+  git rev-parse --git-dir >/dev/null 2>&1 || return 0
+  local base=""
+  local main
+  for main in main origin/main; do
+    if git rev-parse --verify -q "$main" >/dev/null; then
+      base=$(git merge-base HEAD "$main" 2>/dev/null || true)
+      break
+    fi
+  done
+  if [ -z "$base" ] || [ "$base" = "$(git rev-parse HEAD)" ]; then base=$(git rev-parse -q --verify HEAD~1 || true); fi
+  echo "$base"
+}
+
+# compiled FILES...: those of FILES that build/compile_commands.json compiles
+# (fuzz/ is built only with ALLOT_FUZZ, headers through the files that include
+# them).
+compiled() {
+  local f
+  for f in "$@"; do
+    if grep -qF "\"file\": \"$PWD/$f\"" build/compile_commands.json; then echo "$f"; fi
+  done
+}
+
+# tidy [FILES...]: clang-tidy (.clang-tidy) on the whole of FILES; without
+# FILES, on the lines changed (committed or not) since tidy_base, so that a
+# change answers for what it touches (clang-tidy-diff).
+tidy() {
+  local files=()
+  if [ $# -gt 0 ]; then
+    mapfile -t files < <(compiled "$@")
+    [ ${#files[@]} -gt 0 ] || { echo "tidy: none of the files is compiled by build/"; return 0; }
+    printf '%s\n' "${files[@]}" | xargs -P "$jobs" -n 1 clang-tidy -p build --quiet
+    return
+  fi
+  command -v clang-tidy-diff >/dev/null || { echo "tidy: clang-tidy-diff is missing (package clang-tidy)" >&2; return 1; }
+  local base
+  base=$(tidy_base)
+  [ -n "$base" ] || { echo "tidy: not in a git checkout with history, skipped"; return 0; }
+  mapfile -t files < <(compiled $(git diff --name-only --diff-filter=d "$base" -- '*.cpp'))
+  [ ${#files[@]} -gt 0 ] || { echo "tidy: no changed C++ files"; return 0; }
+  echo "== clang-tidy on the changed lines of ${#files[@]} file(s) since $(git rev-parse --short "$base")"
+  local regex
+  regex=$(printf '%s\n' "${files[@]}" | sed 's/[.+]/\\&/g' | paste -sd'|')
+  # clang-tidy-diff exits 0 whatever it finds: its output decides.
+  git diff -U0 "$base" -- "${files[@]}" |
+    clang-tidy-diff -p1 -path build -quiet -j "$jobs" -regex "($regex)" >build/tidy.log 2>&1 || true
+  if grep -qE ': (warning|error): ' build/tidy.log; then
+    cat build/tidy.log
+    return 1
+  fi
+}
+
 command=${1:-quickstart}
 install_missing
 case "$command" in
@@ -87,6 +149,7 @@ case "$command" in
   test)
     build build -DALLOT_WERROR=ON
     run_tests build
+    tidy
     if [ "${2:-}" != "--fast" ]; then
       echo "== again under AddressSanitizer and UndefinedBehaviorSanitizer"
       build build-sanitize -DALLOT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
@@ -101,8 +164,17 @@ case "$command" in
   fuzz)
     fuzz "${2:-20}"
     ;;
+  tidy)
+    build build
+    shift
+    tidy "$@"
+    ;;
+  package)
+    build build
+    (cd build && cpack)
+    ;;
   *)
-    echo "usage: scripts/dev.sh [quickstart|test [--fast]|build|fuzz [SECONDS]]" >&2
+    echo "usage: scripts/dev.sh [quickstart|test [--fast]|build|fuzz [SECONDS]|tidy [FILES]|package]" >&2
     exit 2
     ;;
 esac

@@ -211,54 +211,16 @@ std::string default_slurm_map() {
   return "/etc/allot/slurm/queues.toml";
 }
 
-int run_slurm_submit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::string queue, kind, name, output, map_path = default_slurm_map(), priority;
-  std::int64_t gpus = -1;
-  bool dry_run = false;
-  std::vector<std::string> command;
-  auto usage = [&](const std::string& message) {
-    err << "allot: " << message << "\n"
-        << "usage: allot submit --backend slurm --queue WS/NS/Q --gpus N [--kind K] [--name NAME] [--output FILE]\n"
-           "         [--map QUEUES.toml] [--dry-run] -- CMD...\n";
-    return kUsage;
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& target) {
-      if (i + 1 >= args.size()) return false;
-      target = args[++i];
-      return true;
-    };
-    if (a == "--") {
-      command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
-      break;
-    } else if (a == "--backend") {
-      ++i;  // checked by the caller
-    } else if (a == "--queue") {
-      if (!value(queue)) return usage("`--queue` needs a queue path");
-    } else if (a == "--gpus") {
-      std::string g;
-      if (!value(g) || g.empty() || g.size() > 6 || g.find_first_not_of("0123456789") != std::string::npos) {
-        return usage("`--gpus` needs a whole number of GPUs: Slurm allocates whole GPUs");
-      }
-      gpus = std::stoll(g);
-    } else if (a == "--kind") {
-      if (!value(kind)) return usage("`--kind` needs a workload kind");
-    } else if (a == "--priority") {
-      if (!value(priority)) return usage("`--priority` needs a class");
-    } else if (a == "--name") {
-      if (!value(name)) return usage("`--name` needs a job name");
-    } else if (a == "--output") {
-      if (!value(output)) return usage("`--output` needs a file");
-    } else if (a == "--map") {
-      if (!value(map_path)) return usage("`--map` needs the queue map written by `allot compile --target slurm`");
-    } else if (a == "--dry-run") {
-      dry_run = true;
-    } else {
-      return usage(fmt::format("unknown option `{}`", a));
-    }
-  }
-  if (queue.empty() || gpus < 0 || command.empty()) return usage("`submit` needs `--queue`, `--gpus` and a command");
+int run_slurm_submit(const SlurmSubmitOptions& options, std::ostream& out, std::ostream& err) {
+  const std::string& queue = options.queue;
+  const std::string& kind = options.kind;
+  const std::string& name = options.name;
+  const std::string& output = options.output;
+  const std::string& map_path = options.map;
+  const std::string& priority = options.priority;
+  const std::int64_t gpus = options.gpus;
+  const bool dry_run = options.dry_run;
+  const std::vector<std::string>& command = options.command;
   const std::optional<QueueMap> map = load_map(map_path, err);
   if (!map) return kUsage;
   const auto q = std::find_if(map->queues.begin(), map->queues.end(), [&](const SlurmQueue& x) {
@@ -411,31 +373,9 @@ bool write_slurm_state(const std::string& map_path, const std::vector<std::strin
   return true;
 }
 
-int run_slurm_state(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::string map_path = default_slurm_map(), output = "-", from;
-  std::vector<std::string> policies;
-  auto usage = [&](const std::string& message) {
-    err << "allot: " << message << "\n"
-        << "usage: allot state --from slurm [--map QUEUES.toml] --policy POLICY... [-o FILE]\n";
-    return kUsage;
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--from" && i + 1 < args.size()) {
-      from = args[++i];
-    } else if (a == "--map" && i + 1 < args.size()) {
-      map_path = args[++i];
-    } else if (a == "--policy" && i + 1 < args.size()) {
-      policies.push_back(args[++i]);
-    } else if (a == "-o" && i + 1 < args.size()) {
-      output = args[++i];
-    } else {
-      return usage(fmt::format("unknown option `{}`", a));
-    }
-  }
-  if (from != "slurm") return usage("`state` needs `--from slurm`");
-  if (policies.empty()) return usage("`state` needs `--policy`: the deployed policy the state refers to");
-  if (!write_slurm_state(map_path, policies, output, out, err)) return kUsage;
+int run_slurm_state(const SlurmStateOptions& options, std::ostream& out, std::ostream& err) {
+  const std::string& output = options.output;
+  if (!write_slurm_state(options.map, options.policies, output, out, err)) return kUsage;
   if (output != "-") out << fmt::format("ok: wrote state `{}`\n", output);
   return kOk;
 }

@@ -164,7 +164,8 @@ class SvgLayout {
       const Placed& at = placed_[s];
       if (scope.parent != kNone) {
         const Placed& up = placed_[scope.parent];
-        const bool red = policy_.scopes[scope.parent].child_preemption;
+        // child_preemption: the parent's own jobs come before its sub-quotas'.
+        const bool red = policy_.scopes[scope.parent].child_preemption && scope.kind == ScopeKind::quota;
         edges += fmt::format("<line class=\"{}\" x1=\"{:.0f}\" y1=\"{:.0f}\" x2=\"{:.0f}\" y2=\"{:.0f}\"/>\n",
                              red ? "edge preempts" : "edge", up.x + kBoxWidth / 2, up.y + kBoxHeight,
                              at.x + kBoxWidth / 2, at.y);
@@ -181,7 +182,7 @@ class SvgLayout {
     double y = kMargin + height + 10;
     notes += fmt::format(
         "<text class=\"legend\" x=\"{:.0f}\" y=\"{:.0f}\">red edges: the parent's own jobs "
-        "preempt its children's (child_preemption); dashed: may borrow beyond its guarantee</text>\n",
+        "preempt its sub-quotas' (child_preemption); dashed: may borrow beyond its guarantee</text>\n",
         kMargin, y);
     for (const std::string& line : legend) {
       y += 18;
@@ -252,7 +253,7 @@ std::string render_graph_dot(const Policy& policy) {
   for (Index s = 0; s < policy.scopes.size(); ++s) {
     const Scope& scope = policy.scopes[s];
     if (scope.parent == kNone) continue;
-    const bool red = policy.scopes[scope.parent].child_preemption;
+    const bool red = policy.scopes[scope.parent].child_preemption && scope.kind == ScopeKind::quota;
     out += fmt::format("  \"{}\" -> \"{}\"{};\n", dot_escape(policy.scopes[scope.parent].path), dot_escape(scope.path),
                        red ? " [color=\"#c53030\", penwidth=2, tooltip=\"child_preemption\"]" : "");
   }

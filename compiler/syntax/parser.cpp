@@ -19,8 +19,8 @@
 #include "AllotLexer.h"
 #include "AllotParser.h"
 #include "antlr4-runtime.h"
-#include "compiler/syntax/lexer.h"
 #include "compiler/base/codes.h"
+#include "compiler/syntax/lexer.h"
 
 namespace allot::syntax {
 namespace {
@@ -173,8 +173,8 @@ class ErrorReporter : public antlr4::BaseErrorListener {
     SourceRange range{file_, 0, 0};
     if (offending != nullptr) {
       range.begin = static_cast<std::uint32_t>(offending->getStartIndex());
-      range.end = offending->getType() == Token::EOF ? range.begin
-                                                    : static_cast<std::uint32_t>(offending->getStopIndex() + 1);
+      range.end =
+          offending->getType() == Token::EOF ? range.begin : static_cast<std::uint32_t>(offending->getStopIndex() + 1);
     }
     Diagnostic& d = sink_.error(code::E0004, range, fmt::format("unexpected {}", describe_token(offending)));
     const bool at_end = offending == nullptr || offending->getType() == Token::EOF;
@@ -387,7 +387,6 @@ class Builder {
   }
 
  private:
-
   static bool is_terminal(const Tree* t) { return t->children.empty(); }
   static Rule* rule(Tree* t) { return static_cast<Rule*>(t); }
   static const Token* token(Tree* t) { return static_cast<antlr4::tree::TerminalNode*>(t)->getSymbol(); }
@@ -560,7 +559,9 @@ class Builder {
     }
   }
 
-  static ast::ExprPtr make(decltype(ast::Expr::node) node) { return std::make_unique<ast::Expr>(ast::Expr{{}, std::move(node)}); }
+  static ast::ExprPtr make(decltype(ast::Expr::node) node) {
+    return std::make_unique<ast::Expr>(ast::Expr{{}, std::move(node)});
+  }
 
   // The alternatives of `expr`, told apart by their children:
   //   NUMBER | STRING | word            one child
@@ -691,8 +692,8 @@ std::vector<Lexeme> reference_lex(std::string_view text) {
   for (const auto& token : lexer.getAllTokens()) {
     TokenKind kind = TokenKind::unexpected_char;
     if (token->getType() != AllotLexer::UNEXPECTED_CHAR) kind = static_cast<TokenKind>(token->getType() - 1);
-    out.push_back(Lexeme{kind, byte_of_code_point[token->getStartIndex()], byte_of_code_point[token->getStopIndex() + 1],
-                         static_cast<std::uint32_t>(token->getLine()),
+    out.push_back(Lexeme{kind, byte_of_code_point[token->getStartIndex()],
+                         byte_of_code_point[token->getStopIndex() + 1], static_cast<std::uint32_t>(token->getLine()),
                          static_cast<std::uint32_t>(token->getCharPositionInLine())});
   }
   const auto end = static_cast<std::uint32_t>(text.size());

@@ -7,12 +7,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+
+#include "runtime/api/cli.h"
 
 namespace allot::api {
 
@@ -49,21 +52,23 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-std::variant<Json, CallError> call(const std::string& socket_path, const Request& request, int timeout_ms) {
+tl::expected<Json, CallError> call(const std::string& socket_path, const Request& request, int timeout_ms) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(addr.sun_path)) return CallError{"socket path too long: " + socket_path};
+  if (socket_path.size() >= sizeof(addr.sun_path))
+    return tl::unexpected(CallError{"socket path too long: " + socket_path});
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return CallError{std::string("socket: ") + std::strerror(errno)};
+  if (fd.get() < 0) return tl::unexpected(CallError{std::string("socket: ") + std::strerror(errno)});
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
-    return CallError{fmt::format("cannot connect to allotd at {}: {}", socket_path, std::strerror(errno))};
+    return tl::unexpected(
+        CallError{fmt::format("cannot connect to allotd at {}: {}", socket_path, std::strerror(errno))});
   const std::string line = encode_request(request).dump() + "\n";
-  if (line.size() > kMaxRequestLine) return CallError{"request too large"};
+  if (line.size() > kMaxRequestLine) return tl::unexpected(CallError{"request too large"});
   for (std::size_t sent = 0; sent < line.size();) {
     const ssize_t n = ::send(fd.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return CallError{std::string("send: ") + std::strerror(errno)};
+    if (n <= 0) return tl::unexpected(CallError{std::string("send: ") + std::strerror(errno)});
     sent += static_cast<std::size_t>(n);
   }
   std::string reply;
@@ -76,20 +81,22 @@ std::variant<Json, CallError> call(const std::string& socket_path, const Request
       break;
     }
     const std::int64_t left = deadline - now_ms();
-    if (left <= 0) return CallError{"timed out waiting for allotd"};
+    if (left <= 0) return tl::unexpected(CallError{"timed out waiting for allotd"});
     pollfd p{fd.get(), POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
     const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return CallError{std::string("recv: ") + std::strerror(errno)};
-    if (n == 0) return CallError{"allotd closed the connection without a reply"};
+    if (n < 0) return tl::unexpected(CallError{std::string("recv: ") + std::strerror(errno)});
+    if (n == 0) return tl::unexpected(CallError{"allotd closed the connection without a reply"});
     reply.append(buf, static_cast<std::size_t>(n));
-    if (reply.size() > (64u << 20)) return CallError{"reply too large"};
+    if (reply.size() > (64u << 20)) return tl::unexpected(CallError{"reply too large"});
   }
   JsonParseResult parsed = parse_json(reply);
-  if (const JsonError* e = std::get_if<JsonError>(&parsed)) return CallError{"malformed reply: " + e->message};
+  if (const JsonError* e = std::get_if<JsonError>(&parsed)) {
+    return tl::unexpected(CallError{"malformed reply: " + e->message});
+  }
   return std::get<Json>(std::move(parsed));
 }
 
@@ -103,17 +110,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
-
-constexpr const char* kClientUsage =
-    "usage:\n"
-    "  submit --queue Q --gpus N [--priority P] [--kind K] [--cpu C] [--memory M] -- CMD...\n"
-    "  ps [--all]\n"
-    "  cancel ID\n"
-    "  status\n"
-    "  apply PLAN\n"
-    "  metrics\n"
-    "options for every command: --socket PATH (default $ALLOT_SOCKET, /run/allot/allotd.sock,\n"
-    "  $XDG_RUNTIME_DIR/allotd.sock), --json (print the raw reply)\n";
 
 std::string str(const Json* j) {
   if (!j || j->is_null()) return "-";
@@ -184,116 +180,121 @@ void print_status(const Json& reply, std::ostream& out) {
 
 }  // namespace
 
-int run_client_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.empty() || !is_client_command(args[0])) {
-    err << kClientUsage;
-    return kExitUsage;
-  }
-  const std::string& command = args[0];
-  std::string socket_path;
-  bool raw_json = false;
-  std::vector<std::string> positional;
-  SubmitRequest submit;
-  bool all = false;
-  auto usage = [&](const std::string& message) {
-    err << "error: " << message << "\n" << kClientUsage;
-    return kExitUsage;
+void add_client_commands(CLI::App& app, ClientOptions& o) {
+  auto common = [&](CLI::App* sub) {
+    sub->add_option("--socket", o.socket,
+                    "the daemon's socket (default: $ALLOT_SOCKET, /run/allot/allotd.sock, "
+                    "$XDG_RUNTIME_DIR/allotd.sock)")
+        ->type_name("PATH");
+    sub->add_flag("--json", o.json, "print the daemon's raw reply");
+    sub->allow_extras();
+    sub->callback([&o, sub] { o.command = sub->get_name(); });
   };
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& into) {
-      if (i + 1 >= args.size()) return false;
-      into = args[++i];
-      return true;
+  auto amount = [](std::optional<std::int64_t>& into, std::optional<std::int64_t> (*parse)(std::string_view),
+                   std::string message) {
+    return [&into, parse, message](const std::string& v) {
+      into = parse(v);
+      if (!into) throw CLI::ValidationError("", message);
     };
-    std::string v;
-    if (a == "--") {
-      positional.insert(positional.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-      break;
-    } else if (a == "--socket") {
-      if (!value(socket_path)) return usage("--socket needs a path");
-    } else if (a == "--json") {
-      raw_json = true;
-    } else if (a == "--all" && command == "ps") {
-      all = true;
-    } else if (command == "submit" && a == "--queue") {
-      if (!value(submit.queue)) return usage("--queue needs a queue path");
-    } else if (command == "submit" && a == "--gpus") {
-      const std::optional<std::int64_t> m = value(v) ? parse_milli(v) : std::nullopt;
-      if (!m) return usage("--gpus needs an amount like 2 or 0.5");
-      submit.gpu_milli = *m;
-    } else if (command == "submit" && a == "--cpu") {
-      const std::optional<std::int64_t> m = value(v) ? parse_milli(v) : std::nullopt;
-      if (!m) return usage("--cpu needs an amount like 4 or 0.5");
-      submit.cpu_milli = *m;
-    } else if (command == "submit" && a == "--memory") {
-      const std::optional<std::int64_t> m = value(v) ? parse_memory_mib(v) : std::nullopt;
-      if (!m) return usage("--memory needs an amount like 512 (MiB) or 16GiB");
-      submit.memory_mib = *m;
-    } else if (command == "submit" && a == "--priority") {
-      if (!value(v)) return usage("--priority needs a class name");
-      submit.priority = v;
-    } else if (command == "submit" && a == "--kind") {
-      if (!value(v)) return usage("--kind needs inference, training or development");
-      submit.kind = v;
-    } else if (a.size() > 1 && a[0] == '-' && command != "submit") {
-      return usage("unknown option `" + a + "`");
-    } else if (a.size() > 1 && a[0] == '-' && positional.empty()) {
-      return usage("unknown option `" + a + "`");
-    } else {
-      positional.push_back(a);
-      if (command == "submit") {  // the command starts here; the rest is its own
-        positional.insert(positional.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-        break;
-      }
-    }
-  }
-  if (socket_path.empty()) socket_path = default_socket_path(false);
+  };
+  CLI::App* submit = app.add_subcommand("submit", "submit a job to the local `allotd` (docs/runtime-api.md)");
+  submit->add_option("--queue", o.queue, "the queue, as its scope path (required)")->type_name("Q");
+  submit
+      ->add_option_function<std::string>(
+          "--gpus", amount(o.gpu_milli, parse_milli, "`--gpus` needs an amount like 2 or 0.5"), "GPUs to run on")
+      ->type_name("N");
+  submit
+      ->add_option_function<std::string>(
+          "--cpu", amount(o.cpu_milli, parse_milli, "`--cpu` needs an amount like 4 or 0.5"), "CPU cores")
+      ->type_name("C");
+  submit
+      ->add_option_function<std::string>(
+          "--memory", amount(o.memory_mib, parse_memory_mib, "`--memory` needs an amount like 512 (MiB) or 16GiB"),
+          "memory, in MiB or with a unit (16GiB)")
+      ->type_name("M");
+  submit->add_option("--priority", o.priority, "the priority class (default: the queue's)")->type_name("P");
+  submit->add_option("--kind", o.kind, "inference, training or development")->type_name("K");
+  submit->prefix_command();
+  common(submit);
+  CLI::App* ps = app.add_subcommand("ps", "list the jobs of the local `allotd`");
+  ps->add_flag("--all", o.all, "include finished jobs");
+  common(ps);
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a job");
+  cancel->add_option("id", o.arguments, "the job's id")->type_name("ID");
+  common(cancel);
+  common(app.add_subcommand("status", "per scope: guarantee, limit, used, borrowed, pending"));
+  CLI::App* apply = app.add_subcommand("apply", "load a new plan into the running `allotd`");
+  apply->add_option("plan", o.arguments, "the compiled plan")->type_name("PLAN");
+  common(apply);
+  common(app.add_subcommand("metrics", "the daemon's metrics, in Prometheus text format"));
+}
 
+std::optional<std::string> check_client_options(const ClientOptions& o) {
+  const std::vector<std::string>& a = o.arguments;
+  if (o.command == "submit") {
+    if (o.queue.empty()) return "`submit` needs `--queue`";
+    if (a.empty()) return "`submit` needs a command after `--`";
+  } else if (o.command == "cancel") {
+    std::uint64_t id = 0;
+    const std::string text = a.size() == 1 ? a[0] : std::string();
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (a.size() != 1 || parsed.ec != std::errc() || parsed.ptr != text.data() + text.size() || id == 0) {
+      return "`cancel` needs one job id";
+    }
+  } else if (o.command == "apply") {
+    if (a.size() != 1) return "`apply` needs one plan file";
+  } else if (!a.empty()) {
+    return fmt::format("`{}` takes no arguments", o.command);
+  }
+  return std::nullopt;
+}
+
+int run_client(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  const std::string socket_path = o.socket.empty() ? default_socket_path(false) : o.socket;
   Request request;
-  if (command == "submit") {
-    if (submit.queue.empty()) return usage("submit needs --queue");
-    if (positional.empty()) return usage("submit needs a command after `--`");
-    submit.command = positional;
+  if (o.command == "submit") {
+    SubmitRequest submit;
+    submit.queue = o.queue;
+    submit.gpu_milli = o.gpu_milli.value_or(0);
+    if (o.cpu_milli) submit.cpu_milli = *o.cpu_milli;
+    if (o.memory_mib) submit.memory_mib = *o.memory_mib;
+    if (!o.priority.empty()) submit.priority = o.priority;
+    if (!o.kind.empty()) submit.kind = o.kind;
+    submit.command = o.arguments;
     char cwd[PATH_MAX];
-    if (!::getcwd(cwd, sizeof(cwd)))
-      return usage(std::string("cannot read the working directory: ") + std::strerror(errno));
+    if (!::getcwd(cwd, sizeof(cwd))) {
+      err << "error: cannot read the working directory: " << std::strerror(errno) << "\n";
+      return kExitUsage;
+    }
     submit.cwd = cwd;
     if (const char* path = std::getenv("PATH")) submit.env.emplace_back("PATH", path);
     request = std::move(submit);
-  } else if (command == "ps") {
-    if (!positional.empty()) return usage("ps takes no arguments");
-    request = PsRequest{all};
-  } else if (command == "cancel") {
-    std::uint64_t id = 0;
-    const std::string& text = positional.empty() ? std::string() : positional[0];
-    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (positional.size() != 1 || parsed.ec != std::errc() || parsed.ptr != text.data() + text.size() || id == 0)
-      return usage("cancel needs one job id");
-    request = CancelRequest{static_cast<std::uint64_t>(id)};
-  } else if (command == "status") {
-    if (!positional.empty()) return usage("status takes no arguments");
+  } else if (o.command == "ps") {
+    request = PsRequest{o.all};
+  } else if (o.command == "cancel") {
+    request = CancelRequest{std::stoull(o.arguments.at(0))};
+  } else if (o.command == "status") {
     request = StatusRequest{};
-  } else if (command == "apply") {
-    if (positional.size() != 1) return usage("apply needs one plan file");
+  } else if (o.command == "apply") {
     char resolved[PATH_MAX];
-    if (!::realpath(positional[0].c_str(), resolved))
-      return usage(fmt::format("cannot read plan `{}`: {}", positional[0], std::strerror(errno)));
+    if (!::realpath(o.arguments.at(0).c_str(), resolved)) {
+      err << fmt::format("error: cannot read plan `{}`: {}\n", o.arguments[0], std::strerror(errno));
+      return kExitUsage;
+    }
     request = ApplyRequest{resolved};
   } else {
-    if (!positional.empty()) return usage("metrics takes no arguments");
     request = MetricsRequest{};
   }
 
-  std::variant<Json, CallError> result = call(socket_path, request);
-  if (const CallError* e = std::get_if<CallError>(&result)) {
-    err << "error: " << e->message << "\n";
+  const tl::expected<Json, CallError> result = call(socket_path, request);
+  if (!result) {
+    err << "error: " << result.error().message << "\n";
     return kExitUsage;
   }
-  const Json& reply = std::get<Json>(result);
+  const Json& reply = *result;
   const Json* ok = reply.find("ok");
   const bool succeeded = ok && ok->as_bool() && *ok->as_bool();
-  if (raw_json) {
+  if (o.json) {
     out << reply.dump() << "\n";
     return succeeded ? kExitOk : kExitRefused;
   }
@@ -302,22 +303,45 @@ int run_client_command(const std::vector<std::string>& args, std::ostream& out, 
     err << fmt::format("error[{}]: {}\n", str(e ? e->find("code") : nullptr), str(e ? e->find("message") : nullptr));
     return kExitRefused;
   }
-  if (command == "submit") {
+  if (o.command == "submit") {
     const Json* job = reply.find("job");
     out << fmt::format("submitted job {} to {} ({})\n", str(job ? job->find("id") : nullptr),
                        str(job ? job->find("queue") : nullptr), str(job ? job->find("state") : nullptr));
-  } else if (command == "ps") {
+  } else if (o.command == "ps") {
     print_jobs(reply, out);
-  } else if (command == "cancel") {
-    out << str(reply.find("message")) << "\n";
-  } else if (command == "status") {
+  } else if (o.command == "status") {
     print_status(reply, out);
-  } else if (command == "apply") {
-    out << str(reply.find("message")) << "\n";
-  } else {
+  } else if (o.command == "metrics") {
     out << str(reply.find("text"));
+  } else {
+    out << str(reply.find("message")) << "\n";
   }
   return kExitOk;
+}
+
+int run_client_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app("allotd's client commands", "allotd");
+  app.set_help_flag();
+  ClientOptions options;
+  add_client_commands(app, options);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    sub->set_help_flag("-h,--help", "show this help");
+  auto usage = [&](const std::string& message, const std::vector<std::string>& help) {
+    err << "allotd: " << message << "\n";
+    for (const std::string& h : help) err << "help: " << h << "\n";
+    err << cli::help_text(app, "allotd");
+    return kExitUsage;
+  };
+  tl::expected<cli::Parsed, cli::UsageError> parsed = cli::parse(app, args);
+  if (!parsed) return usage(parsed.error().message, parsed.error().help);
+  if (!parsed->command) return usage("a client command is needed", {});
+  if (parsed->help) {
+    out << cli::help_text(*parsed->command, "allotd");
+    return kExitOk;
+  }
+  options.arguments.insert(options.arguments.end(), parsed->rest.begin(), parsed->rest.end());
+  if (const auto problem = check_client_options(options)) return usage(*problem, {});
+  return run_client(options, out, err);
 }
 
 }  // namespace allot::api

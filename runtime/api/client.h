@@ -3,13 +3,19 @@
 // and `allotd` offer.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
-#include <variant>
+#include <tl/expected.hpp>
 #include <vector>
 
 #include "runtime/api/json.h"
 #include "runtime/api/protocol.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace allot::api {
 
@@ -23,13 +29,40 @@ struct CallError {
 };
 
 // Sends one request and waits (at most timeout_ms) for the reply line.
-std::variant<Json, CallError> call(const std::string& socket_path, const Request& request, int timeout_ms = 30000);
+tl::expected<Json, CallError> call(const std::string& socket_path, const Request& request, int timeout_ms = 30000);
 
 // True for the commands run_client_command knows.
 bool is_client_command(const std::string& command);
 
-// args[0] is the command. Exit status: 0 ok, 1 the daemon answered with an
+// A client command as parsed from its command line.
+struct ClientOptions {
+  std::string command;  // submit, ps, cancel, status, apply or metrics
+  std::string socket;   // empty: default_socket_path(false)
+  bool json = false;    // print the raw reply
+  bool all = false;     // `ps --all`
+  // `submit`
+  std::string queue;
+  std::optional<std::int64_t> gpu_milli, cpu_milli, memory_mib;
+  std::string priority, kind;
+  // submit: the command; cancel: the job id; apply: the plan
+  std::vector<std::string> arguments;
+};
+
+// Adds `submit`, `ps`, `cancel`, `status`, `apply` and `metrics` to `app`,
+// each filling `options` when given. The caller names the chosen command
+// and passes cli::Parsed::rest as `arguments`.
+void add_client_commands(CLI::App& app, ClientOptions& options);
+
+// Checks what the definitions cannot (argument counts, required options);
+// the message of a usage error.
+std::optional<std::string> check_client_options(const ClientOptions& options);
+
+// Runs a parsed command. Exit status: 0 ok, 1 the daemon answered with an
 // error, 2 usage or connection errors.
+int run_client(const ClientOptions& options, std::ostream& out, std::ostream& err);
+
+// The whole command line, args[0] being the command: parses and runs
+// (allotd's client mode).
 int run_client_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace allot::api

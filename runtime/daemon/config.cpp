@@ -1,22 +1,19 @@
 #include "runtime/daemon/config.h"
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstdlib>
+#include <functional>
 
+#include "runtime/api/cli.h"
 #include "runtime/api/client.h"
 #include "runtime/daemon/journal.h"
 
 namespace allot::daemon {
-
-const char* const kDaemonUsage =
-    "usage: allotd --plan PLAN.toml --node NAME [--state-dir DIR] [--socket PATH] [--socket-group GROUP]\n"
-    "              [--metrics-file FILE | --metrics-port PORT] [--simulate-gpus] [--nvml-library LIB]\n"
-    "              [--idle-timeout-ms MS] [--request-timeout-ms MS] [--max-connections-per-uid N]\n"
-    "       allotd --config allotd.toml [flags that override it]\n"
-    "       allotd submit|ps|cancel|status|apply|metrics ...   (client commands, as `allot`)\n";
 
 namespace {
 
@@ -33,17 +30,17 @@ bool parse_int(const std::string& text, std::int64_t min, std::int64_t max, std:
 }
 
 // Settings from allotd.toml; keys as the flags without dashes, `_` for `-`.
-std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path) {
+tl::expected<DaemonConfig, ConfigError> read_config_file(const std::string& path) {
   DaemonConfig c;
   std::string error;
   const std::optional<std::string> text = read_file(path, error);
-  if (!text) return ConfigError{error};
+  if (!text) return tl::unexpected(ConfigError{error});
   toml::table t;
   try {
     t = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
-    return ConfigError{path + ":" + std::to_string(e.source().begin.line) + ":" +
-                       std::to_string(e.source().begin.column) + ": " + std::string(e.description())};
+    return tl::unexpected(ConfigError{path + ":" + std::to_string(e.source().begin.line) + ":" +
+                                      std::to_string(e.source().begin.column) + ": " + std::string(e.description())});
   }
   for (const auto& [key, value] : t) {
     const std::string k(key.str());
@@ -81,9 +78,9 @@ std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path
       ok = value.is_boolean();
       if (ok) c.simulate_gpus = value.as_boolean()->get();
     } else {
-      return ConfigError{path + ": unknown setting `" + k + "`"};
+      return tl::unexpected(ConfigError{path + ": unknown setting `" + k + "`"});
     }
-    if (!ok) return ConfigError{path + ": setting `" + k + "` has the wrong type"};
+    if (!ok) return tl::unexpected(ConfigError{path + ": setting `" + k + "` has the wrong type"});
   }
   // Relative paths in the file are relative to the file.
   const std::string dir = parent_directory(path);
@@ -95,63 +92,114 @@ std::variant<DaemonConfig, ConfigError> read_config_file(const std::string& path
 
 }  // namespace
 
-ConfigResult parse_daemon_args(const std::vector<std::string>& args) {
-  DaemonConfig c;
-  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] != "--config") continue;
-    auto file = read_config_file(args[i + 1]);
-    if (auto* e = std::get_if<ConfigError>(&file)) return *e;
-    c = std::get<DaemonConfig>(file);
-  }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& into) {
-      if (i + 1 >= args.size()) return false;
-      into = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--help" || a == "-h") return ConfigHelp{kDaemonUsage};
-    if (a == "--config") {
-      ++i;
-    } else if (a == "--plan") {
-      if (!value(c.plan_path)) return ConfigError{"--plan needs a file"};
-    } else if (a == "--node") {
-      if (!value(c.node)) return ConfigError{"--node needs a node name"};
-    } else if (a == "--state-dir") {
-      if (!value(c.state_dir)) return ConfigError{"--state-dir needs a directory"};
-    } else if (a == "--socket") {
-      if (!value(c.socket_path)) return ConfigError{"--socket needs a path"};
-    } else if (a == "--socket-group") {
-      if (!value(c.socket_group)) return ConfigError{"--socket-group needs a group name"};
-    } else if (a == "--metrics-file") {
-      if (!value(c.metrics_file)) return ConfigError{"--metrics-file needs a path"};
-    } else if (a == "--metrics-port") {
-      std::int64_t port = 0;
-      if (!value(v) || !parse_int(v, 1, 65535, port)) return ConfigError{"--metrics-port needs a port (1-65535)"};
-      c.metrics_port = static_cast<int>(port);
-    } else if (a == "--nvml-library") {
-      if (!value(c.nvml_library)) return ConfigError{"--nvml-library needs a library name"};
-    } else if (a == "--simulate-gpus") {
-      c.simulate_gpus = true;
-    } else if (a == "--idle-timeout-ms" || a == "--request-timeout-ms") {
-      std::int64_t ms = 0;
-      if (!value(v) || !parse_int(v, 1, 86'400'000, ms))
-        return ConfigError{a + " needs a number of milliseconds (1-86400000)"};
-      (a == "--idle-timeout-ms" ? c.idle_timeout_ms : c.request_timeout_ms) = ms;
-    } else if (a == "--max-connections-per-uid") {
+namespace {
+
+// The flags: each one given overrides allotd.toml. `given` records which.
+struct Flags {
+  DaemonConfig values;
+  std::string config;
+  std::vector<std::pair<CLI::Option*, std::function<void(DaemonConfig&)>>> given;
+};
+
+void define(CLI::App& app, Flags& f) {
+  DaemonConfig& v = f.values;
+  auto add = [&](CLI::Option* option, std::function<void(DaemonConfig&)> copy) {
+    f.given.emplace_back(option, std::move(copy));
+    return option;
+  };
+  auto range = [](std::string name, std::int64_t max, std::string what) {
+    return [name, max, what](const std::string& text) -> std::optional<std::string> {
       std::int64_t n = 0;
-      if (!value(v) || !parse_int(v, 1, 4096, n))
-        return ConfigError{"--max-connections-per-uid needs a count (1-4096)"};
-      c.max_connections_per_uid = static_cast<std::uint32_t>(n);
-    } else {
-      return ConfigError{"unknown argument `" + a + "`"};
-    }
+      if (!parse_int(text, 1, max, n)) return fmt::format("`{}` needs {} (1-{})", name, what, max);
+      return std::nullopt;
+    };
+  };
+  app.add_option("--config", f.config, "settings from an allotd.toml; flags given as well override it")
+      ->type_name("FILE");
+  add(app.add_option("--plan", v.plan_path, "the compiled plan (required)")->type_name("PLAN.toml"),
+      [&v](DaemonConfig& c) { c.plan_path = v.plan_path; });
+  add(app.add_option("--node", v.node, "the plan's node this daemon runs (required)")->type_name("NAME"),
+      [&v](DaemonConfig& c) { c.node = v.node; });
+  add(app.add_option("--state-dir", v.state_dir,
+                     "journal, snapshots and job logs (default: /var/lib/allot as root, else "
+                     "$XDG_STATE_HOME/allot or ~/.local/state/allot)")
+          ->type_name("DIR"),
+      [&v](DaemonConfig& c) { c.state_dir = v.state_dir; });
+  add(app.add_option("--socket", v.socket_path, "the API socket (default: as the client's)")->type_name("PATH"),
+      [&v](DaemonConfig& c) { c.socket_path = v.socket_path; });
+  add(app.add_option("--socket-group", v.socket_group, "the group owning the 0660 socket")->type_name("GROUP"),
+      [&v](DaemonConfig& c) { c.socket_group = v.socket_group; });
+  add(app.add_option("--metrics-file", v.metrics_file, "Prometheus text, rewritten atomically")->type_name("FILE"),
+      [&v](DaemonConfig& c) { c.metrics_file = v.metrics_file; });
+  add(cli::check(app.add_option("--metrics-port", v.metrics_port, "serve metrics on 127.0.0.1:PORT")->type_name("PORT"),
+                 [](const std::string& text) -> std::optional<std::string> {
+                   std::int64_t n = 0;
+                   if (!parse_int(text, 1, 65535, n)) return "`--metrics-port` needs a port (1-65535)";
+                   return std::nullopt;
+                 }),
+      [&v](DaemonConfig& c) { c.metrics_port = v.metrics_port; });
+  add(app.add_flag("--simulate-gpus", v.simulate_gpus, "skip NVML even if present"),
+      [&v](DaemonConfig& c) { c.simulate_gpus = v.simulate_gpus; });
+  add(app.add_option("--nvml-library", v.nvml_library, "the NVML library (default: libnvidia-ml.so.1)")
+          ->type_name("LIB"),
+      [&v](DaemonConfig& c) { c.nvml_library = v.nvml_library; });
+  add(cli::check(app.add_option("--idle-timeout-ms", v.idle_timeout_ms,
+                                "close a connection with nothing in flight after MS (default: 300000)")
+                     ->type_name("MS"),
+                 range("--idle-timeout-ms", 86'400'000, "a number of milliseconds")),
+      [&v](DaemonConfig& c) { c.idle_timeout_ms = v.idle_timeout_ms; });
+  add(cli::check(app.add_option("--request-timeout-ms", v.request_timeout_ms,
+                                "a request line must be complete MS after its first byte (default: 10000)")
+                     ->type_name("MS"),
+                 range("--request-timeout-ms", 86'400'000, "a number of milliseconds")),
+      [&v](DaemonConfig& c) { c.request_timeout_ms = v.request_timeout_ms; });
+  add(cli::check(app.add_option("--max-connections-per-uid", v.max_connections_per_uid,
+                                "connections per client user, admins not counted (default: 64)")
+                     ->type_name("N"),
+                 range("--max-connections-per-uid", 4096, "a count")),
+      [&v](DaemonConfig& c) { c.max_connections_per_uid = v.max_connections_per_uid; });
+}
+
+}  // namespace
+
+std::string daemon_usage() {
+  CLI::App app(
+      "the node daemon of Allot (docs/runtime-api.md); `allotd submit|ps|cancel|status|apply|metrics` "
+      "are the client commands, as `allot`'s",
+      "allotd");
+  Flags flags;
+  define(app, flags);
+  app.set_help_flag("-h,--help", "show this help");
+  return cli::help_text(app, "allotd");
+}
+
+ConfigResult parse_daemon_args(const std::vector<std::string>& args) {
+  CLI::App app("", "allotd");
+  app.set_help_flag("-h,--help", "show this help");
+  Flags flags;
+  define(app, flags);
+  tl::expected<cli::Parsed, cli::UsageError> parsed = cli::parse(app, args);
+  if (!parsed) {
+    std::string message = parsed.error().message;
+    for (const std::string& h : parsed.error().help) message += "\nhelp: " + h;
+    return ConfigError{message};
   }
-  if (c.plan_path.empty()) return ConfigError{"--plan is required"};
-  if (c.node.empty()) return ConfigError{"--node is required"};
-  if (!c.metrics_file.empty() && c.metrics_port != 0)
-    return ConfigError{"--metrics-file and --metrics-port exclude each other"};
+  if (parsed->help) return ConfigHelp{daemon_usage()};
+  if (!parsed->rest.empty()) return ConfigError{"unexpected argument `" + parsed->rest[0] + "`"};
+  DaemonConfig c;
+  if (!flags.config.empty()) {
+    tl::expected<DaemonConfig, ConfigError> file = read_config_file(flags.config);
+    if (!file) return file.error();
+    c = std::move(*file);
+  }
+  for (const auto& [option, copy] : flags.given) {
+    if (option->count() > 0) copy(c);
+  }
+  if (c.plan_path.empty()) return ConfigError{"`--plan` is required"};
+  if (c.node.empty()) return ConfigError{"`--node` is required"};
+  if (!c.metrics_file.empty() && c.metrics_port != 0) {
+    return ConfigError{"`--metrics-file` and `--metrics-port` exclude each other"};
+  }
   if (c.state_dir.empty()) c.state_dir = default_state_dir();
   if (c.socket_path.empty()) c.socket_path = api::default_socket_path(true);
   return c;

@@ -42,6 +42,7 @@ using ConfigResult = std::variant<DaemonConfig, ConfigHelp, ConfigError>;
 // socket api::default_socket_path(true).
 ConfigResult parse_daemon_args(const std::vector<std::string>& args);
 
-extern const char* const kDaemonUsage;
+// The help of allotd, generated from its option definitions.
+std::string daemon_usage();
 
 }  // namespace allot::daemon

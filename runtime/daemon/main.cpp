@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (const auto* error = std::get_if<allot::daemon::ConfigError>(&config)) {
-    std::cerr << "allotd: " << error->message << "\n" << allot::daemon::kDaemonUsage;
+    std::cerr << "allotd: " << error->message << "\n"
+              << "try `allotd --help`\n";
     return 2;
   }
   allot::daemon::Daemon daemon(std::get<allot::daemon::DaemonConfig>(std::move(config)), std::cerr);

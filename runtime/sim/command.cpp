@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "runtime/api/cli.h"
 #include "runtime/core/plan_reader.h"
 #include "runtime/sim/assign.h"
 #include "runtime/sim/report.h"
@@ -23,57 +25,20 @@ namespace allot::runtime::sim {
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: allot simulate --plan PLAN.toml --trace TRACE.csv [options]
+using Options = SimulateOptions;
 
-Replays a trace through a compiled plan (docs/simulate.md).
-
-  --plan FILE        the compiled plan (`allot compile ... -o FILE`)
-  --trace FILE       an openb pod list or a generic job CSV (detected by header)
-  --mapping FILE     TOML: [pods] pod -> queue, [weights] queue -> hash weight
-  --nodes FILE       an openb node list replacing the plan's nodes
-  --seed N           folded into the pod-to-queue hash (default 0)
-  --compare FILE     a second plan run on the same trace, shown side by side
-  --plan-name NAME   how reports name the plan (default: its path)
-  --compare-name NAME
-                     how reports name the second plan (default: its path)
-  --samples N        time-series buckets (default 400)
-  --load             load mode: pods arrive in trace order and never end; stop
-                     at the first pod left pending; report unallocated GPUs
-  --load-failures N  in load mode, withdraw failed pods and stop at the N-th
-                     failure (default 1)
-  --progress=WHEN    auto (default: on a terminal, runs over 1 s), always, never
-  -o DIR             write report.json, timeseries.csv, scopes.csv, jobs.csv and SVG
-                     charts
-)";
-
-enum class ProgressMode { automatic, always, never };
-
-struct Options {
-  std::string plan, trace, mapping, nodes, compare, output;
-  std::string plan_name, compare_name;  // labels in reports; empty: the path
-  std::uint64_t seed = 0;
-  std::uint32_t samples = 400;
-  bool load = false;
-  std::uint64_t load_failures = 1;
-  ProgressMode progress = ProgressMode::automatic;
-};
-
-struct UsageError {
+// An input that cannot be used: a file unreadable or invalid. The message
+// names the file (and line and column where there is one).
+struct InputFailure {
   std::string message;
 };
 
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
+tl::expected<std::string, InputFailure> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot open";
-    return std::nullopt;
-  }
+  if (!in) return tl::unexpected(InputFailure{path + ": cannot open"});
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) {
-    error = path + ": read error";
-    return std::nullopt;
-  }
+  if (in.bad()) return tl::unexpected(InputFailure{path + ": read error"});
   return std::move(buffer).str();
 }
 
@@ -94,78 +59,6 @@ bool write_file(const std::filesystem::path& path, const std::string& text, std:
     return false;
   }
   return true;
-}
-
-Options parse_options(const std::vector<std::string>& args) {
-  Options o;
-  std::size_t i = !args.empty() && args[0] == "simulate" ? 1 : 0;
-  auto value = [&](const std::string& flag) -> std::string {
-    if (i + 1 >= args.size()) throw UsageError{"`" + flag + "` needs a value"};
-    return args[++i];
-  };
-  auto number = [](const std::string& flag, const std::string& text) {
-    std::uint64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size())
-      throw UsageError{"`" + flag + "` needs a non-negative integer, not `" + text + "`"};
-    return v;
-  };
-  for (; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::optional<std::string> inline_value;
-    if (arg.rfind("--", 0) == 0)
-      if (const std::size_t eq = arg.find('='); eq != std::string::npos) {
-        inline_value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-      }
-    auto get = [&]() { return inline_value ? *inline_value : value(arg); };
-    if (arg == "--plan") {
-      o.plan = get();
-    } else if (arg == "--trace") {
-      o.trace = get();
-    } else if (arg == "--mapping") {
-      o.mapping = get();
-    } else if (arg == "--nodes") {
-      o.nodes = get();
-    } else if (arg == "--compare") {
-      o.compare = get();
-    } else if (arg == "--plan-name") {
-      o.plan_name = get();
-    } else if (arg == "--compare-name") {
-      o.compare_name = get();
-    } else if (arg == "-o" || arg == "--output") {
-      o.output = get();
-    } else if (arg == "--seed") {
-      o.seed = number(arg, get());
-    } else if (arg == "--samples") {
-      const std::uint64_t n = number(arg, get());
-      if (n < 1 || n > 100000) throw UsageError{"`--samples` must be between 1 and 100000"};
-      o.samples = static_cast<std::uint32_t>(n);
-    } else if (arg == "--load") {
-      if (inline_value) throw UsageError{"`--load` takes no value"};
-      o.load = true;
-    } else if (arg == "--load-failures") {
-      o.load_failures = number(arg, get());
-      if (o.load_failures < 1) throw UsageError{"`--load-failures` must be at least 1"};
-    } else if (arg == "--progress") {
-      const std::string when = get();
-      if (when == "auto") {
-        o.progress = ProgressMode::automatic;
-      } else if (when == "always") {
-        o.progress = ProgressMode::always;
-      } else if (when == "never") {
-        o.progress = ProgressMode::never;
-      } else {
-        throw UsageError{"`--progress` must be auto, always or never"};
-      }
-    } else {
-      throw UsageError{"unknown argument `" + args[i] + "`"};
-    }
-  }
-  if (o.plan.empty()) throw UsageError{"missing `--plan`"};
-  if (o.trace.empty()) throw UsageError{"missing `--trace`"};
-  if (o.load_failures != 1 && !o.load) throw UsageError{"`--load-failures` needs `--load`"};
-  return o;
 }
 
 // A bar on stderr, drawn only once a run has taken a second, at most ten
@@ -210,21 +103,16 @@ struct Run {
   double wall_seconds = 0;
 };
 
-struct InputFailure {
-  std::string message;
-};
-
-Cluster cluster_for(const LoadedPlan& plan, const Options& o, RunContext& context) {
+tl::expected<Cluster, InputFailure> cluster_for(const LoadedPlan& plan, const Options& o, RunContext& context) {
   if (o.nodes.empty()) {
     context.inventory = "plan";
     return plan.cluster;
   }
   context.inventory = o.nodes;
-  std::string error;
-  const std::optional<std::string> text = read_file(o.nodes, error);
-  if (!text) throw InputFailure{error};
+  const tl::expected<std::string, InputFailure> text = read_file(o.nodes);
+  if (!text) return tl::unexpected(text.error());
   NodeListResult parsed = parse_node_list(*text, o.nodes);
-  if (const InputError* e = std::get_if<InputError>(&parsed)) throw InputFailure{e->to_string()};
+  if (const InputError* e = std::get_if<InputError>(&parsed)) return tl::unexpected(InputFailure{e->to_string()});
   const std::vector<NodeRow>& rows = std::get<std::vector<NodeRow>>(parsed);
   std::unordered_set<std::string_view> plan_nodes;
   for (const Node& n : plan.cluster.nodes) plan_nodes.insert(n.name);
@@ -242,14 +130,14 @@ Cluster cluster_for(const LoadedPlan& plan, const Options& o, RunContext& contex
   return c;
 }
 
-Run simulate_plan(const std::string& plan_path, const std::string& plan_name, const Options& o, const Trace& trace,
-                  const Mapping* mapping, std::ostream& err, bool show_progress) {
+tl::expected<Run, InputFailure> simulate_plan(const std::string& plan_path, const std::string& plan_name,
+                                              const Options& o, const Trace& trace, const Mapping* mapping,
+                                              std::ostream& err, bool show_progress) {
   Run run;
-  std::string error;
-  const std::optional<std::string> text = read_file(plan_path, error);
-  if (!text) throw InputFailure{error};
+  const tl::expected<std::string, InputFailure> text = read_file(plan_path);
+  if (!text) return tl::unexpected(text.error());
   PlanReadResult plan = read_plan(*text, plan_path);
-  if (const PlanError* e = std::get_if<PlanError>(&plan)) throw InputFailure{e->to_string()};
+  if (const PlanError* e = std::get_if<PlanError>(&plan)) return tl::unexpected(InputFailure{e->to_string()});
   RunContext& c = run.context;
   c.plan = plan_name.empty() ? plan_path : plan_name;
   c.trace = o.trace;
@@ -258,13 +146,15 @@ Run simulate_plan(const std::string& plan_path, const std::string& plan_name, co
   c.seed = o.seed;
   c.trace_lines = trace.lines;
   c.skipped = trace.skipped;
-  run.cluster = cluster_for(std::get<LoadedPlan>(plan), o, c);
+  tl::expected<Cluster, InputFailure> cluster = cluster_for(std::get<LoadedPlan>(plan), o, c);
+  if (!cluster) return tl::unexpected(cluster.error());
+  run.cluster = std::move(*cluster);
   c.synthetic_queues = add_synthetic_queues(run.cluster);
   if (c.synthetic_queues > 0)
     c.notes.push_back(fmt::format("{} scopes without queues got a synthetic queue `<scope>/{}`", c.synthetic_queues,
                                   kSyntheticQueueName));
   ResolveResult jobs = resolve_jobs(run.cluster, trace, mapping, o.mapping, o.seed);
-  if (const InputError* e = std::get_if<InputError>(&jobs)) throw InputFailure{e->to_string()};
+  if (const InputError* e = std::get_if<InputError>(&jobs)) return tl::unexpected(InputFailure{e->to_string()});
   run.jobs = std::get<std::vector<SimJob>>(std::move(jobs));
   ProgressBar bar(err, show_progress, "simulating " + plan_path);
   SimOptions options;
@@ -275,8 +165,8 @@ Run simulate_plan(const std::string& plan_path, const std::string& plan_name, co
   const auto started = std::chrono::steady_clock::now();
   try {
     run.result = simulate(run.cluster, run.jobs, options);
-  } catch (const std::invalid_argument& e) {
-    throw InputFailure{plan_path + ": " + e.what()};
+  } catch (const std::invalid_argument& e) {  // the simulator's own report of a plan it cannot run
+    return tl::unexpected(InputFailure{plan_path + ": " + e.what()});
   }
   run.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   bar.clear();
@@ -303,73 +193,161 @@ bool write_report(const std::filesystem::path& dir, const Run& run, std::ostream
 
 }  // namespace
 
+void add_simulate_options(CLI::App& app, SimulateOptions& o) {
+  app.description("replay a GPU-cluster trace through a plan (docs/simulate.md)");
+  app.add_option("--plan", o.plan, "the compiled plan (`allot compile ... -o FILE`); required")->type_name("FILE");
+  app.add_option("--trace", o.trace, "an openb pod list or a generic job CSV (detected by header); required")
+      ->type_name("FILE");
+  app.add_option("--mapping", o.mapping, "TOML: [pods] pod -> queue, [weights] queue -> hash weight")
+      ->type_name("FILE");
+  app.add_option("--nodes", o.nodes, "an openb node list replacing the plan's nodes")->type_name("FILE");
+  app.add_option("--seed", o.seed, "folded into the pod-to-queue hash (default 0)")->type_name("N");
+  app.add_option("--compare", o.compare, "a second plan run on the same trace, shown side by side")->type_name("FILE");
+  app.add_option("--plan-name", o.plan_name, "how reports name the plan (default: its path)")->type_name("NAME");
+  app.add_option("--compare-name", o.compare_name, "how reports name the second plan (default: its path)")
+      ->type_name("NAME");
+  cli::check(app.add_option("--samples", o.samples, "time-series buckets (default 400)")->type_name("N"),
+             [](const std::string& v) -> std::optional<std::string> {
+               if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
+                   std::stoul(v) < 1 || std::stoul(v) > 100000) {
+                 return "`--samples` must be between 1 and 100000";
+               }
+               return std::nullopt;
+             });
+  app.add_flag("--load", o.load,
+               "load mode: pods arrive in trace order and never end; stop at the first pod left pending; report "
+               "unallocated GPUs");
+  cli::check(app.add_option("--load-failures", o.load_failures,
+                            "in load mode, withdraw failed pods and stop at the N-th failure (default 1)")
+                 ->type_name("N"),
+             cli::positive_count("`--load-failures` must be at least 1"));
+  cli::check(app.add_option_function<std::string>(
+                    "--progress",
+                    [&o](const std::string& v) {
+                      o.progress = v == "always"  ? ProgressMode::always
+                                   : v == "never" ? ProgressMode::never
+                                                  : ProgressMode::automatic;
+                    },
+                    "on a terminal, runs over 1 s (default: auto)")
+                 ->type_name("auto|always|never"),
+             cli::one_of({"auto", "always", "never"}, "progress mode"));
+  app.add_option("-o,--output", o.output,
+                 "write report.json, timeseries.csv, scopes.csv, jobs.csv and SVG charts to DIR")
+      ->type_name("DIR");
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_type_name() == "N") {
+      cli::check(option, [name = option->get_name()](const std::string& v) -> std::optional<std::string> {
+        if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+          return "`" + name + "` needs a non-negative integer, not `" + v + "`";
+        }
+        return std::nullopt;
+      });
+    }
+  }
+}
+
+std::optional<std::string> check_simulate_options(const SimulateOptions& o) {
+  if (o.plan.empty()) return "missing `--plan`";
+  if (o.trace.empty()) return "missing `--trace`";
+  if (o.load_failures != 1 && !o.load) return "`--load-failures` needs `--load`";
+  return std::nullopt;
+}
+
 int run_simulate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                          bool out_is_terminal) {
-  for (const std::string& a : args)
-    if (a == "-h" || a == "--help") {
-      out << kUsage;
-      return 0;
-    }
-  Options o;
-  try {
-    o = parse_options(args);
-  } catch (const UsageError& e) {
-    err << "allot simulate: " << e.message << "\n" << kUsage;
+  CLI::App app("", "allot simulate");
+  SimulateOptions o;
+  add_simulate_options(app, o);
+  std::vector<std::string> words = args;
+  if (!words.empty() && words[0] == "simulate") words.erase(words.begin());
+  tl::expected<cli::Parsed, cli::UsageError> parsed = cli::parse(app, words);
+  if (parsed && parsed->help) {
+    out << cli::help_text(app, "allot simulate");
+    return 0;
+  }
+  std::optional<std::string> problem;
+  if (!parsed) {
+    problem = parsed.error().message;
+  } else if (!parsed->rest.empty()) {
+    problem = "unexpected argument `" + parsed->rest[0] + "`";
+  } else {
+    problem = check_simulate_options(o);
+  }
+  if (problem) {
+    err << "allot simulate: " << *problem << "\n" << cli::help_text(app, "allot simulate");
     return 2;
   }
+  return run_simulation(o, out, err, out_is_terminal);
+}
+
+namespace {
+
+// The runs and their reports: 0, or 2 when a report cannot be written.
+tl::expected<int, InputFailure> simulate_all(const SimulateOptions& o, std::ostream& out, std::ostream& err,
+                                             bool out_is_terminal, bool show_progress) {
+  const tl::expected<std::string, InputFailure> trace_text = read_file(o.trace);
+  if (!trace_text) return tl::unexpected(trace_text.error());
+  TraceResult parsed = parse_trace(*trace_text, o.trace);
+  if (const InputError* e = std::get_if<InputError>(&parsed)) return tl::unexpected(InputFailure{e->to_string()});
+  const Trace& trace = std::get<Trace>(parsed);
+  if (!trace.timed && !o.load) {
+    return tl::unexpected(
+        InputFailure{o.trace + ": an untimed pod list (no creation/deletion times) can only be loaded: use `--load`"});
+  }
+  std::optional<Mapping> mapping;
+  if (!o.mapping.empty()) {
+    const tl::expected<std::string, InputFailure> text = read_file(o.mapping);
+    if (!text) return tl::unexpected(text.error());
+    MappingResult m = parse_mapping(*text, o.mapping);
+    if (const InputError* e = std::get_if<InputError>(&m)) return tl::unexpected(InputFailure{e->to_string()});
+    mapping = std::get<Mapping>(std::move(m));
+  }
+  const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
+  const tl::expected<Run, InputFailure> a =
+      simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
+  if (!a) return tl::unexpected(a.error());
+  if (o.load) {
+    print_load(out, a->cluster, a->context, a->result, out_is_terminal);
+  } else {
+    print_table(out, a->cluster, a->context, a->result, out_is_terminal);
+  }
+  out << fmt::format("simulated {} events in {:.2f} s ({:.0f} events/s)\n", a->result.events, a->wall_seconds,
+                     a->wall_seconds > 0 ? static_cast<double>(a->result.events) / a->wall_seconds : 0.0);
+  if (!o.output.empty() && !write_report(o.output, *a, err)) return 2;
+  if (!o.compare.empty()) {
+    const tl::expected<Run, InputFailure> b =
+        simulate_plan(o.compare, o.compare_name, o, trace, mapping_ptr, err, show_progress);
+    if (!b) return tl::unexpected(b.error());
+    if (o.load) {
+      print_load_comparison(out, a->context, a->result, b->context, b->result);
+    } else {
+      print_comparison(out, a->cluster, a->context, a->result, b->cluster, b->context, b->result);
+    }
+    if (!o.output.empty() && o.load) {
+      if (!write_report(std::filesystem::path(o.output) / "compare", *b, err)) return 2;
+    } else if (!o.output.empty()) {
+      const std::filesystem::path dir(o.output);
+      if (!write_report(dir / "compare", *b, err)) return 2;
+      if (!write_file(dir / "comparison.json",
+                      comparison_json(a->cluster, a->context, a->result, b->cluster, b->context, b->result), err))
+        return 2;
+    }
+  }
+  if (!o.output.empty()) out << "report written to " << o.output << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_simulation(const SimulateOptions& o, std::ostream& out, std::ostream& err, bool out_is_terminal) {
   const bool show_progress = o.progress == ProgressMode::always ||
                              (o.progress == ProgressMode::automatic && &err == &std::cerr && isatty(STDERR_FILENO));
-  try {
-    std::string error;
-    const std::optional<std::string> trace_text = read_file(o.trace, error);
-    if (!trace_text) throw InputFailure{error};
-    TraceResult parsed = parse_trace(*trace_text, o.trace);
-    if (const InputError* e = std::get_if<InputError>(&parsed)) throw InputFailure{e->to_string()};
-    const Trace& trace = std::get<Trace>(parsed);
-    if (!trace.timed && !o.load)
-      throw InputFailure{o.trace +
-                         ": an untimed pod list (no creation/deletion times) can only be loaded: use `--load`"};
-    std::optional<Mapping> mapping;
-    if (!o.mapping.empty()) {
-      const std::optional<std::string> text = read_file(o.mapping, error);
-      if (!text) throw InputFailure{error};
-      MappingResult m = parse_mapping(*text, o.mapping);
-      if (const InputError* e = std::get_if<InputError>(&m)) throw InputFailure{e->to_string()};
-      mapping = std::get<Mapping>(std::move(m));
-    }
-    const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
-    const Run a = simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
-    if (o.load) {
-      print_load(out, a.cluster, a.context, a.result, out_is_terminal);
-    } else {
-      print_table(out, a.cluster, a.context, a.result, out_is_terminal);
-    }
-    out << fmt::format("simulated {} events in {:.2f} s ({:.0f} events/s)\n", a.result.events, a.wall_seconds,
-                       a.wall_seconds > 0 ? static_cast<double>(a.result.events) / a.wall_seconds : 0.0);
-    if (!o.output.empty() && !write_report(o.output, a, err)) return 2;
-    if (!o.compare.empty()) {
-      const Run b = simulate_plan(o.compare, o.compare_name, o, trace, mapping_ptr, err, show_progress);
-      if (o.load) {
-        print_load_comparison(out, a.context, a.result, b.context, b.result);
-      } else {
-        print_comparison(out, a.cluster, a.context, a.result, b.cluster, b.context, b.result);
-      }
-      if (!o.output.empty() && o.load) {
-        if (!write_report(std::filesystem::path(o.output) / "compare", b, err)) return 2;
-      } else if (!o.output.empty()) {
-        const std::filesystem::path dir(o.output);
-        if (!write_report(dir / "compare", b, err)) return 2;
-        if (!write_file(dir / "comparison.json",
-                        comparison_json(a.cluster, a.context, a.result, b.cluster, b.context, b.result), err))
-          return 2;
-      }
-    }
-    if (!o.output.empty()) out << "report written to " << o.output << "\n";
-  } catch (const InputFailure& f) {
-    err << "allot simulate: " << f.message << "\n";
+  const tl::expected<int, InputFailure> code = simulate_all(o, out, err, out_is_terminal, show_progress);
+  if (!code) {
+    err << "allot simulate: " << code.error().message << "\n";
     return 2;
   }
-  return 0;
+  return *code;
 }
 
 }  // namespace allot::runtime::sim

@@ -1,12 +1,43 @@
 // `allot simulate`: replays a GPU-cluster trace through a compiled plan
-// (docs/simulate.md). The compiler driver forwards its arguments here.
+// (docs/simulate.md). The `allot` driver defines the options with
+// add_simulate_options and runs run_simulation; run_simulate_command parses a
+// command line of its own.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace allot::runtime::sim {
+
+enum class ProgressMode { automatic, always, never };
+
+// `allot simulate`'s options, as parsed.
+struct SimulateOptions {
+  std::string plan, trace, mapping, nodes, compare, output;
+  std::string plan_name, compare_name;  // labels in reports; empty: the path
+  std::uint64_t seed = 0;
+  std::uint32_t samples = 400;
+  bool load = false;
+  std::uint64_t load_failures = 1;
+  ProgressMode progress = ProgressMode::automatic;
+};
+
+// Defines the options of `simulate` on `app`, filling `options`.
+void add_simulate_options(CLI::App& app, SimulateOptions& options);
+
+// What the definitions cannot check (required options, `--load-failures`
+// without `--load`): the message of a usage error.
+std::optional<std::string> check_simulate_options(const SimulateOptions& options);
+
+// Runs a parsed simulation. Returns 0 on success, 2 on I/O or input errors.
+int run_simulation(const SimulateOptions& options, std::ostream& out, std::ostream& err, bool out_is_terminal);
 
 // `args` are the arguments after `simulate` (a leading "simulate" is
 // skipped too). The report table goes to `out` (bold headers when
@@ -16,5 +47,3 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
                          bool out_is_terminal);
 
 }  // namespace allot::runtime::sim
-
-// The name the driver asks for.

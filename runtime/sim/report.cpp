@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "json/json.h"
 #include "runtime/sim/svg.h"
 
 namespace allot::runtime::sim {
@@ -34,20 +35,11 @@ const char* kind_name(ScopeKind k) {
   return "scope";
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+// The report's layout is written here, and only its strings come from the
+// JSON module: its figures have fixed decimals (below), which a JSON library's
+// shortest round-trip doubles cannot give, and one line per scope keeps two
+// reports diffable. Pinned by tests/unit/sim_test.cpp and docs/simulate.md.
+std::string json_string(std::string_view s) { return json::quote(s); }
 
 // Fixed decimals keep the output byte-identical across runs and platforms.
 std::string fixed(double v, int decimals = 3) { return fmt::format("{:.{}f}", v, decimals); }

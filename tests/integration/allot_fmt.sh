@@ -41,6 +41,19 @@ set -e
 grep -q "broken.allot:" <<<"$out" || fail "no located error: $out"
 cmp -s "$work/broken.allot" "$work/broken.orig" || fail "fmt changed a file that does not parse"
 
+# The example of docs/language.md: its first block, formatted, is its second.
+python3 - "$ALLOT_SOURCE_DIR/docs/language.md" "$work" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+section = text[text.index("## Layout (`allot fmt`)"):]
+blocks = re.findall(r"```allot\n(.*?)```", section, re.S)
+open(f"{sys.argv[2]}/doc-before.allot", "w", encoding="utf-8").write(blocks[0])
+open(f"{sys.argv[2]}/doc-after.allot", "w", encoding="utf-8").write(blocks[1])
+PY
+"$ALLOT" fmt - <"$work/doc-before.allot" >"$work/doc-formatted.allot"
+cmp -s "$work/doc-formatted.allot" "$work/doc-after.allot" ||
+  { diff "$work/doc-after.allot" "$work/doc-formatted.allot"; fail "docs/language.md's fmt example is not what fmt writes"; }
+
 # Every policy of the repository (and every golden case that parses).
 checked=0
 cd "$ALLOT_SOURCE_DIR"

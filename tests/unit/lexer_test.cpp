@@ -1,6 +1,8 @@
 // The hand-written lexer against the ANTLR lexer generated from the grammar,
 // which is its specification: the same tokens, offsets, lines and columns on
 // every policy of the repository and on random text.
+#include "compiler/syntax/lexer.h"
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "compiler/base/source.h"
-#include "compiler/syntax/lexer.h"
 
 using namespace allot::syntax;
 
@@ -68,20 +69,56 @@ TEST_CASE("the lexer agrees with the grammar on every policy of the repository")
 }
 
 TEST_CASE("the lexer agrees with the grammar on the edges of its rules") {
-  for (const char* text : {"", "x", "x8", "a-b", "a- b", "a--", "_", "import importx", "1..8", "1.5x", "1.", "1.x",
-                           "12mo", "2x", "\"abc", "\"a\\\"b\"", "\"a\\", "\"a\\\nb\"", "\"é\" é", "/* open", "/*/",
-                           "/**/x", "// c\nx", "# c\r\ny", "a!b", "a != b", "<= >= < > == =", "..", "...", "\t\r\n",
-                           "€", "x\xc3\xa9y", "a.b.c", "-1", "not-a", "on_", "assert1", "\"\"", "\"\\t\""}) {
+  for (const char* text : {"",
+                           "x",
+                           "x8",
+                           "a-b",
+                           "a- b",
+                           "a--",
+                           "_",
+                           "import importx",
+                           "1..8",
+                           "1.5x",
+                           "1.",
+                           "1.x",
+                           "12mo",
+                           "2x",
+                           "\"abc",
+                           "\"a\\\"b\"",
+                           "\"a\\",
+                           "\"a\\\nb\"",
+                           "\"é\" é",
+                           "/* open",
+                           "/*/",
+                           "/**/x",
+                           "// c\nx",
+                           "# c\r\ny",
+                           "a!b",
+                           "a != b",
+                           "<= >= < > == =",
+                           "..",
+                           "...",
+                           "\t\r\n",
+                           "€",
+                           "x\xc3\xa9y",
+                           "a.b.c",
+                           "-1",
+                           "not-a",
+                           "on_",
+                           "assert1",
+                           "\"\"",
+                           "\"\\t\""}) {
     require_same(text, std::string("`") + text + "`");
   }
 }
 
 TEST_CASE("the lexer agrees with the grammar on random text") {
   // Characters that start, end or break every rule, and some UTF-8.
-  const std::vector<std::string> pieces = {
-      "a", "Z", "_", "x", "on", "as", "and", "or", "not", "import", "assert", "0", "9", "1.5", "mo", "GiB", "-", ".",
-      "..", "=", "==", "!", "!=", "<", "<=", ">", ">=", "+", "*", "/", "//", "/*", "*/", "#", "{", "}", "[", "]",
-      "(", ")", ",", "\"", "\\", " ", "\t", "\n", "\r", "é", "€", "😀", ";", "'", "@", "\x01"};
+  const std::vector<std::string> pieces = {"a",  "Z",  "_",   "x",  "on",  "as", "and", "or", "not", "import", "assert",
+                                           "0",  "9",  "1.5", "mo", "GiB", "-",  ".",   "..", "=",   "==",     "!",
+                                           "!=", "<",  "<=",  ">",  ">=",  "+",  "*",   "/",  "//",  "/*",     "*/",
+                                           "#",  "{",  "}",   "[",  "]",   "(",  ")",   ",",  "\"",  "\\",     " ",
+                                           "\t", "\n", "\r",  "é",  "€",   "😀",  ";",   "'",  "@",   "\x01"};
   const std::uint64_t seed = GENERATE(take(400, random<std::uint64_t>(0, 1u << 31)));
   std::mt19937_64 random_engine(seed);
   std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);

@@ -1,0 +1,106 @@
+// The `allot` command line: every subcommand's options as a typed struct,
+// defined once (cli.cpp) for parsing, help and shell completions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <tl/expected.hpp>
+#include <variant>
+#include <vector>
+
+#include "compiler/backend/slurm_cli.h"
+#include "compiler/backend/target.h"
+#include "compiler/base/version.h"
+#include "compiler/driver/pipeline.h"
+#include "runtime/api/cli.h"
+#include "runtime/api/client.h"
+#include "runtime/sim/command.h"
+
+namespace allot::driver {
+
+inline constexpr const char* kVersion = kAllotVersion;  // project(VERSION)
+
+enum class Format { text, json, sarif };
+enum class ColorMode { automatic, always, never };
+
+struct CheckOptions {
+  CheckRequest request;
+  Format format = Format::text;
+  bool deny_warnings = false;
+  bool quiet = false;
+  ColorMode color = ColorMode::automatic;
+};
+
+// `compile` and `plan` (`dry_run`).
+struct CompileOptions {
+  bool dry_run = false;
+  CheckRequest request;  // with `request.plan` set
+  std::string output;    // `-o`; `-` for standard output
+  std::string target = "plan";
+  backend::TargetOptions target_options;
+  ColorMode color = ColorMode::automatic;
+};
+
+// `simulate`: a `.allot` file given as `--plan` or `--compare` is compiled
+// first, on the nodes of `--nodes` when given.
+struct SimulateOptions {
+  runtime::sim::SimulateOptions sim;
+};
+
+// `apply --target slurm POLICY... --deployed POLICY...`.
+struct SlurmApplyOptions {
+  std::vector<std::string> policies, deployed;
+  std::string map = backend::default_slurm_map();
+  std::string conf, output;
+  bool strict = false;
+};
+
+// `fmt [--check] FILE|DIR...|-`.
+struct FmtOptions {
+  std::vector<std::string> inputs;  // `-`: standard input to standard output
+  bool check = false;               // list what would change, exit 1; write nothing
+  std::size_t max_file_bytes = syntax::ParseLimits{}.max_file_bytes;
+  ColorMode color = ColorMode::automatic;
+};
+
+// `graph POLICY... [-o FILE] [--format dot|svg]`.
+enum class GraphFormat { automatic, dot, svg };  // automatic: by `-o`'s extension, else svg
+struct GraphOptions {
+  CheckRequest request;
+  std::string output = "-";
+  GraphFormat format = GraphFormat::automatic;
+  ColorMode color = ColorMode::automatic;
+};
+
+struct HelpOptions {
+  std::string topic;  // a command, or empty for the overview
+};
+struct VersionOptions {};
+struct CompletionOptions {
+  std::string shell;
+};
+
+using Command = std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, FmtOptions,
+                             GraphOptions, SimulateOptions, api::ClientOptions, backend::SlurmSubmitOptions,
+                             backend::SlurmStateOptions, SlurmApplyOptions>;
+
+// A command line that does not parse; `format` is the `--format` it asked
+// for, where it got that far, so that the error comes in that format.
+struct CommandLineError {
+  cli::UsageError error;
+  Format format = Format::text;
+};
+
+tl::expected<Command, CommandLineError> parse_command_line(const std::vector<std::string>& args);
+
+// `allot help [COMMAND]`: generated from the definitions; nothing for an
+// unknown command.
+std::optional<std::string> help_text(const std::string& command);
+
+// The names of `allot`'s commands, for suggestions.
+std::vector<std::string> command_names();
+
+// `allot completion bash|zsh`; nothing for another shell.
+std::optional<std::string> completion_script(const std::string& shell);
+
+}  // namespace allot::driver

@@ -1,0 +1,35 @@
+// The subcommands of `allot` that compile, each on the pipeline
+// (pipeline.h) with its own rendering.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "compiler/backend/slurm.h"
+#include "compiler/driver/cli.h"
+#include "compiler/driver/driver.h"
+
+namespace allot::driver {
+
+// `allot: MESSAGE`, for what happens after the pipeline (an output that
+// cannot be written).
+int report_failure(Streams& streams, const std::string& message, int code = kExitUsage);
+
+int run_check(const CheckOptions& options, Streams& streams);
+
+// `apply --target slurm`: runs once the new policy compiled and the change
+// was proved allowed against the live state, with the new configuration, the
+// deployed one and the new slurm.conf include.
+using SlurmApplyHook = std::function<int(const backend::SlurmConfig&, const backend::SlurmConfig&, const std::string&)>;
+
+int run_compile(const CompileOptions& options, Streams& streams, const SlurmApplyHook* apply = nullptr);
+
+int run_fmt(const FmtOptions& options, Streams& streams);
+
+int run_graph(const GraphOptions& options, Streams& streams);
+
+int run_simulate(const SimulateOptions& options, Streams& streams);
+
+int run_slurm_apply(const SlurmApplyOptions& options, Streams& streams);
+
+}  // namespace allot::driver
