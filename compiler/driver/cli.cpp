@@ -23,6 +23,9 @@ struct Definitions {
   std::string state_from;
   SlurmApplyOptions slurm_apply;
   std::string apply_target;
+  FmtOptions fmt;
+  GraphOptions graph;
+  long long fmt_max_bytes = 0;
   HelpOptions help;
   bool version = false;
   CompletionOptions completion;
@@ -94,6 +97,35 @@ void define_check(Definitions& d) {
   import_roots(*c, o.request.import_roots);
   color_option(*c, o.color);
   c->add_flag("-q,--quiet", o.quiet, "print nothing when the policy is clean");
+}
+
+void define_fmt(Definitions& d) {
+  CLI::App* c = d.app.add_subcommand(
+      "fmt",
+      "rewrite policy files in the canonical layout (docs/language.md); a directory means every `.allot` "
+      "file below it, `-` standard input to standard output");
+  FmtOptions& o = d.fmt;
+  c->add_option("inputs", o.inputs, "policy files and directories, or `-`")->type_name("FILE|DIR...|-");
+  c->add_flag("--check", o.check, "write nothing; list the files whose layout would change and exit 1 if any");
+  count(*c, "--max-file-bytes", d.fmt_max_bytes, "refuse policy files larger than N bytes (default: 16 MiB)",
+        [](const std::string& v) -> std::optional<std::string> {
+          if (cli::positive_count("")(v)) return fmt::format("invalid size `{}`: a number of bytes, at least 1", v);
+          return std::nullopt;
+        });
+  color_option(*c, o.color);
+}
+
+void define_graph(Definitions& d) {
+  CLI::App* c = d.app.add_subcommand(
+      "graph", "draw the quota tree: pools, guarantees and limits, borrowing and preemption (SVG or DOT)");
+  GraphOptions& o = d.graph;
+  c->add_option("policies", o.request.inputs, "the policy's files and directories")->type_name("POLICY...");
+  c->add_option("-o,--output", o.output, "where to write it (default: standard output)")->type_name("FILE");
+  enum_option(*c, "--format", o.format, {{"dot", GraphFormat::dot}, {"svg", GraphFormat::svg}}, "graph format",
+              "dot or svg (default: by the extension of `-o`, else svg)")
+      ->type_name("dot|svg");
+  import_roots(*c, o.request.import_roots);
+  color_option(*c, o.color);
 }
 
 void define_compile(Definitions& d, bool dry_run) {
@@ -183,6 +215,8 @@ void define(Definitions& d) {
   define_check(d);
   define_compile(d, false);
   define_compile(d, true);
+  define_fmt(d);
+  define_graph(d);
   CLI::App* simulate = app.add_subcommand("simulate");
   runtime::sim::add_simulate_options(*simulate, d.simulate.sim);
   simulate->description(
@@ -257,6 +291,19 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
     if (o.request.inputs.empty()) return usage(fmt::format("`{}` needs at least one policy file", name));
     if (!dry_run && o.output.empty()) return usage("`compile` needs `-o FILE` (or `-o -` for standard output)");
     if (o.target != "plan" && dry_run) return usage(fmt::format("`--target {}` is for `compile -o DIR`", o.target));
+    return o;
+  }
+  if (name == "fmt") {
+    FmtOptions o = d.fmt;
+    o.inputs.insert(o.inputs.end(), rest.begin(), rest.end());
+    if (d.fmt_max_bytes > 0) o.max_file_bytes = static_cast<std::size_t>(d.fmt_max_bytes);
+    if (o.inputs.empty()) return usage("`fmt` needs at least one file or directory, or `-`");
+    return o;
+  }
+  if (name == "graph") {
+    GraphOptions o = d.graph;
+    o.request.inputs.insert(o.request.inputs.end(), rest.begin(), rest.end());
+    if (o.request.inputs.empty()) return usage("`graph` needs at least one policy file");
     return o;
   }
   if (name == "simulate") {

@@ -55,6 +55,23 @@ struct SlurmApplyOptions {
   bool strict = false;
 };
 
+// `fmt [--check] FILE|DIR...|-`.
+struct FmtOptions {
+  std::vector<std::string> inputs;  // `-`: standard input to standard output
+  bool check = false;               // list what would change, exit 1; write nothing
+  std::size_t max_file_bytes = syntax::ParseLimits{}.max_file_bytes;
+  ColorMode color = ColorMode::automatic;
+};
+
+// `graph POLICY... [-o FILE] [--format dot|svg]`.
+enum class GraphFormat { automatic, dot, svg };  // automatic: by `-o`'s extension, else svg
+struct GraphOptions {
+  CheckRequest request;
+  std::string output = "-";
+  GraphFormat format = GraphFormat::automatic;
+  ColorMode color = ColorMode::automatic;
+};
+
 struct HelpOptions {
   std::string topic;  // a command, or empty for the overview
 };
@@ -63,9 +80,9 @@ struct CompletionOptions {
   std::string shell;
 };
 
-using Command =
-    std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, SimulateOptions,
-                 api::ClientOptions, backend::SlurmSubmitOptions, backend::SlurmStateOptions, SlurmApplyOptions>;
+using Command = std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, FmtOptions,
+                             GraphOptions, SimulateOptions, api::ClientOptions, backend::SlurmSubmitOptions,
+                             backend::SlurmStateOptions, SlurmApplyOptions>;
 
 // A command line that does not parse; `format` is the `--format` it asked
 // for, where it got that far, so that the error comes in that format.

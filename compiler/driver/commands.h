@@ -24,6 +24,10 @@ using SlurmApplyHook = std::function<int(const backend::SlurmConfig&, const back
 
 int run_compile(const CompileOptions& options, Streams& streams, const SlurmApplyHook* apply = nullptr);
 
+int run_fmt(const FmtOptions& options, Streams& streams);
+
+int run_graph(const GraphOptions& options, Streams& streams);
+
 int run_simulate(const SimulateOptions& options, Streams& streams);
 
 int run_slurm_apply(const SlurmApplyOptions& options, Streams& streams);

@@ -13,9 +13,7 @@
 #include "compiler/verify/verify.h"
 
 namespace allot::driver {
-namespace {
 
-// Expands directories into their `.allot` files, sorted for stable output.
 bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::string>& files, DiagnosticSink& sink) {
   for (const std::string& input : inputs) {
     std::error_code ec;
@@ -41,6 +39,8 @@ bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::stri
   }
   return true;
 }
+
+namespace {
 
 std::string today() {
   const std::time_t now = std::time(nullptr);

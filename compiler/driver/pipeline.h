@@ -74,6 +74,10 @@ std::unique_ptr<CheckResult> check_policy(const CheckRequest& request);
 // before `--deny-warnings`.
 int exit_status(const CheckResult& result);
 
+// Expands directories into their `.allot` files (sorted, for stable output);
+// an unreadable or empty directory is E0008.
+bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::string>& files, DiagnosticSink& sink);
+
 // Where imports may lead: below each directory given, below the directory of
 // each file given, and below each `--import-root`.
 syntax::ImportPolicy import_policy(const std::vector<std::string>& inputs, const std::vector<std::string>& extra);

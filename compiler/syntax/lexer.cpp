@@ -41,7 +41,7 @@ std::size_t sequence_length(unsigned char lead) {
 
 class Lexer {
  public:
-  explicit Lexer(std::string_view text) : text_(text) {}
+  Lexer(std::string_view text, const LexOptions& options) : text_(text), options_(options) {}
 
   std::vector<Lexeme> run() {
     std::vector<Lexeme> out;
@@ -53,14 +53,20 @@ class Lexer {
         continue;
       }
       if (c == '#' || (c == '/' && at(pos_ + 1) == '/')) {
+        const std::size_t begin = pos_;
+        const std::uint32_t line = line_, column = column_;
         while (pos_ < text_.size() && at(pos_) != '\r' && at(pos_) != '\n') advance_code_point();
+        if (options_.keep_comments) out.push_back(comment(begin, line, column));
         continue;
       }
       if (c == '/' && at(pos_ + 1) == '*') {
         // An unclosed `/*` is not a comment: it lexes as `/` and `*`.
         const std::size_t close = text_.find("*/", pos_ + 2);
         if (close != std::string_view::npos) {
+          const std::size_t begin = pos_;
+          const std::uint32_t line = line_, column = column_;
           while (pos_ < close + 2) advance_code_point();
+          if (options_.keep_comments) out.push_back(comment(begin, line, column));
           continue;
         }
       }
@@ -72,6 +78,11 @@ class Lexer {
   }
 
  private:
+  Lexeme comment(std::size_t begin, std::uint32_t line, std::uint32_t column) const {
+    return Lexeme{TokenKind::comment, static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(pos_), line,
+                  column};
+  }
+
   unsigned char at(std::size_t i) const { return i < text_.size() ? static_cast<unsigned char>(text_[i]) : 0; }
 
   // Moves over `n` single-byte (ASCII) characters.
@@ -205,6 +216,7 @@ class Lexer {
   }
 
   std::string_view text_;
+  LexOptions options_;
   std::size_t pos_ = 0;
   std::uint32_t line_ = 1;
   std::uint32_t column_ = 0;
@@ -212,6 +224,6 @@ class Lexer {
 
 }  // namespace
 
-std::vector<Lexeme> lex(std::string_view text) { return Lexer(text).run(); }
+std::vector<Lexeme> lex(std::string_view text, const LexOptions& options) { return Lexer(text, options).run(); }
 
 }  // namespace allot::syntax

@@ -51,6 +51,7 @@ enum class TokenKind : std::uint8_t {
   unterminated_string,
   unexpected_char,
   end_of_file,
+  comment,  // `//`, `#` or `/* */`: only with LexOptions::keep_comments
 };
 
 // A token: its kind and the bytes [begin, end) of the source it covers, with
@@ -66,7 +67,10 @@ struct Lexeme {
 // Tokens of `text`, which must be valid UTF-8 of at most 4 GiB, ending with
 // one `end_of_file` lexeme. Comments and white space are skipped, as the
 // grammar's `-> skip` rules do.
-std::vector<Lexeme> lex(std::string_view text);
+struct LexOptions {
+  bool keep_comments = false;  // for the formatter, which must keep them
+};
+std::vector<Lexeme> lex(std::string_view text, const LexOptions& options = {});
 
 // The same tokens, from the ANTLR lexer generated from the grammar (slow;
 // for differential tests and fuzzing).

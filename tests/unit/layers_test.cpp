@@ -29,7 +29,8 @@ bool is_source(const fs::path& p) { return p.extension() == ".cpp" || p.extensio
 }  // namespace
 
 TEST_CASE("layers: a compiler library includes only the libraries below it") {
-  const std::vector<std::string> order{"base", "smt", "syntax", "sema", "verify", "plan", "emit", "backend", "driver"};
+  const std::vector<std::string> order{"base", "smt",  "syntax",  "sema",   "verify",
+                                       "plan", "emit", "backend", "format", "driver"};
   std::map<std::string, std::set<std::string>> allowed;
   for (std::size_t i = 0; i < order.size(); ++i) {
     for (std::size_t j = 0; j <= i; ++j) allowed[order[i]].insert(order[j]);
@@ -38,6 +39,8 @@ TEST_CASE("layers: a compiler library includes only the libraries below it") {
   allowed["smt"] = {"base", "smt"};
   allowed["syntax"] = {"base", "syntax"};
   allowed["sema"] = {"base", "syntax", "sema"};
+  // The formatter works on tokens alone; only the driver uses it.
+  allowed["format"] = {"base", "syntax", "format"};
 
   const std::regex include(R"re(#include "compiler/([a-z_]+)/)re");
   std::size_t files = 0;
