@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -11,10 +12,13 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "runtime/core/plan_reader.h"
 #include "runtime/sim/assign.h"
+#include "runtime/sim/load_experiment.h"
 #include "runtime/sim/report.h"
 #include "runtime/sim/simulator.h"
 #include "runtime/sim/trace.h"
@@ -41,6 +45,10 @@ Replays a trace through a compiled plan (docs/simulate.md).
                      at the first pod left pending; report unallocated GPUs
   --load-failures N  in load mode, withdraw failed pods and stop at the N-th
                      failure (default 1)
+  --placement LIST   with --load: the placement experiment, pods drawn at random
+                     until their GPU requests exceed the cluster's, once per
+                     policy of LIST (fgd,best_fit,first_fit,spread,random)
+  --seeds N          the experiment's seeds 1..N (default 5)
   --progress=WHEN    auto (default: on a terminal, runs over 1 s), always, never
   -o DIR             write report.json, timeseries.csv, scopes.csv, jobs.csv and SVG
                      charts
@@ -55,6 +63,11 @@ struct Options {
   std::uint32_t samples = 400;
   bool load = false;
   std::uint64_t load_failures = 1;
+  // ---- placement experiment (load_experiment.h) ----
+  std::vector<PlacementPolicy> placement;  // empty: no experiment
+  std::uint32_t seeds = 5;
+  bool seeds_given = false;
+  // ----
   ProgressMode progress = ProgressMode::automatic;
 };
 
@@ -147,6 +160,22 @@ Options parse_options(const std::vector<std::string>& args) {
     } else if (arg == "--load-failures") {
       o.load_failures = number(arg, get());
       if (o.load_failures < 1) throw UsageError{"`--load-failures` must be at least 1"};
+    } else if (arg == "--placement") {
+      const std::string list = get();
+      for (std::size_t begin = 0; begin <= list.size();) {
+        std::size_t end = list.find(',', begin);
+        if (end == std::string::npos) end = list.size();
+        const std::string name = list.substr(begin, end - begin);
+        const std::optional<PlacementPolicy> p = parse_placement_policy(name);
+        if (!p) throw UsageError{"unknown placement policy `" + name + "` (fgd, best_fit, first_fit, spread, random)"};
+        if (std::find(o.placement.begin(), o.placement.end(), *p) == o.placement.end()) o.placement.push_back(*p);
+        begin = end + 1;
+      }
+    } else if (arg == "--seeds") {
+      const std::uint64_t n = number(arg, get());
+      if (n < 1 || n > 1000) throw UsageError{"`--seeds` must be between 1 and 1000"};
+      o.seeds = static_cast<std::uint32_t>(n);
+      o.seeds_given = true;
     } else if (arg == "--progress") {
       const std::string when = get();
       if (when == "auto") {
@@ -165,6 +194,9 @@ Options parse_options(const std::vector<std::string>& args) {
   if (o.plan.empty()) throw UsageError{"missing `--plan`"};
   if (o.trace.empty()) throw UsageError{"missing `--trace`"};
   if (o.load_failures != 1 && !o.load) throw UsageError{"`--load-failures` needs `--load`"};
+  if (!o.placement.empty() && !o.load) throw UsageError{"`--placement` needs `--load`"};
+  if (o.seeds_given && o.placement.empty()) throw UsageError{"`--seeds` needs `--placement`"};
+  if (!o.placement.empty() && !o.compare.empty()) throw UsageError{"`--placement` runs one plan: drop `--compare`"};
   return o;
 }
 
@@ -283,6 +315,60 @@ Run simulate_plan(const std::string& plan_path, const std::string& plan_name, co
   return run;
 }
 
+// The placement experiment: the plan's scopes and queues on its nodes (or
+// --nodes), each node with its CPU and memory.
+int run_experiment(const Options& o, const Trace& trace, const Mapping* mapping, std::ostream& out, std::ostream& err) {
+  std::string error;
+  const std::optional<std::string> text = read_file(o.plan, error);
+  if (!text) throw InputFailure{error};
+  PlanReadResult plan = read_plan(*text, o.plan);
+  if (const PlanError* e = std::get_if<PlanError>(&plan)) throw InputFailure{e->to_string()};
+  const LoadedPlan& loaded = std::get<LoadedPlan>(plan);
+  RunContext context;
+  Cluster cluster = cluster_for(loaded, o, context);
+  std::unordered_map<std::string, std::pair<Amount, Amount>> capacity;  // name -> (cpu, memory)
+  for (const PlanNode& n : loaded.nodes) capacity[n.name] = {n.cpu_milli, n.memory_mib};
+  if (!o.nodes.empty()) {
+    const std::optional<std::string> nodes_text = read_file(o.nodes, error);
+    if (!nodes_text) throw InputFailure{error};
+    NodeListResult rows = parse_node_list(*nodes_text, o.nodes);
+    if (const InputError* e = std::get_if<InputError>(&rows)) throw InputFailure{e->to_string()};
+    for (const NodeRow& r : std::get<std::vector<NodeRow>>(rows)) capacity[r.name] = {r.cpu_milli, r.memory_mib};
+  }
+  for (Node& n : cluster.nodes)
+    if (const auto it = capacity.find(n.name); it != capacity.end()) std::tie(n.cpu_milli, n.memory_mib) = it->second;
+  add_synthetic_queues(cluster);
+  ResolveResult jobs = resolve_jobs(cluster, trace, mapping, o.mapping, o.seed);
+  if (const InputError* e = std::get_if<InputError>(&jobs)) throw InputFailure{e->to_string()};
+  LoadExperimentOptions options;
+  options.policies = o.placement;
+  options.seeds = o.seeds;
+  LoadExperimentResult result;
+  try {
+    result = run_load_experiment(cluster, std::get<std::vector<SimJob>>(jobs), options);
+  } catch (const std::invalid_argument& e) {
+    throw InputFailure{o.plan + ": " + e.what()};
+  }
+  print_load_experiment(out, result);
+  if (o.output.empty()) return 0;
+  const std::filesystem::path dir(o.output);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    err << "allot simulate: " << dir.string() << ": " << ec.message() << "\n";
+    return 2;
+  }
+  const std::string name = std::filesystem::path(o.trace).filename().string();
+  const std::string plan_name = o.plan_name.empty() ? o.plan : o.plan_name;
+  if (!write_file(dir / "placement.json", load_experiment_json(result, o.trace, plan_name), err) ||
+      !write_file(dir / "placement.csv", load_experiment_csv(result), err) ||
+      !write_file(dir / "unallocated.svg", unallocated_svg(result, name), err) ||
+      !write_file(dir / "fragmented.svg", fragmented_svg(result, name), err))
+    return 2;
+  out << "report written to " << o.output << "\n";
+  return 0;
+}
+
 bool write_report(const std::filesystem::path& dir, const Run& run, std::ostream& err) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -338,6 +424,7 @@ int run_simulate_command(const std::vector<std::string>& args, std::ostream& out
       mapping = std::get<Mapping>(std::move(m));
     }
     const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
+    if (!o.placement.empty()) return run_experiment(o, trace, mapping_ptr, out, err);
     const Run a = simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
     if (o.load) {
       print_load(out, a.cluster, a.context, a.result, out_is_terminal);
