@@ -18,13 +18,15 @@ bool accepts_model(std::string_view accepted, std::string_view model) {
   return false;
 }
 
-std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage, std::uint32_t step) {
+std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage, std::uint32_t step,
+                                       bool cpu_only_types) {
   using Key = std::tuple<Amount, std::uint32_t, Amount, std::string>;
   std::map<Key, double> count;
   double total = 0;
   for (const TaskType& r : requests) {
-    if (r.gpus == 0 || r.milli_per_gpu <= 0) continue;
-    count[{r.cpu_milli, r.gpus, r.milli_per_gpu, r.gpu_models}] += 1;
+    const bool gpu = r.gpus > 0 && r.milli_per_gpu > 0;
+    if (!gpu && !cpu_only_types) continue;
+    count[{r.cpu_milli, gpu ? r.gpus : 0, gpu ? r.milli_per_gpu : 0, gpu ? r.gpu_models : std::string()}] += 1;
     total += 1;
   }
   std::vector<TaskType> types;
@@ -50,7 +52,7 @@ std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, do
 Amount task_fragmentation(const NodeFree& node, bool model_ok, const TaskType& task) {
   Amount idle = 0;
   for (std::uint32_t i = 0; i < node.gpu_count; ++i) idle += node.gpu_free[i];
-  if (!model_ok || (node.cpu_modelled && node.cpu_milli < task.cpu_milli)) return idle;
+  if (task.gpus == 0 || !model_ok || (node.cpu_modelled && node.cpu_milli < task.cpu_milli)) return idle;
   const Amount per_gpu = std::min(task.milli_per_gpu, kMilliPerGpu);
   std::uint32_t fitting = 0;
   Amount short_of = 0;  // remainders too small for one GPU of the task

@@ -33,8 +33,11 @@ bool accepts_model(std::string_view accepted, std::string_view model);
 // models), most popular first (ties: the smaller request first), taken in
 // steps of `step` types until they cover `coverage` of the requests, and
 // their popularities renormalised to sum to 1. Memory is not part of a type.
+// With `cpu_only_types`, requests without a GPU are types too (the paper's
+// simulator counts them; every idle GPU is fragmented for them, so they add
+// the same to every choice of fgd but take part in the coverage).
 std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage = 0.6,
-                                       std::uint32_t step = 10);
+                                       std::uint32_t step = 10, bool cpu_only_types = false);
 
 // What a node has free. `gpu_free[i]` is the free milli of its i-th GPU.
 struct NodeFree {
@@ -44,7 +47,8 @@ struct NodeFree {
   std::uint32_t gpu_count = 0;
 };
 
-// F_n(m): the milli-GPU of the node fragmented for task type m. If m cannot
+// F_n(m): the milli-GPU of the node fragmented for task type m. For a type
+// without GPUs, every idle milli-GPU of the node. If m cannot
 // run on the node at all (its GPU model, CPU or GPUs do not fit), every idle
 // milli-GPU of the node; otherwise the free remainders of GPUs with less free
 // than m asks of one GPU (min(milli_per_gpu, 1000)).

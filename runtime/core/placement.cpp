@@ -270,15 +270,15 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
       continue;
     }
     // best_fit: least room left on the GPU (shares), fewest free GPUs on the
-    // node; spread: the opposite; fgd: least growth of fragmentation, then
-    // as best_fit. Lower node ids win ties.
+    // node, least CPU left; spread: the opposite; fgd: least growth of
+    // fragmentation, then as best_fit. Lower node ids win ties.
     const auto fit_key = [&](const Candidate& x) {
-      return std::pair<Amount, std::uint32_t>{g > 0 && !whole ? x.gpu_free : 0, x.node_free};
+      return std::tuple<Amount, std::uint32_t, Amount>{g > 0 && !whole ? x.gpu_free : 0, x.node_free,
+                                                       cpu_free_[x.node]};
     };
     bool better = false;
     if (policy_ == PlacementPolicy::spread) {
-      const auto a = fit_key(c), b = fit_key(*best);
-      better = a.first != b.first ? a.first > b.first : a.second > b.second;
+      better = fit_key(c) > fit_key(*best);
     } else if (policy_ == PlacementPolicy::fgd && c.delta != best->delta) {
       better = c.delta < best->delta;
     } else {

@@ -338,7 +338,12 @@ int run_experiment(const Options& o, const Trace& trace, const Mapping* mapping,
   for (Node& n : cluster.nodes)
     if (const auto it = capacity.find(n.name); it != capacity.end()) std::tie(n.cpu_milli, n.memory_mib) = it->second;
   add_synthetic_queues(cluster);
-  ResolveResult jobs = resolve_jobs(cluster, trace, mapping, o.mapping, o.seed);
+  // Every pod, CPU-only ones included, in submit order (then file order).
+  Trace pods = trace;
+  pods.jobs = trace.format == TraceFormat::openb ? trace.pods : trace.jobs;
+  std::stable_sort(pods.jobs.begin(), pods.jobs.end(),
+                   [](const TraceJob& a, const TraceJob& b) { return a.submit_ms < b.submit_ms; });
+  ResolveResult jobs = resolve_jobs(cluster, pods, mapping, o.mapping, o.seed);
   if (const InputError* e = std::get_if<InputError>(&jobs)) throw InputFailure{e->to_string()};
   LoadExperimentOptions options;
   options.policies = o.placement;

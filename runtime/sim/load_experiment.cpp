@@ -22,20 +22,37 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Indices into `jobs`, drawn with replacement, until the GPUs asked for pass
-// `limit_milli`. Jobs without a GPU request are never drawn.
+// Indices into `jobs`, the arrivals of one seed, as the authors' simulator
+// tunes a trace to a load: all of them in order, then pods drawn with
+// replacement until the GPUs asked for pass `limit_milli`; or, if the trace
+// alone asks for more, the trace less pods removed at random until it asks
+// for at most that.
 std::vector<std::uint32_t> draw(const std::vector<SimJob>& jobs, std::uint64_t seed, double limit_milli) {
-  std::vector<std::uint32_t> gpu_jobs;
-  for (std::uint32_t i = 0; i < jobs.size(); ++i)
-    if (jobs[i].job.request.gpu_milli > 0) gpu_jobs.push_back(i);
+  const auto n = static_cast<std::uint32_t>(jobs.size());
   std::vector<std::uint32_t> out;
-  if (gpu_jobs.empty()) return out;
+  double total = 0;
+  for (const SimJob& j : jobs) total += static_cast<double>(j.job.request.gpu_milli);
   std::uint64_t state = seed;
-  double arrived = 0;
-  while (arrived <= limit_milli) {
-    const std::uint32_t j = gpu_jobs[splitmix64(state) % gpu_jobs.size()];
+  if (total > limit_milli) {
+    std::vector<std::uint32_t> order(n);
+    for (std::uint32_t i = 0; i < n; ++i) order[i] = i;
+    std::vector<char> removed(n, 0);
+    for (std::uint32_t i = 0; i < n && total > limit_milli; ++i) {  // a random permutation's prefix
+      const auto k = i + static_cast<std::uint32_t>(splitmix64(state) % (n - i));
+      std::swap(order[i], order[k]);
+      removed[order[i]] = 1;
+      total -= static_cast<double>(jobs[order[i]].job.request.gpu_milli);
+    }
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (!removed[i]) out.push_back(i);
+    return out;
+  }
+  for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
+  if (total <= 0) return out;
+  while (total <= limit_milli) {
+    const auto j = static_cast<std::uint32_t>(splitmix64(state) % n);
     out.push_back(j);
-    arrived += static_cast<double>(jobs[j].job.request.gpu_milli);
+    total += static_cast<double>(jobs[j].job.request.gpu_milli);
   }
   return out;
 }
@@ -45,12 +62,14 @@ std::vector<TaskType> workload_of(const std::vector<SimJob>& jobs) {
   requests.reserve(jobs.size());
   for (const SimJob& j : jobs) {
     const Amount g = j.job.request.gpu_milli;
-    if (g <= 0) continue;
     const bool whole = g % kMilliPerGpu == 0;
     requests.push_back({j.job.request.cpu_milli, whole ? static_cast<std::uint32_t>(g / kMilliPerGpu) : 1u,
-                        whole ? kMilliPerGpu : g, j.job.gpu_models, 1.0});
+                        g == 0  ? 0
+                        : whole ? kMilliPerGpu
+                                : g,
+                        j.job.gpu_models, 1.0});
   }
-  return typical_workload(requests);
+  return typical_workload(requests, 0.6, 10, /*cpu_only_types=*/true);
 }
 
 LoadCurve run_one(Cluster cluster, const std::vector<SimJob>& jobs, const std::vector<std::uint32_t>& draws,
@@ -107,7 +126,7 @@ LoadCurve run_one(Cluster cluster, const std::vector<SimJob>& jobs, const std::v
     }
     const double us = std::chrono::duration<double, std::micro>(Clock::now() - started).count();
     curve.schedule_seconds += us / 1e6;
-    curve.max_schedule_us = std::max(curve.max_schedule_us, us);
+    curve.arrival_us.push_back(static_cast<float>(us));
     ++curve.arrived;
     arrived += static_cast<double>(request);
     record();
@@ -277,7 +296,7 @@ void print_load_experiment(std::ostream& out, const LoadExperimentResult& r) {
   out << fmt::format("  {:<10}", "policy");
   for (std::uint32_t pct : kLoadReportPoints)
     if (pct < n) out << fmt::format(" {:>14}", fmt::format("{}%", pct));
-  out << fmt::format(" {:>16} {:>10} {:>10}\n", "fragmented @100%", "us/pod", "max us");
+  out << fmt::format(" {:>16} {:>8} {:>8} {:>8}\n", "fragmented @100%", "us/pod", "p99 us", "max us");
   for (PlacementPolicy p : policies_of(r)) {
     out << fmt::format("  {:<10}", to_string(p));
     for (std::uint32_t pct : kLoadReportPoints)
@@ -285,14 +304,22 @@ void print_load_experiment(std::ostream& out, const LoadExperimentResult& r) {
         const Stats s = stats_at(r, p, pct, false);
         out << fmt::format(" {:>14}", fmt::format("{:.2f} +- {:.2f}", s.mean, s.sd));
       }
-    double seconds = 0, worst = 0;
-    std::uint64_t arrived = 0;
+    double seconds = 0;
+    std::vector<float> times;
     for (const LoadCurve& c : r.runs)
-      if (c.policy == p)
-        seconds += c.schedule_seconds, arrived += c.arrived, worst = std::max(worst, c.max_schedule_us);
+      if (c.policy == p) {
+        seconds += c.schedule_seconds;
+        times.insert(times.end(), c.arrival_us.begin(), c.arrival_us.end());
+      }
+    std::sort(times.begin(), times.end());
+    const auto rank = [&](double q) {  // nearest rank
+      if (times.empty()) return 0.0;
+      const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(times.size())));
+      return static_cast<double>(times[std::max<std::size_t>(k, 1) - 1]);
+    };
     const Stats f = stats_at(r, p, n > 100 ? 100 : n - 1, true);
-    out << fmt::format(" {:>16} {:>10.1f} {:>10.0f}\n", fmt::format("{:.2f}", f.mean),
-                       arrived ? seconds * 1e6 / static_cast<double>(arrived) : 0.0, worst);
+    out << fmt::format(" {:>16} {:>8.1f} {:>8.0f} {:>8.0f}\n", fmt::format("{:.2f}", f.mean),
+                       times.empty() ? 0.0 : seconds * 1e6 / static_cast<double>(times.size()), rank(0.99), rank(1.0));
   }
   const auto policies = policies_of(r);
   const bool both = std::find(policies.begin(), policies.end(), PlacementPolicy::fgd) != policies.end() &&

@@ -1,10 +1,11 @@
 // The fragmentation experiment of `allot simulate --load --placement LIST`
-// (docs/simulate.md, "Placement experiment"), after Weng et al., "Beware of
-// Fragmentation" (USENIX ATC 2023): pods are drawn at random (with
-// replacement) from the trace and arrive one by one, never to leave, until
-// the GPUs they ask for exceed the cluster's capacity. A pod the Scheduler
-// leaves pending has failed and is withdrawn. Every placement policy runs on
-// the same draws, for each seed; the unallocated GPUs are recorded against
+// (docs/simulate.md, "Placement experiment"), as Weng et al., "Beware of
+// Fragmentation" (USENIX ATC 2023) ran it: the trace's pods arrive one by
+// one in trace order, never to leave, followed by pods drawn at random (with
+// replacement) from the trace until the GPUs they ask for exceed
+// `max_percent` of the cluster's capacity. A pod the Scheduler leaves
+// pending has failed and is withdrawn. Every placement policy runs on the
+// same arrivals, for each seed; the unallocated GPUs are recorded against
 // the arrived GPU requests, both in percent of the cluster's GPUs.
 #pragma once
 
@@ -20,7 +21,7 @@ namespace allot::runtime::sim {
 struct LoadExperimentOptions {
   std::vector<PlacementPolicy> policies;
   std::uint32_t seeds = 5;          // seeds 1..seeds
-  std::uint32_t max_percent = 100;  // stop once arrived requests exceed this % of capacity
+  std::uint32_t max_percent = 130;  // stop once arrived requests exceed this % of capacity
 };
 
 // One policy on one seed. Curves are indexed by arrived percent 0..max_percent
@@ -31,8 +32,8 @@ struct LoadCurve {
   std::vector<double> unallocated_percent;
   std::vector<double> fragmented_percent;  // sum of F_n(M), the paper's measure
   std::uint64_t arrived = 0, failed = 0, preemptions = 0;
-  double schedule_seconds = 0;  // inside submit + schedule, all arrivals
-  double max_schedule_us = 0;   // the slowest arrival
+  double schedule_seconds = 0;    // inside submit + schedule, all arrivals
+  std::vector<float> arrival_us;  // per arrival: submit + schedule, microseconds
 };
 
 struct LoadExperimentResult {
@@ -43,14 +44,15 @@ struct LoadExperimentResult {
   double wall_seconds = 0;
 };
 
-// `jobs` as resolve_jobs gives them (queue, request, models); the cluster's
-// nodes should carry their CPU and memory. Throws std::invalid_argument if
+// `jobs`: the trace's pods in arrival order, as resolve_jobs gives them
+// (queue, request, models; CPU-only pods included); the cluster's nodes
+// should carry their CPU and memory. Throws std::invalid_argument if
 // the cluster is malformed.
 LoadExperimentResult run_load_experiment(const Cluster& cluster, const std::vector<SimJob>& jobs,
                                          const LoadExperimentOptions& options);
 
 // The reported points of the curves (percent of capacity arrived).
-inline constexpr std::uint32_t kLoadReportPoints[] = {50, 80, 90, 95, 100};
+inline constexpr std::uint32_t kLoadReportPoints[] = {50, 80, 90, 95, 100, 110, 130};
 
 std::string load_experiment_json(const LoadExperimentResult& result, const std::string& trace, const std::string& plan);
 std::string load_experiment_csv(const LoadExperimentResult& result);  // one row per policy, seed, percent

@@ -23,8 +23,8 @@ for f in placement.json placement.csv unallocated.svg fragmented.svg; do
   [ -s "$tmp/r/$f" ] || fail "no $f"
 done
 grep -q '1213 nodes, 6212 GPUs, 2 seed(s)' "$tmp/out" || fail "summary: $(cat "$tmp/out")"
-# 4 policies x 2 seeds x 101 points, and a header.
-[ "$(wc -l <"$tmp/r/placement.csv")" -eq 809 ] || fail "placement.csv has $(wc -l <"$tmp/r/placement.csv") lines"
+# 4 policies x 2 seeds x 131 points (0..130%), and a header.
+[ "$(wc -l <"$tmp/r/placement.csv")" -eq 1049 ] || fail "placement.csv has $(wc -l <"$tmp/r/placement.csv") lines"
 grep -q '<polyline' "$tmp/r/unallocated.svg" || fail "no curve in unallocated.svg"
 # At 100% arrived, fgd leaves fewer GPUs unallocated than best_fit, and random the most.
 at100() { awk -F, -v p="$1" '$1 == p && $3 == 100 { s += $4; n++ } END { printf "%.3f", s / n }' "$tmp/r/placement.csv"; }
