@@ -119,6 +119,28 @@ TEST_CASE("fragmentation: the typical workload of a request list", "[placement]"
   CHECK(all[2].popularity == Approx(0.2));
 }
 
+TEST_CASE("fragmentation: CPU-only task types", "[placement]") {
+  // Every idle GPU is fragmented for a task without GPUs.
+  const std::vector<Amount> free = {1000, 500};
+  CHECK(task_fragmentation(node(free, 8000), true, {1000, 0, 0, "", 1}) == 1500);
+  // Counted as types only when asked: 4 CPU-only, 3 shares, 3 whole GPUs;
+  // in steps of one until 60%: the CPU-only type (40%), then the shares (70%).
+  std::vector<TaskType> requests;
+  for (int i = 0; i < 4; ++i) requests.push_back({2000, 0, 0, "", 1});
+  for (int i = 0; i < 3; ++i) requests.push_back(share(500));
+  for (int i = 0; i < 3; ++i) requests.push_back(whole(1, 1000));
+  const std::vector<TaskType> with_cpu = typical_workload(requests, 0.6, 1, true);
+  REQUIRE(with_cpu.size() == 2);
+  CHECK(with_cpu[0].gpus == 0);
+  CHECK(with_cpu[0].popularity == Approx(4.0 / 7));
+  // Ties in popularity go to the smaller request: the share (cpu 0) first.
+  CHECK(with_cpu[1].milli_per_gpu == 500);
+  const std::vector<TaskType> gpu_only = typical_workload(requests, 0.6, 1);
+  REQUIRE(gpu_only.size() == 2);
+  CHECK(gpu_only[0].milli_per_gpu == 500);
+  CHECK(gpu_only[1].gpus == 1);
+}
+
 TEST_CASE("fragmentation: accepted GPU models", "[placement]") {
   CHECK(accepts_model("", "T4"));
   CHECK(accepts_model("V100M16|V100M32", "V100M32"));
