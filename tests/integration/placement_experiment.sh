@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
 # `allot simulate --load --placement`: the fragmentation experiment on the
 # openb cluster (docs/simulate.md, "Placement experiment"), two seeds, and its
-# usage errors. Skipped when the openb data is not beside the repository.
+# usage errors, and the pool property `placement` through compile and plan.
+# The experiment is skipped when the openb data is not beside the repository.
 set -u
 : "${ALLOT:?path of the allot binary}" "${ALLOT_SOURCE_DIR:?source tree}"
-data="$ALLOT_SOURCE_DIR/../shared/data/alibaba-gpu-v2023"
-[ -f "$data/openb_pod_list_default.csv" ] && [ -f "$data/openb_node_list_gpu_node.csv" ] || {
-  echo "skipped: no openb data in $data"
-  exit 77
-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() {
@@ -16,6 +12,21 @@ fail() {
   exit 1
 }
 
+# The pool's `placement` is recorded in the plan and explained by `allot plan`.
+"$ALLOT" compile "$ALLOT_SOURCE_DIR/policies/openb-borrowing.allot" -o "$tmp/plan.toml" >/dev/null 2>"$tmp/err" ||
+  fail "compile: $(cat "$tmp/err")"
+grep -q '^placement = "fgd"$' "$tmp/plan.toml" || fail "the plan does not record the placement"
+"$ALLOT" plan "$ALLOT_SOURCE_DIR/policies/openb-borrowing.allot" >"$tmp/out" 2>&1 || fail "plan: $(cat "$tmp/out")"
+grep -q 'runtime placement on pool `venus`: fgd: ' "$tmp/out" || fail "allot plan: $(cat "$tmp/out")"
+printf 'flavor f { gpus = 8 }\npool p {\n  type = dedicated\n  nodes = 2 x f\n  placement = tetris\n}\n' >"$tmp/bad.allot"
+"$ALLOT" check "$tmp/bad.allot" >"$tmp/out" 2>&1
+[ $? -eq 1 ] && grep -q 'unknown placement policy `tetris`' "$tmp/out" || fail "bad placement: $(cat "$tmp/out")"
+
+data="$ALLOT_SOURCE_DIR/../shared/data/alibaba-gpu-v2023"
+[ -f "$data/openb_pod_list_default.csv" ] && [ -f "$data/openb_node_list_gpu_node.csv" ] || {
+  echo "the plan checks passed; skipped: no openb data in $data"
+  exit 77
+}
 "$ALLOT" simulate --load --placement fgd,best_fit,first_fit,random --plan "$ALLOT_SOURCE_DIR/policies/openb-borrowing.allot" \
   --trace "$data/openb_pod_list_default.csv" --nodes "$data/openb_node_list_gpu_node.csv" --seeds 2 -o "$tmp/r" \
   >"$tmp/out" 2>"$tmp/err" || fail "experiment: exit $?: $(cat "$tmp/err")"
