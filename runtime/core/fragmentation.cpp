@@ -26,8 +26,9 @@ std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, do
   for (const TaskType& r : requests) {
     const bool gpu = r.gpus > 0 && r.milli_per_gpu > 0;
     if (!gpu && !cpu_only_types) continue;
-    count[{r.cpu_milli, gpu ? r.gpus : 0, gpu ? r.milli_per_gpu : 0, gpu ? r.gpu_models : std::string()}] += 1;
-    total += 1;
+    count[{r.cpu_milli, gpu ? r.gpus : 0, gpu ? r.milli_per_gpu : 0, gpu ? r.gpu_models : std::string()}] +=
+        r.popularity;
+    total += r.popularity;
   }
   std::vector<TaskType> types;
   types.reserve(count.size());

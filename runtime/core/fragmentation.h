@@ -28,7 +28,8 @@ struct TaskType {
 // The GPU models a request accepts (`V100M16|V100M32`); empty accepts all.
 bool accepts_model(std::string_view accepted, std::string_view model);
 
-// The typical workload of a list of requests, the way the paper's simulator
+// The typical workload of a list of requests (each counted `popularity`
+// times: 1 for a plain list), the way the paper's simulator
 // builds it: requests with a GPU grouped by (cpu, GPUs, milli per GPU,
 // models), most popular first (ties: the smaller request first), taken in
 // steps of `step` types until they cover `coverage` of the requests, and

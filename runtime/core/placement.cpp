@@ -74,12 +74,16 @@ void Placer::set_workload(std::vector<TaskType> workload) {
 void Placer::observe(const Resources& request, std::string_view gpu_models) {
   if (!learn_workload_ || request.gpu_milli <= 0) return;
   const bool whole = request.gpu_milli % kMilliPerGpu == 0;
-  history_.push_back({request.cpu_milli, whole ? static_cast<std::uint32_t>(request.gpu_milli / kMilliPerGpu) : 1u,
-                      whole ? kMilliPerGpu : request.gpu_milli, std::string(gpu_models), 1.0});
+  history_[{request.cpu_milli, whole ? static_cast<std::uint32_t>(request.gpu_milli / kMilliPerGpu) : 1u,
+            whole ? kMilliPerGpu : request.gpu_milli, std::string(gpu_models)}] += 1;
   // Rebuilt at 16, 32, 64, ... requests: the workload settles as history grows.
-  if (history_.size() >= next_rebuild_) {
+  if (++observed_ >= next_rebuild_) {
     next_rebuild_ *= 2;
-    set_workload(typical_workload(history_));
+    std::vector<TaskType> types;
+    types.reserve(history_.size());
+    for (const auto& [key, n] : history_)
+      types.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), n});
+    set_workload(typical_workload(types));
   }
 }
 

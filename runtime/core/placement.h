@@ -91,8 +91,8 @@ class Placer {
   std::vector<TaskType> workload_;
   std::vector<char> type_model_ok_;
   bool learn_workload_ = false;  // no workload given: learn it from the requests placed
-  std::vector<TaskType> history_;
-  std::size_t next_rebuild_ = 16;
+  std::map<std::tuple<Amount, std::uint32_t, Amount, std::string>, double> history_;  // request type -> count
+  std::size_t observed_ = 0, next_rebuild_ = 16;
   void set_workload(std::vector<TaskType> workload);
 
   std::map<std::string, std::vector<char>, std::less<>> model_masks_;  // per `gpu_models`: accepted, per node
