@@ -290,6 +290,10 @@ void print_load_experiment(std::ostream& out, const LoadExperimentResult& r) {
   const std::size_t n = points_of(r);
   std::size_t seeds = 0;
   for (const LoadCurve& c : r.runs) seeds += c.policy == r.runs.front().policy ? 1 : 0;
+  if (r.runs.empty()) {
+    out << "placement experiment: no GPUs to place on\n";
+    return;
+  }
   out << fmt::format("placement experiment: {} nodes, {:.0f} GPUs, {} seed(s), typical workload of {} task types\n",
                      r.nodes, r.capacity_gpus, seeds, r.workload.size());
   out << "unallocated GPUs, % of capacity (mean +- sd over seeds) at arrived GPU requests of:\n";
