@@ -68,9 +68,30 @@ Amount task_fragmentation(const NodeFree& node, bool model_ok, const TaskType& t
 
 double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload,
                           const std::vector<char>& model_ok) {
+  return node_fragmentation(node, workload, model_ok.data());
+}
+
+double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload, const char* model_ok) {
+  Amount idle = 0;
+  for (std::uint32_t i = 0; i < node.gpu_count; ++i) idle += node.gpu_free[i];
+  if (idle == 0) return 0;
   double f = 0;
-  for (std::size_t m = 0; m < workload.size(); ++m)
-    f += workload[m].popularity * static_cast<double>(task_fragmentation(node, model_ok[m] != 0, workload[m]));
+  for (std::size_t m = 0; m < workload.size(); ++m) {
+    const TaskType& task = workload[m];
+    Amount frag = idle;
+    if (task.gpus > 0 && model_ok[m] != 0 && !(node.cpu_modelled && node.cpu_milli < task.cpu_milli)) {
+      const Amount per_gpu = std::min(task.milli_per_gpu, kMilliPerGpu);
+      std::uint32_t fitting = 0;
+      Amount short_of = 0;
+      for (std::uint32_t i = 0; i < node.gpu_count; ++i) {
+        const Amount free = node.gpu_free[i];
+        fitting += free >= per_gpu ? 1 : 0;
+        short_of += free >= per_gpu ? 0 : free;
+      }
+      if (fitting >= task.gpus) frag = short_of;
+    }
+    f += task.popularity * static_cast<double>(frag);
+  }
   return f;
 }
 

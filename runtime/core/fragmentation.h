@@ -59,5 +59,8 @@ Amount task_fragmentation(const NodeFree& node, bool model_ok, const TaskType& t
 // the node's GPU model is accepted by task type m.
 double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload,
                           const std::vector<char>& model_ok);
+// The same with `model_ok` pointing at one flag per type; the node's idle
+// capacity is summed once (the placement's inner loop).
+double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload, const char* model_ok);
 
 }  // namespace allot::runtime

@@ -126,11 +126,7 @@ double Placer::fragmentation(NodeId node, const GpuState& gpus) const {
   if (cached.first == s) return cached.second;
   std::array<Amount, kMaxGpus> buffer{};
   const NodeFree free = node_free(node, gpus, buffer.data());
-  const std::size_t types = workload_.size();
-  double f = 0;
-  for (std::size_t m = 0; m < types; ++m)
-    f += workload_[m].popularity *
-         static_cast<double>(task_fragmentation(free, type_model_ok_[node * types + m] != 0, workload_[m]));
+  const double f = node_fragmentation(free, workload_, type_model_ok_.data() + node * workload_.size());
   cached = {s, f};
   return f;
 }
@@ -150,14 +146,8 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
   std::array<Amount, kMaxGpus> buffer{};
   NodeFree free = node_free(node, gpus, buffer.data());
   free.cpu_milli -= request.cpu_milli;
-  const std::size_t types = workload_.size();
-  auto after = [&] {
-    double f = 0;
-    for (std::size_t m = 0; m < types; ++m)
-      f += workload_[m].popularity *
-           static_cast<double>(task_fragmentation(free, type_model_ok_[node * types + m] != 0, workload_[m]));
-    return f;
-  };
+  const char* model_ok = type_model_ok_.data() + node * workload_.size();
+  auto after = [&] { return node_fragmentation(free, workload_, model_ok); };
   const Amount g = request.gpu_milli;
   DeltaEntry best{s, 0, 0};
   if (g > 0 && g < kMilliPerGpu) {
