@@ -94,14 +94,16 @@ std::uint64_t Placer::stamp(NodeId node, const GpuState& gpus) const {
 }
 
 void Placer::take(NodeId node, const Resources& request) {
-  if (node == kNone || node >= cpu_free_.size()) return;
+  // Without node capacities nothing reads the counts (fragmentation then
+  // ignores CPU, so the stamps need not change either).
+  if (!models_nodes_ || node == kNone || node >= cpu_free_.size()) return;
   cpu_free_[node] -= request.cpu_milli;
   memory_free_[node] -= request.memory_mib;
   ++cpu_version_[node];
 }
 
 void Placer::give_back(NodeId node, const Resources& request) {
-  if (node == kNone || node >= cpu_free_.size()) return;
+  if (!models_nodes_ || node == kNone || node >= cpu_free_.size()) return;
   cpu_free_[node] += request.cpu_milli;
   memory_free_[node] += request.memory_mib;
   ++cpu_version_[node];
