@@ -46,6 +46,7 @@ std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, do
     for (; taken < until; ++taken) covered += types[taken].popularity;
   }
   types.resize(taken);
+  if (covered <= 0) return {};
   for (TaskType& t : types) t.popularity /= covered;
   return types;
 }
