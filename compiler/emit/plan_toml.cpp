@@ -32,6 +32,36 @@ std::string key(std::string_view name) {
   return name.empty() ? "\"\"" : std::string(name);
 }
 
+const char* placement_name(PoolPlacement p) {
+  switch (p) {
+    case PoolPlacement::best_fit:
+      return "best_fit";
+    case PoolPlacement::first_fit:
+      return "first_fit";
+    case PoolPlacement::spread:
+      return "spread";
+    case PoolPlacement::fgd:
+      return "fgd";
+  }
+  return "best_fit";
+}
+
+// For `allot plan`: what the runtime does with the pool's admitted jobs.
+const char* placement_meaning(PoolPlacement p) {
+  switch (p) {
+    case PoolPlacement::best_fit:
+      return "the fullest GPU or node the job fits on";
+    case PoolPlacement::first_fit:
+      return "the first node the job fits on";
+    case PoolPlacement::spread:
+      return "the emptiest GPU or node the job fits on";
+    case PoolPlacement::fgd:
+      return "the node and GPU whose choice least increases the GPUs fragmented for the expected workload "
+             "(fragmentation gradient descent, docs/scheduling.md \"Placement\")";
+  }
+  return "";
+}
+
 std::string billing_mode(BillingMode m) {
   switch (m) {
     case BillingMode::subscription:
@@ -188,6 +218,8 @@ std::string render_plan_toml(const plan::Plan& plan) {
                                                      : pool.purpose == PoolPurpose::training ? "training"
                                                                                              : "serving"));
     out += fmt::format("hosts = {}\n", strings(workloads(pool.hosts)));
+    if (pool.placement != PoolPlacement::best_fit)  // absent: best_fit
+      out += fmt::format("placement = {}\n", toml_string(placement_name(pool.placement)));
     out += fmt::format("billing = {}\n", toml_string(billing_mode(pool.billing.mode)));
     if (pool.billing.mode != BillingMode::pay_as_you_go) {
       out += fmt::format("term_months = {}\nauto_renew = {}\n", pool.billing.term_months, pool.billing.auto_renew);
@@ -374,6 +406,10 @@ std::string render_plan_text(const plan::Plan& plan, const PlanTextOptions& opti
     out += "migration: no deployed policy (pass `--state` to order the change)\n";
   }
   const plan::Placement& pl = plan.placement;
+  for (const Pool& pool : policy.pools)
+    if (pool.placement != PoolPlacement::best_fit)
+      out += fmt::format("runtime placement on pool `{}`: {}: {}\n", pool.name, placement_name(pool.placement),
+                         placement_meaning(pool.placement));
   for (const plan::PoolPlacement& pp : pl.pools) {
     const plan::Quality& q = pp.quality;
     out += fmt::format("placement on pool `{}`: {}{}\n", pp.pool, plan::to_string(pp.method),

@@ -108,7 +108,8 @@ void Analyzer::flavor_body(Index index, const ast::Declaration& decl) {
 
 void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
   PropertyMap props = values_.properties(
-      *decl.body, "pool", {"type", "purpose", "billing", "nodes", "system_disk", "hosts", "description"}, false);
+      *decl.body, "pool", {"type", "purpose", "billing", "nodes", "system_disk", "hosts", "placement", "description"},
+      false);
   model::Pool& pool = policy_.pools[index];
   bool type_known = true;
   if (const auto* p = props.get("type")) {
@@ -141,6 +142,11 @@ void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
   }
   if (const auto* p = props.get("hosts")) {
     if (auto set = values_.workloads(p->value)) pool.hosts = *set;
+  }
+  if (const auto* p = props.get("placement")) {
+    if (auto pl = values_.choice(p->value, {{"best_fit", 0}, {"first_fit", 1}, {"spread", 2}, {"fgd", 3}},
+                                 "placement policy"))
+      pool.placement = static_cast<model::PoolPlacement>(*pl);
   }
   if (const auto* p = props.get("billing")) {
     if (auto b = values_.billing(p->value)) pool.billing = std::move(*b);

@@ -97,6 +97,10 @@ struct NamedNode {
   SourceRange range;
 };
 
+// Where the runtime places admitted jobs on the pool's nodes (`placement`,
+// docs/scheduling.md "Placement").
+enum class PoolPlacement { best_fit, first_fit, spread, fgd };
+
 struct Pool {
   std::string name;
   PoolType type = PoolType::dedicated;
@@ -106,6 +110,7 @@ struct Pool {
   std::vector<NamedNode> nodes;
   std::int64_t system_disk_gib = 200;  // per node, 200..2000
   WorkloadSet hosts = kAllWorkloads;   // derived from purpose unless written
+  PoolPlacement placement = PoolPlacement::best_fit;
   std::string description;
   SourceRange range;
   SourceRange name_range;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/core/fragmentation.h"
 #include "runtime/core/types.h"
 
 namespace allot::runtime {
@@ -21,6 +22,10 @@ struct Node {
   // GPUs per interconnect (NVLink) domain: GPUs [0, d), [d, 2d), ... of the
   // node form one domain each. 0 means the whole node is one domain.
   std::uint32_t interconnect_domain_size = 0;
+  // What jobs on the node may use of its CPU and memory; 0: not modelled
+  // (jobs are not placed by it).
+  Amount cpu_milli = 0;
+  Amount memory_mib = 0;
 };
 
 // Guarantee (min) and limit (max) of one resource of one scope. A missing
@@ -119,11 +124,19 @@ struct PinnedGpu {
   ScopeId home = kNone;
 };
 
+// How admitted jobs are placed on nodes and GPUs (placement.h).
+enum class PlacementPolicy : std::uint8_t { best_fit, first_fit, spread, fgd, random };
+
 struct Cluster {
   std::vector<Node> nodes;
   std::vector<Scope> scopes;  // parents before children
   std::vector<PriorityClass> priorities;
   std::vector<PinnedGpu> placement;  // optional; GPUs not listed have no home
+  PlacementPolicy placement_policy = PlacementPolicy::best_fit;
+  // The expected workload fgd measures fragmentation against; empty: learnt
+  // from the requests placed so far.
+  std::vector<TaskType> workload;
+  std::uint64_t placement_seed = 0;  // random: the seed of its choices
 };
 
 }  // namespace allot::runtime

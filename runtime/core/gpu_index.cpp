@@ -110,6 +110,7 @@ GpuState::GpuState(std::shared_ptr<const Topology> topology, std::vector<std::ui
                    std::uint32_t group_count)
     : topology_(topology), group_of_(std::move(group_of_gpu)), all_(topology) {
   used_.assign(topology_->gpu_total(), 0);
+  node_version_.assign(topology_->gpu_count.size(), 0);
   by_group_.reserve(group_count + 1);
   for (std::uint32_t g = 0; g <= group_count; ++g) by_group_.emplace_back(topology);
   for (FlatGpu f = 0; f < used_.size(); ++f) {
@@ -132,6 +133,7 @@ void GpuState::change(FlatGpu g, Amount delta, std::vector<NodeId>& touched) {
   const Amount before = used_[g];
   const Amount after = before + delta;
   used_[g] = after;
+  ++node_version_[topology_->node_of[g]];
   if (before > 0 && before < kMilliPerGpu) shared_.erase({kMilliPerGpu - before, g});
   if (after > 0 && after < kMilliPerGpu) shared_.insert({kMilliPerGpu - after, g});
   if ((before == 0) != (after == 0)) {

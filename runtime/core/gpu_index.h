@@ -104,6 +104,9 @@ class GpuState {
   std::uint32_t free_on_node(NodeId node) const {
     return static_cast<std::uint32_t>(__builtin_popcountll(all_.free_mask(node)));
   }
+  std::uint64_t free_mask(NodeId node) const { return all_.free_mask(node); }
+  // Changes whenever the use of one of the node's GPUs changes.
+  std::uint32_t node_version(NodeId node) const { return node_version_[node]; }
   // The most milli-GPU one GPU can still give (1000 if any GPU is unused).
   Amount best_free_share() const;
 
@@ -134,6 +137,7 @@ class GpuState {
   std::vector<FreeGpuIndex> by_group_;           // [group], group 0 unused
   std::set<std::pair<Amount, FlatGpu>> shared_;  // partly used GPUs: (free milli, gpu)
   std::vector<NodeId> touched_;                  // scratch of take/give_back, reused
+  std::vector<std::uint32_t> node_version_;      // per node
 };
 
 }  // namespace allot::runtime

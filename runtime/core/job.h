@@ -25,6 +25,7 @@ struct Job {
   Resources request;
   Time submit_time = 0;
   bool preemptible = true;  // effective only if the queue is preemptible too
+  std::string gpu_models;   // `|`-separated GPU models it may run on; empty: any
 };
 
 // ---- submit -------------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "runtime/core/placement.h"
+
 namespace allot::runtime {
 
 std::string PlanError::to_string() const {
@@ -213,6 +215,17 @@ LoadedPlan read(const toml::table& root) {
       fail(t, "node `" + n.name + "` is listed twice");
     cluster.nodes.push_back({n.name, n.gpus, n.gpu_model, n.interconnect >= n.gpus ? 0 : n.interconnect});
     plan.nodes.push_back(std::move(n));
+  }
+
+  // The runtime runs one placement policy per plan: the first pool's that
+  // names one (docs/plan-format.md).
+  for (const toml::table* t : tables(root, "pools")) {
+    const std::string placement = string_field(*t, "placement", false);
+    if (placement.empty()) continue;
+    const std::optional<PlacementPolicy> policy = parse_placement_policy(placement);
+    if (!policy) fail(field(*t, "placement"), "unknown placement policy `" + placement + "`");
+    cluster.placement_policy = *policy;
+    break;
   }
 
   std::unordered_map<std::string, PriorityId> priority_ids;

@@ -211,6 +211,7 @@ void Scheduler::index_placement() {
     for (std::uint32_t g = 0; g < groups; ++g) rank[g] = g == own ? 0 : g == 0 ? 1 : 2 + distance[g];
   }
   gpus_ = std::make_unique<GpuState>(topology_, std::move(group_of_gpu), groups - 1);
+  placer_ = std::make_unique<Placer>(cluster_, topology_);
 }
 
 // ---- tree helpers -----------------------------------------------------------------
@@ -499,6 +500,8 @@ void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time n
   const ScopeId q = rec.job.queue;
   if (!inside) inside = standing_for(q, rec.job.request, nullptr);
   gpus_->take(gpus);
+  if (!gpus.empty()) rec.node = gpus.front().gpu.node;
+  placer_->take(rec.node, rec.job.request);
   rec.borrow_distance = 0;
   for (const GpuSlice& s : gpus)
     rec.borrow_distance = std::max(rec.borrow_distance, group_distance_[q][gpus_->group_of(topology_->flat(s.gpu))]);
@@ -519,6 +522,8 @@ void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time n
 void Scheduler::stop_running(JobRecord& rec, bool return_gpus) {
   const ScopeId q = rec.job.queue;
   if (return_gpus) gpus_->give_back(rec.gpus);
+  placer_->give_back(rec.node, rec.job.request);
+  rec.node = kNone;
   if (rec.state == JobState::terminating)
     for (ScopeId s = q; s != kNone; s = info_[s].parent) usage_[s].leaving -= rec.job.request;  // refreshed below
   else
@@ -587,19 +592,14 @@ bool Scheduler::finish(JobId id) {
 
 bool Scheduler::try_admit(JobRecord& rec, Time now, Decision& out) {
   const ScopeId q = rec.job.queue;
-  const Amount g = rec.job.request.gpu_milli;
   if (!within_limits(q, rec.job.request)) return false;
-  std::optional<std::vector<GpuSlice>> gpus;
-  if (g == 0)
-    gpus.emplace();
-  else if (is_whole(g))
-    gpus = gpus_->place_whole(static_cast<std::uint32_t>(g / kMilliPerGpu), own_group(q), group_rank_[q]);
-  else
-    gpus = gpus_->place_share(g, own_group(q), group_rank_[q]);
-  if (!gpus) return false;
+  std::optional<Placement> placed =
+      placer_->place(rec.job.request, rec.job.gpu_models, own_group(q), group_rank_[q], *gpus_);
+  if (!placed) return false;
   dequeue(rec);
   rec.pass = pass_;
-  start_running(rec, std::move(*gpus), now, std::nullopt);
+  rec.node = placed->node;
+  start_running(rec, std::move(placed->gpus), now, std::nullopt);
   out.admitted.push_back({rec.job.id, rec.gpus});
   return true;
 }

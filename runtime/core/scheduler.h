@@ -34,6 +34,7 @@
 #include "runtime/core/cluster.h"
 #include "runtime/core/gpu_index.h"
 #include "runtime/core/job.h"
+#include "runtime/core/placement.h"
 #include "runtime/core/types.h"
 
 namespace allot::runtime {
@@ -76,6 +77,10 @@ class Scheduler {
   std::size_t running_count() const { return running_count_; }
   std::size_t pending_count() const { return pending_.size(); }
   const Cluster& cluster() const { return cluster_; }
+  // Idle GPU capacity fragmented for the expected workload (the sum of
+  // F_n(M) over nodes, fragmentation.h), in milli-GPU.
+  double fragmented_milli() const { return placer_->fragmented_milli(*gpus_); }
+  const Placer& placer() const { return *placer_; }
 
  private:
   struct ScopeInfo {
@@ -130,6 +135,7 @@ class Scheduler {
     std::uint64_t seq = 0;  // submission order, for FIFO ties
     JobState state = JobState::pending;
     std::vector<GpuSlice> gpus;
+    NodeId node = kNone;  // where its CPU and memory are counted while it runs
     Time started_at = 0;
     std::uint32_t borrow_distance = 0;
     std::uint32_t queue_pos = 0;  // in running_by_queue_ while running/terminating
@@ -254,6 +260,7 @@ class Scheduler {
   std::vector<std::vector<std::uint32_t>> group_distance_;
   std::vector<std::vector<std::uint32_t>> group_rank_;
   std::unique_ptr<GpuState> gpus_;
+  std::unique_ptr<Placer> placer_;
 
   std::vector<ScopeUsage> usage_;
   std::vector<JobSlot> job_slots_;  // power-of-two size, at most half full

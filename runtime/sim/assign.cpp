@@ -221,6 +221,7 @@ ResolveResult resolve_jobs(const Cluster& cluster, const Trace& trace, const Map
     job.id = out.size() + 1;
     job.kind = t.kind;
     job.request = t.request;
+    job.gpu_models = t.gpu_spec;
     job.submit_time = t.submit_ms;
     job.preemptible = t.preemptible;
     if (trace.format == TraceFormat::generic) {

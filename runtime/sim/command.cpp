@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -12,11 +13,14 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "runtime/api/cli.h"
 #include "runtime/core/plan_reader.h"
 #include "runtime/sim/assign.h"
+#include "runtime/sim/load_experiment.h"
 #include "runtime/sim/report.h"
 #include "runtime/sim/simulator.h"
 #include "runtime/sim/trace.h"
@@ -173,6 +177,67 @@ tl::expected<Run, InputFailure> simulate_plan(const std::string& plan_path, cons
   return run;
 }
 
+// The placement experiment: the plan's scopes and queues on its nodes (or
+// --nodes), each node with its CPU and memory.
+tl::expected<int, InputFailure> run_experiment(const Options& o, const Trace& trace, const Mapping* mapping,
+                                               std::ostream& out, std::ostream& err) {
+  const tl::expected<std::string, InputFailure> text = read_file(o.plan);
+  if (!text) return tl::unexpected(text.error());
+  PlanReadResult plan = read_plan(*text, o.plan);
+  if (const PlanError* e = std::get_if<PlanError>(&plan)) return tl::unexpected(InputFailure{e->to_string()});
+  const LoadedPlan& loaded = std::get<LoadedPlan>(plan);
+  RunContext context;
+  tl::expected<Cluster, InputFailure> built = cluster_for(loaded, o, context);
+  if (!built) return tl::unexpected(built.error());
+  Cluster cluster = std::move(*built);
+  std::unordered_map<std::string, std::pair<Amount, Amount>> capacity;  // name -> (cpu, memory)
+  for (const PlanNode& n : loaded.nodes) capacity[n.name] = {n.cpu_milli, n.memory_mib};
+  if (!o.nodes.empty()) {
+    const tl::expected<std::string, InputFailure> nodes_text = read_file(o.nodes);
+    if (!nodes_text) return tl::unexpected(nodes_text.error());
+    NodeListResult rows = parse_node_list(*nodes_text, o.nodes);
+    if (const InputError* e = std::get_if<InputError>(&rows)) return tl::unexpected(InputFailure{e->to_string()});
+    for (const NodeRow& r : std::get<std::vector<NodeRow>>(rows)) capacity[r.name] = {r.cpu_milli, r.memory_mib};
+  }
+  for (Node& n : cluster.nodes)
+    if (const auto it = capacity.find(n.name); it != capacity.end()) std::tie(n.cpu_milli, n.memory_mib) = it->second;
+  add_synthetic_queues(cluster);
+  // Every pod, CPU-only ones included, in submit order (then file order).
+  Trace pods = trace;
+  pods.jobs = trace.format == TraceFormat::openb ? trace.pods : trace.jobs;
+  std::stable_sort(pods.jobs.begin(), pods.jobs.end(),
+                   [](const TraceJob& a, const TraceJob& b) { return a.submit_ms < b.submit_ms; });
+  ResolveResult jobs = resolve_jobs(cluster, pods, mapping, o.mapping, o.seed);
+  if (const InputError* e = std::get_if<InputError>(&jobs)) return tl::unexpected(InputFailure{e->to_string()});
+  LoadExperimentOptions options;
+  options.policies = o.placement;
+  options.seeds = o.seeds;
+  LoadExperimentResult result;
+  try {
+    result = run_load_experiment(cluster, std::get<std::vector<SimJob>>(jobs), options);
+  } catch (const std::invalid_argument& e) {
+    return tl::unexpected(InputFailure{o.plan + ": " + e.what()});
+  }
+  print_load_experiment(out, result);
+  if (o.output.empty()) return 0;
+  const std::filesystem::path dir(o.output);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    err << "allot simulate: " << dir.string() << ": " << ec.message() << "\n";
+    return 2;
+  }
+  const std::string name = std::filesystem::path(o.trace).filename().string();
+  const std::string plan_name = o.plan_name.empty() ? o.plan : o.plan_name;
+  if (!write_file(dir / "placement.json", load_experiment_json(result, o.trace, plan_name), err) ||
+      !write_file(dir / "placement.csv", load_experiment_csv(result), err) ||
+      !write_file(dir / "unallocated.svg", unallocated_svg(result, name), err) ||
+      !write_file(dir / "fragmented.svg", fragmented_svg(result, name), err))
+    return 2;
+  out << "report written to " << o.output << "\n";
+  return 0;
+}
+
 bool write_report(const std::filesystem::path& dir, const Run& run, std::ostream& err) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -221,6 +286,34 @@ void add_simulate_options(CLI::App& app, SimulateOptions& o) {
                             "in load mode, withdraw failed pods and stop at the N-th failure (default 1)")
                  ->type_name("N"),
              cli::positive_count("`--load-failures` must be at least 1"));
+  app.add_option_function<std::string>(
+         "--placement",
+         [&o](const std::string& list) {
+           for (std::size_t begin = 0; begin <= list.size();) {
+             std::size_t end = list.find(',', begin);
+             if (end == std::string::npos) end = list.size();
+             const std::string name = list.substr(begin, end - begin);
+             const std::optional<PlacementPolicy> p = parse_placement_policy(name);
+             if (!p) {
+               o.placement_problem =
+                   "unknown placement policy `" + name + "` (fgd, best_fit, first_fit, spread, random)";
+             } else if (std::find(o.placement.begin(), o.placement.end(), *p) == o.placement.end()) {
+               o.placement.push_back(*p);
+             }
+             begin = end + 1;
+           }
+         },
+         "with --load: the placement experiment, pods drawn at random until their GPU requests exceed the "
+         "cluster's, once per policy of LIST (fgd,best_fit,first_fit,spread,random)")
+      ->type_name("LIST");
+  app.add_option_function<std::uint64_t>(
+         "--seeds",
+         [&o](std::uint64_t n) {
+           o.seeds = static_cast<std::uint32_t>(std::min<std::uint64_t>(n, 1001));
+           o.seeds_given = true;
+         },
+         "the placement experiment's seeds 1..N (default 5)")
+      ->type_name("N");
   cli::check(app.add_option_function<std::string>(
                     "--progress",
                     [&o](const std::string& v) {
@@ -250,6 +343,11 @@ std::optional<std::string> check_simulate_options(const SimulateOptions& o) {
   if (o.plan.empty()) return "missing `--plan`";
   if (o.trace.empty()) return "missing `--trace`";
   if (o.load_failures != 1 && !o.load) return "`--load-failures` needs `--load`";
+  if (!o.placement_problem.empty()) return o.placement_problem;
+  if (!o.placement.empty() && !o.load) return "`--placement` needs `--load`";
+  if (o.seeds_given && o.placement.empty()) return "`--seeds` needs `--placement`";
+  if (o.seeds_given && (o.seeds < 1 || o.seeds > 1000)) return "`--seeds` must be between 1 and 1000";
+  if (!o.placement.empty() && !o.compare.empty()) return "`--placement` runs one plan: drop `--compare`";
   return std::nullopt;
 }
 
@@ -303,6 +401,7 @@ tl::expected<int, InputFailure> simulate_all(const SimulateOptions& o, std::ostr
     mapping = std::get<Mapping>(std::move(m));
   }
   const Mapping* mapping_ptr = mapping ? &*mapping : nullptr;
+  if (!o.placement.empty()) return run_experiment(o, trace, mapping_ptr, out, err);
   const tl::expected<Run, InputFailure> a =
       simulate_plan(o.plan, o.plan_name, o, trace, mapping_ptr, err, show_progress);
   if (!a) return tl::unexpected(a.error());

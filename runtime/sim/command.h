@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/core/placement.h"
+
 namespace CLI {
 class App;
 }  // namespace CLI
@@ -26,6 +28,12 @@ struct SimulateOptions {
   std::uint32_t samples = 400;
   bool load = false;
   std::uint64_t load_failures = 1;
+  // The placement experiment (load_experiment.h): `--placement LIST`, with
+  // `--load`, runs it once per policy of LIST, over seeds 1..`seeds`.
+  std::vector<PlacementPolicy> placement;
+  std::string placement_problem;  // a name of `--placement` that is no policy
+  std::uint32_t seeds = 5;
+  bool seeds_given = false;
   ProgressMode progress = ProgressMode::automatic;
 };
 

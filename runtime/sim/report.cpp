@@ -228,7 +228,8 @@ std::string report_json(const Cluster& cluster, const RunContext& c, const SimRe
 }
 
 std::string timeseries_csv(const Cluster& cluster, const SimResult& r) {
-  std::string out = "time_s,allocated_gpus,idle_gpus,fragmented_gpus,pending_jobs,running_jobs";
+  std::string out =
+      "time_s,allocated_gpus,idle_gpus,fragmented_gpus,fragmented_workload_gpus,pending_jobs,running_jobs";
   for (const Scope& s : cluster.scopes) {
     std::string name = s.name;  // scope paths hold no commas or quotes, but be safe
     std::replace(name.begin(), name.end(), ',', ';');
@@ -237,9 +238,9 @@ std::string timeseries_csv(const Cluster& cluster, const SimResult& r) {
   out += "\n";
   const double capacity = gpus(static_cast<double>(r.capacity_milli));
   for (const Sample& s : r.samples) {
-    out += fmt::format("{},{},{},{},{},{}", fixed(seconds(s.begin)), fixed(gpus(s.allocated_milli)),
+    out += fmt::format("{},{},{},{},{},{},{}", fixed(seconds(s.begin)), fixed(gpus(s.allocated_milli)),
                        fixed(capacity - gpus(s.allocated_milli)), fixed(gpus(s.fragmented_milli)),
-                       fixed(s.pending_jobs), fixed(s.running_jobs));
+                       fixed(gpus(s.fragmented_workload_milli)), fixed(s.pending_jobs), fixed(s.running_jobs));
     for (double v : s.scope_milli) out += "," + fixed(gpus(v));
     out += "\n";
   }
@@ -552,10 +553,13 @@ std::string load_json(const Cluster& cluster, const RunContext& c, const SimResu
                                        fixed(gpus_of(l.stop_request_milli)), json_string(to_string(l.stop_reason))));
   out += fmt::format(
       "  \"gpus\": {{\"capacity\": {}, \"requested\": {}, \"allocated\": {}, \"unallocated\": {}, "
-      "\"unallocated_fraction\": {}, \"fragmented\": {}, \"fragmented_fraction\": {}}}\n}}\n",
+      "\"unallocated_fraction\": {}, \"fragmented\": {}, \"fragmented_fraction\": {}, \"fragmented_workload\": {}, "
+      "\"fragmented_workload_fraction\": {}}}\n}}\n",
       fixed(gpus_of(cap)), fixed(gpus_of(l.requested_milli)), fixed(gpus_of(l.allocated_milli)),
       fixed(gpus_of(l.unallocated_milli(cap))), fixed(percent_of(l.unallocated_milli(cap), cap) / 100, 6),
-      fixed(gpus_of(l.fragmented_milli)), fixed(percent_of(l.fragmented_milli, cap) / 100, 6));
+      fixed(gpus_of(l.fragmented_milli)), fixed(percent_of(l.fragmented_milli, cap) / 100, 6),
+      fixed(l.fragmented_workload_milli / kMilliPerGpu),
+      fixed(l.fragmented_workload_milli / static_cast<double>(std::max<Amount>(cap, 1)), 6));
   return out;
 }
 
@@ -578,6 +582,9 @@ void print_load(std::ostream& out, const Cluster& cluster, const RunContext& c, 
                      gpus_of(l.allocated_milli), gpus_of(l.unallocated_milli(cap)),
                      percent_of(l.unallocated_milli(cap), cap), gpus_of(l.fragmented_milli),
                      percent_of(l.fragmented_milli, cap));
+  out << fmt::format("      {:.1f} fragmented for the expected workload ({:.2f}%, the sum of F_n(M))\n",
+                     l.fragmented_workload_milli / kMilliPerGpu,
+                     l.fragmented_workload_milli * 100 / static_cast<double>(std::max<Amount>(cap, 1)));
 }
 
 void print_load_comparison(std::ostream& out, const RunContext& a_context, const SimResult& a,

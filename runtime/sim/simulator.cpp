@@ -307,6 +307,7 @@ class Simulation {
     }
     load.allocated_milli = ledger_.allocated_milli();
     load.admitted = scheduler_.running_count();
+    load.fragmented_workload_milli = scheduler_.fragmented_milli();
     load.preemptions = result_.preemptions;
     for (std::uint32_t i = 0; i < n; ++i)
       if (const std::optional<JobView> v = scheduler_.job(i + 1); v && v->state != JobState::pending)
@@ -357,6 +358,7 @@ class Simulation {
         s.begin = start_ + static_cast<Time>(result_.samples.size()) * width_;
         s.end = s.begin + width_;
         s.scope_milli.assign(used_.size(), 0);
+        s.fragmented_workload_milli = scheduler_.fragmented_milli();
         result_.samples.push_back(std::move(s));
       }
       Sample& sample = result_.samples[bucket];

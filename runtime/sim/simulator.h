@@ -100,6 +100,9 @@ struct Sample {
   Time begin = 0, end = 0;
   double allocated_milli = 0;   // GPUs held by running jobs
   double fragmented_milli = 0;  // idle, on nodes that cannot host the head pending request
+  // Idle capacity fragmented for the expected workload (the sum of F_n(M))
+  // when the bucket began; not time-averaged.
+  double fragmented_workload_milli = 0;
   double pending_jobs = 0;
   double running_jobs = 0;
   std::vector<double> scope_milli;  // per scope: GPUs used in the subtree
@@ -126,6 +129,10 @@ struct LoadResult {
   // Idle capacity at the stop that cannot host the request of the job that
   // stopped the run (SimResult's fragmentation rule); 0 if the trace ran out.
   Amount fragmented_milli = 0;
+  // Idle capacity fragmented for the expected workload at the stop (the sum
+  // of F_n(M), Scheduler::fragmented_milli; the workload the plan's pool
+  // learnt from the pods placed).
+  double fragmented_workload_milli = 0;
   bool trace_exhausted = true;  // every job arrived without reaching max_failures
   std::uint32_t stop_job = 0;   // index of the job whose failure stopped the run
   std::string stop_name;        // its name

@@ -170,6 +170,44 @@ std::string render_area_chart(const AreaChart& chart) {
   return out;
 }
 
+std::string render_line_chart(const LineChart& chart) {
+  std::string out;
+  header(out, chart.title);
+  const std::size_t n = chart.x.size();
+  double y_max = 0;
+  for (const LineSeries& s : chart.series) {
+    for (double v : s.values) y_max = std::max(y_max, v);
+    for (double v : s.high) y_max = std::max(y_max, v);
+  }
+  y_max = y_max <= 0 ? 1 : y_max * 1.05;
+  const double x_min = n > 0 ? chart.x.front() : 0;
+  const double x_max = n > 1 && chart.x.back() > x_min ? chart.x.back() : x_min + 1;
+  axes(out, x_min, x_max, y_max, chart.x_label, chart.y_label);
+  auto px = [&](double x) { return kLeft + (x - x_min) / (x_max - x_min) * kPlotW; };
+  auto py = [&](double y) { return kTop + kPlotH - std::max(0.0, y) / y_max * kPlotH; };
+  for (std::size_t k = 0; k < chart.series.size(); ++k) {
+    const LineSeries& s = chart.series[k];
+    const char* colour = k < kPaletteSize ? kPalette[k] : "#999999";
+    if (s.low.size() == n && s.high.size() == n && n > 0) {
+      std::string band;
+      for (std::size_t i = 0; i < n; ++i) band += fmt::format("{},{} ", num(px(chart.x[i])), num(py(s.high[i])));
+      for (std::size_t i = n; i-- > 0;) band += fmt::format("{},{} ", num(px(chart.x[i])), num(py(s.low[i])));
+      band.pop_back();
+      out += fmt::format("<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.2\" stroke=\"none\"/>\n", band, colour);
+    }
+    std::string points;
+    for (std::size_t i = 0; i < n && i < s.values.size(); ++i)
+      points += fmt::format("{},{} ", num(px(chart.x[i])), num(py(s.values[i])));
+    if (!points.empty()) points.pop_back();
+    out += fmt::format(
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"><title>{}</title></polyline>\n", points,
+        colour, xml_escape(s.name));
+    legend_entry(out, k, colour, s.name, false);
+  }
+  out += "</svg>\n";
+  return out;
+}
+
 std::string render_histogram(const HistogramChart& chart) {
   std::string out;
   header(out, chart.title);

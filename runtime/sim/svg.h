@@ -39,4 +39,20 @@ struct HistogramChart {
 };
 std::string render_histogram(const HistogramChart& chart);
 
+// Lines over a shared x axis, each with an optional band (low..high) drawn
+// behind it, for a mean and its spread over repeated runs.
+struct LineSeries {
+  std::string name;
+  std::vector<double> values;     // one per x
+  std::vector<double> low, high;  // empty, or one per x
+};
+struct LineChart {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  std::vector<double> x;  // ascending
+  std::vector<LineSeries> series;
+};
+std::string render_line_chart(const LineChart& chart);
+
 }  // namespace allot::runtime::sim

@@ -167,7 +167,10 @@ void parse_openb_line(const Header& h, const Row& row, Trace& trace) {
     throw Failure{row.line, name.column, "negative cpu_milli or memory_mib"};
   // A share of one GPU only when num_gpu is 1; multi-GPU pods take whole GPUs.
   job.request.gpu_milli = num_gpu == 1 ? (gpu_milli == 0 ? kMilliPerGpu : gpu_milli) : num_gpu * kMilliPerGpu;
-  if (!trace.timed) {  // requests only: all submitted at 0 in file order, never ending
+  if (const int spec = h.find("gpu_spec"); spec >= 0 && static_cast<std::size_t>(spec) < row.fields.size())
+    job.gpu_spec = std::string(row.fields[static_cast<std::size_t>(spec)].text);
+  if (!trace.timed) {
+    trace.pods.push_back(job);  // requests only: all submitted at 0 in file order, never ending
     if (num_gpu == 0) {
       ++trace.skipped[static_cast<std::size_t>(SkipReason::no_gpu_request)];
       return;
@@ -190,6 +193,8 @@ void parse_openb_line(const Header& h, const Row& row, Trace& trace) {
   const Field& deleted = row.at(h.find("deletion_time"), "deletion_time");
   const Field& scheduled = row.at(h.find("scheduled_time"), "scheduled_time");
   if (created < 0) throw Failure{row.line, row.at(h.find("creation_time"), "").column, "negative creation_time"};
+  job.submit_ms = created * 1000;
+  trace.pods.push_back(job);
   if (num_gpu == 0) {
     ++trace.skipped[static_cast<std::size_t>(SkipReason::no_gpu_request)];
     return;

@@ -32,7 +32,8 @@ struct TraceJob {
   std::string priority;  // a priority class name; empty: the queue's default
   Resources request;
   bool preemptible = true;
-  std::string qos;  // openb only: LS, Guaranteed, BE or Burstable
+  std::string qos;       // openb only: LS, Guaranteed, BE or Burstable
+  std::string gpu_spec;  // openb only: `|`-separated GPU models it may run on; empty: any
 };
 
 // Why a trace line yields no job. Counted, never silently dropped.
@@ -47,6 +48,10 @@ const char* to_string(SkipReason reason);
 struct Trace {
   TraceFormat format = TraceFormat::openb;
   std::vector<TraceJob> jobs;  // in file order
+  // openb: every pod of the file, in file order, those skipped above
+  // included (CPU-only, never deleted, ...), with its request and, when
+  // timed, its submit time. The placement experiment's arrivals.
+  std::vector<TraceJob> pods;
   std::array<std::uint64_t, kSkipReasonCount> skipped{};
   std::uint64_t lines = 0;  // data lines read (header excluded)
   // False for an untimed openb pod list (name,cpu_milli,memory_mib,num_gpu,

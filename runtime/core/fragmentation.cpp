@@ -1,0 +1,99 @@
+#include "runtime/core/fragmentation.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace allot::runtime {
+
+bool accepts_model(std::string_view accepted, std::string_view model) {
+  if (accepted.empty()) return true;
+  std::size_t begin = 0;
+  while (begin <= accepted.size()) {
+    std::size_t end = accepted.find('|', begin);
+    if (end == std::string_view::npos) end = accepted.size();
+    if (accepted.substr(begin, end - begin) == model) return true;
+    begin = end + 1;
+  }
+  return false;
+}
+
+std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage, std::uint32_t step,
+                                       bool cpu_only_types) {
+  using Key = std::tuple<Amount, std::uint32_t, Amount, std::string>;
+  std::map<Key, double> count;
+  double total = 0;
+  for (const TaskType& r : requests) {
+    const bool gpu = r.gpus > 0 && r.milli_per_gpu > 0;
+    if (!gpu && !cpu_only_types) continue;
+    count[{r.cpu_milli, gpu ? r.gpus : 0, gpu ? r.milli_per_gpu : 0, gpu ? r.gpu_models : std::string()}] +=
+        r.popularity;
+    total += r.popularity;
+  }
+  std::vector<TaskType> types;
+  types.reserve(count.size());
+  for (const auto& [key, n] : count)
+    types.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), n});
+  // std::map order breaks popularity ties: smaller cpu, fewer GPUs, ... first.
+  std::stable_sort(types.begin(), types.end(),
+                   [](const TaskType& a, const TaskType& b) { return a.popularity > b.popularity; });
+  if (types.empty()) return types;
+  step = std::max<std::uint32_t>(step, 1);
+  std::size_t taken = 0;
+  double covered = 0;
+  while (covered < coverage * total && taken < types.size()) {
+    const std::size_t until = std::min(types.size(), taken + step);
+    for (; taken < until; ++taken) covered += types[taken].popularity;
+  }
+  types.resize(taken);
+  if (covered <= 0) return {};
+  for (TaskType& t : types) t.popularity /= covered;
+  return types;
+}
+
+Amount task_fragmentation(const NodeFree& node, bool model_ok, const TaskType& task) {
+  Amount idle = 0;
+  for (std::uint32_t i = 0; i < node.gpu_count; ++i) idle += node.gpu_free[i];
+  if (task.gpus == 0 || !model_ok || (node.cpu_modelled && node.cpu_milli < task.cpu_milli)) return idle;
+  const Amount per_gpu = std::min(task.milli_per_gpu, kMilliPerGpu);
+  std::uint32_t fitting = 0;
+  Amount short_of = 0;  // remainders too small for one GPU of the task
+  for (std::uint32_t i = 0; i < node.gpu_count; ++i) {
+    if (node.gpu_free[i] >= per_gpu)
+      ++fitting;
+    else
+      short_of += node.gpu_free[i];
+  }
+  return fitting >= task.gpus ? short_of : idle;
+}
+
+double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload,
+                          const std::vector<char>& model_ok) {
+  return node_fragmentation(node, workload, model_ok.data());
+}
+
+double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload, const char* model_ok) {
+  Amount idle = 0;
+  for (std::uint32_t i = 0; i < node.gpu_count; ++i) idle += node.gpu_free[i];
+  if (idle == 0) return 0;
+  double f = 0;
+  for (std::size_t m = 0; m < workload.size(); ++m) {
+    const TaskType& task = workload[m];
+    Amount frag = idle;
+    if (task.gpus > 0 && model_ok[m] != 0 && !(node.cpu_modelled && node.cpu_milli < task.cpu_milli)) {
+      const Amount per_gpu = std::min(task.milli_per_gpu, kMilliPerGpu);
+      std::uint32_t fitting = 0;
+      Amount short_of = 0;
+      for (std::uint32_t i = 0; i < node.gpu_count; ++i) {
+        const Amount free = node.gpu_free[i];
+        fitting += free >= per_gpu ? 1 : 0;
+        short_of += free >= per_gpu ? 0 : free;
+      }
+      if (fitting >= task.gpus) frag = short_of;
+    }
+    f += task.popularity * static_cast<double>(frag);
+  }
+  return f;
+}
+
+}  // namespace allot::runtime

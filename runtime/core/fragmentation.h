@@ -1,0 +1,66 @@
+// GPU fragmentation of a node measured against an expected workload, as
+// defined by Weng et al., "Beware of Fragmentation: Scheduling GPU-Sharing
+// Workloads with Fragmentation Gradient Descent" (USENIX ATC 2023), section
+// 4: for each task type m of the workload, with popularity p_m, the idle GPU
+// capacity of the node that m cannot use is fragmented for m; the node's
+// fragmentation is the expectation over m. docs/scheduling.md, "Placement".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/core/types.h"
+
+namespace allot::runtime {
+
+// One kind of request of the expected workload. `gpus` whole GPUs when
+// `milli_per_gpu` is 1000, else one GPU shared at `milli_per_gpu`.
+struct TaskType {
+  Amount cpu_milli = 0;
+  std::uint32_t gpus = 1;
+  Amount milli_per_gpu = kMilliPerGpu;
+  std::string gpu_models;  // `|`-separated models it may run on; empty: any
+  double popularity = 0;   // p_m; the popularities of a workload sum to 1
+};
+
+// The GPU models a request accepts (`V100M16|V100M32`); empty accepts all.
+bool accepts_model(std::string_view accepted, std::string_view model);
+
+// The typical workload of a list of requests (each counted `popularity`
+// times: 1 for a plain list), the way the paper's simulator
+// builds it: requests with a GPU grouped by (cpu, GPUs, milli per GPU,
+// models), most popular first (ties: the smaller request first), taken in
+// steps of `step` types until they cover `coverage` of the requests, and
+// their popularities renormalised to sum to 1. Memory is not part of a type.
+// With `cpu_only_types`, requests without a GPU are types too (the paper's
+// simulator counts them; every idle GPU is fragmented for them, so they add
+// the same to every choice of fgd but take part in the coverage).
+std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage = 0.6,
+                                       std::uint32_t step = 10, bool cpu_only_types = false);
+
+// What a node has free. `gpu_free[i]` is the free milli of its i-th GPU.
+struct NodeFree {
+  Amount cpu_milli = 0;  // free CPU; ignored when the node's CPU is not modelled
+  bool cpu_modelled = false;
+  const Amount* gpu_free = nullptr;
+  std::uint32_t gpu_count = 0;
+};
+
+// F_n(m): the milli-GPU of the node fragmented for task type m. For a type
+// without GPUs, every idle milli-GPU of the node. If m cannot
+// run on the node at all (its GPU model, CPU or GPUs do not fit), every idle
+// milli-GPU of the node; otherwise the free remainders of GPUs with less free
+// than m asks of one GPU (min(milli_per_gpu, 1000)).
+Amount task_fragmentation(const NodeFree& node, bool model_ok, const TaskType& task);
+
+// F_n(M) = sum over m of p_m F_n(m), in milli-GPU. `model_ok[m]` says whether
+// the node's GPU model is accepted by task type m.
+double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload,
+                          const std::vector<char>& model_ok);
+// The same with `model_ok` pointing at one flag per type; the node's idle
+// capacity is summed once (the placement's inner loop).
+double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload, const char* model_ok);
+
+}  // namespace allot::runtime
