@@ -56,6 +56,7 @@ cmp -s "$work/doc-formatted.allot" "$work/doc-after.allot" ||
 
 # Every policy of the repository (and every golden case that parses).
 checked=0
+reformatted=0
 cd "$ALLOT_SOURCE_DIR"
 while IFS= read -r policy; do
   dir=$(dirname "$policy")
@@ -65,6 +66,9 @@ while IFS= read -r policy; do
   base=$(basename "$policy")
   if ! "$ALLOT" fmt "$copy/$base" >/dev/null 2>&1; then continue; fi  # does not parse: refused above
   "$ALLOT" fmt --check "$copy/$base" >/dev/null || fail "fmt of $policy is not stable"
+  checked=$((checked + 1))
+  # The same bytes mean the same verdict and plan; compare only what changed.
+  if cmp -s "$copy/$base" "$policy"; then continue; fi
   set +e
   before=$("$ALLOT" check --format=json "$policy" 2>/dev/null | python3 -c 'import json,sys; print(sorted(d["code"] for d in json.load(sys.stdin)["diagnostics"]))'); rb=$?
   after=$("$ALLOT" check --format=json "$copy/$base" 2>/dev/null | python3 -c 'import json,sys; print(sorted(d["code"] for d in json.load(sys.stdin)["diagnostics"]))'); ra=$?
@@ -76,7 +80,8 @@ while IFS= read -r policy; do
     strip() { awk '/^\[\[sources\]\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip && !/^source_sha256 = /' "$1"; }
     diff <(strip "$work/before.toml") <(strip "$work/after.toml") >/dev/null || fail "fmt changed the plan of $policy"
   fi
-  checked=$((checked + 1))
+  reformatted=$((reformatted + 1))
 done < <(find policies examples tests/golden -name '*.allot' | sort)
 [ "$checked" -ge 30 ] || fail "only $checked policies checked"
-echo "fmt: $checked policies stable, same verdicts and plans"
+[ "$reformatted" -ge 10 ] || fail "only $reformatted policies changed by fmt: too few to compare verdicts and plans"
+echo "fmt: $checked policies stable; the $reformatted it changed keep their verdicts and plans"
