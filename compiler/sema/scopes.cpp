@@ -133,19 +133,10 @@ void Analyzer::lend(Index scope, const ast::Property& p) {
 }
 
 std::optional<model::BorrowWithin> Analyzer::borrow_within(const ast::Value& v) {
-  const ast::Identifier* tag = nullptr;
-  const ast::Body* body = nullptr;
-  ast::Identifier bare;
-  if (const auto* object = std::get_if<ast::ObjectValue>(&v.node)) {
-    if (object->tag) tag = &*object->tag;
-    body = &object->body;
-  } else if (const auto* sv = std::get_if<ast::ScalarValue>(&v.node)) {
-    if (const auto* n = std::get_if<ast::NameRef>(&sv->expr->node)) {
-      bare = ast::Identifier{n->name, sv->expr->range};
-      tag = &bare;
-    }
-  }
-  if (tag == nullptr) {
+  const ValueReader::Tagged value = values_.tagged(v);
+  const std::optional<ast::Identifier>& tag = value.tag;
+  const ast::Body* body = value.body;
+  if (!tag) {
     sink_.error(codes::kWrongValue, v.range, fmt::format("expected a borrow-within policy, found {}", describe(v)))
         .add_help("write `never`, `lower_priority` or `lower_priority { max_priority = CLASS }`");
     return std::nullopt;

@@ -461,20 +461,22 @@ model::Bounds ValueReader::ceiling(const ast::Value& v) {
   return out;
 }
 
-std::optional<model::Billing> ValueReader::billing(const ast::Value& v) {
-  const ast::Identifier* tag = nullptr;
-  const ast::Body* body = nullptr;
-  ast::Identifier bare;
+ValueReader::Tagged ValueReader::tagged(const ast::Value& v) const {
+  Tagged out;
   if (const auto* object = std::get_if<ast::ObjectValue>(&v.node)) {
-    if (object->tag) tag = &*object->tag;
-    body = &object->body;
+    out.tag = object->tag;
+    out.body = &object->body;
   } else if (const auto* s = std::get_if<ast::ScalarValue>(&v.node)) {
-    if (const auto* n = std::get_if<ast::NameRef>(&s->expr->node)) {
-      bare = ast::Identifier{n->name, s->expr->range};
-      tag = &bare;
-    }
+    if (const auto* n = std::get_if<ast::NameRef>(&s->expr->node)) out.tag = ast::Identifier{n->name, s->expr->range};
   }
-  if (tag == nullptr) {
+  return out;
+}
+
+std::optional<model::Billing> ValueReader::billing(const ast::Value& v) {
+  const Tagged value = tagged(v);
+  const std::optional<ast::Identifier>& tag = value.tag;
+  const ast::Body* body = value.body;
+  if (!tag) {
     sink_.error(codes::kWrongValue, v.range, fmt::format("expected a billing mode, found {}", describe(v)))
         .add_help(
             "write `subscription { term = 12mo }`, `pay_as_you_go { ceiling = { gpu = 64 } }` or "

@@ -82,6 +82,13 @@ class ValueReader {
   std::optional<std::vector<NameUse>> names(const ast::Value& v, std::string_view expected, bool strings_too);
   std::optional<model::WorkloadSet> workloads(const ast::Value& v);
   std::optional<model::Billing> billing(const ast::Value& v);
+  // A tagged value: `tag`, `tag { ... }` or `{ ... }` (then no tag). The
+  // body, when there is one, points into `v`.
+  struct Tagged {
+    std::optional<ast::Identifier> tag;
+    const ast::Body* body = nullptr;
+  };
+  Tagged tagged(const ast::Value& v) const;
   model::Bounds ceiling(const ast::Value& v);
 
   // An untagged object of amounts keyed by resource, `{ gpu = 8 }` (a
