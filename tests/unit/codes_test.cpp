@@ -11,18 +11,14 @@
 #include <sstream>
 #include <string>
 
+#include "repository_files.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kRoot = ALLOT_SOURCE_DIR;
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+const fs::path& kRoot = allot::testing::kRepository;
+using allot::testing::read_repository_file;
 
 std::set<std::string> table_codes() {
   std::set<std::string> out;
@@ -88,7 +84,7 @@ TEST_CASE("codes: the table is well formed") {
 }
 
 TEST_CASE("codes: docs/diagnostics.md documents exactly the codes of codes.def") {
-  const std::string doc = read(kRoot / "docs" / "diagnostics.md");
+  const std::string doc = read_repository_file(kRoot / "docs" / "diagnostics.md");
   REQUIRE(!doc.empty());
   std::set<std::string> documented;
   matches(doc, std::regex(R"(\n\| ([EW][0-9]{4}) \|)"), documented);
@@ -118,7 +114,7 @@ TEST_CASE("codes: the sources report exactly the codes of codes.def") {
       const std::string ext = entry.path().extension().string();
       if (!entry.is_regular_file() || (ext != ".cpp" && ext != ".h")) continue;
       if (entry.path().filename() == "codes.h" && entry.path().parent_path().filename() == "base") continue;
-      const std::string text = read(entry.path());
+      const std::string text = read_repository_file(entry.path());
       matches(text, literal, reported);
       matches(text, constant, reported);
     }
@@ -136,12 +132,13 @@ TEST_CASE("codes: every code has a golden test") {
   std::set<std::string> golden;
   for (const auto& entry : fs::recursive_directory_iterator(kRoot / "tests" / "golden")) {
     if (entry.is_regular_file() && entry.path().filename().string().rfind("expected", 0) == 0) {
-      matches(read(entry.path()), named, golden);
+      matches(read_repository_file(entry.path()), named, golden);
     }
   }
   std::string unit;
   for (const auto& entry : fs::directory_iterator(kRoot / "tests" / "unit")) {
-    if (entry.path().extension() == ".cpp" && entry.path().filename() != "codes_test.cpp") unit += read(entry.path());
+    if (entry.path().extension() == ".cpp" && entry.path().filename() != "codes_test.cpp")
+      unit += read_repository_file(entry.path());
   }
   for (const allot::CodeInfo& c : allot::all_codes()) {
     const std::string code(c.code);

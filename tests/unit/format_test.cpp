@@ -14,6 +14,7 @@
 #include "compiler/base/source.h"
 #include "compiler/syntax/lexer.h"
 #include "compiler/syntax/parser.h"
+#include "repository_files.h"
 
 using namespace allot;
 
@@ -83,14 +84,11 @@ TEST_CASE("fmt keeps block comments verbatim and a `{` after a line comment wher
 TEST_CASE("fmt is idempotent and keeps every token on the repository's policies") {
   std::size_t files = 0;
   for (const char* dir : {"policies", "examples", "tests/golden"}) {
-    const std::filesystem::path root = std::filesystem::path(ALLOT_SOURCE_DIR) / dir;
+    const std::filesystem::path root = allot::testing::kRepository / dir;
     if (!std::filesystem::exists(root)) continue;
     for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
       if (!entry.is_regular_file() || entry.path().extension() != ".allot") continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      std::stringstream buffer;
-      buffer << in.rdbuf();
-      const std::string text = buffer.str();
+      const std::string text = allot::testing::read_repository_file(entry.path());
       if (!parses(text)) continue;
       INFO(entry.path().string());
       const std::string once = format::format_policy(text);

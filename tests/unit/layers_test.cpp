@@ -11,18 +11,14 @@
 #include <sstream>
 #include <string>
 
+#include "repository_files.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kRoot = ALLOT_SOURCE_DIR;
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+const fs::path& kRoot = allot::testing::kRepository;
+using allot::testing::read_repository_file;
 
 bool is_source(const fs::path& p) { return p.extension() == ".cpp" || p.extension() == ".h"; }
 
@@ -49,7 +45,7 @@ TEST_CASE("layers: a compiler library includes only the libraries below it") {
     const std::string library = fs::relative(entry.path(), kRoot / "compiler").begin()->string();
     REQUIRE(allowed.count(library) == 1);
     ++files;
-    const std::string text = read(entry.path());
+    const std::string text = read_repository_file(entry.path());
     for (auto it = std::sregex_iterator(text.begin(), text.end(), include); it != std::sregex_iterator(); ++it) {
       INFO(entry.path().string() << " includes compiler/" << (*it)[1].str());
       CHECK(allowed[library].count((*it)[1].str()) == 1);
@@ -60,11 +56,12 @@ TEST_CASE("layers: a compiler library includes only the libraries below it") {
 
 TEST_CASE("layers: only compiler/smt/z3_backend.cpp includes <z3++.h>") {
   const std::string needle = std::string("#include <z3") + "++.h>";  // split, so that this file does not match
+
   std::set<std::string> including;
   for (const char* dir : {"compiler", "runtime", "tests", "bench", "fuzz"}) {
     for (const auto& entry : fs::recursive_directory_iterator(kRoot / dir)) {
       if (!entry.is_regular_file() || !is_source(entry.path())) continue;
-      if (read(entry.path()).find(needle) != std::string::npos) {
+      if (read_repository_file(entry.path()).find(needle) != std::string::npos) {
         including.insert(fs::relative(entry.path(), kRoot).generic_string());
       }
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compiler/base/source.h"
+#include "repository_files.h"
 
 using namespace allot::syntax;
 
@@ -45,7 +46,7 @@ void require_same(const std::string& text, const std::string& what) {
   REQUIRE(at == std::string::npos);
 }
 
-std::filesystem::path source_root() { return ALLOT_SOURCE_DIR; }
+std::filesystem::path source_root() { return allot::testing::kRepository; }
 
 }  // namespace
 
@@ -56,12 +57,10 @@ TEST_CASE("the lexer agrees with the grammar on every policy of the repository")
     if (!std::filesystem::exists(root)) continue;
     for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
       if (!entry.is_regular_file() || entry.path().extension() != ".allot") continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      std::stringstream text;
-      text << in.rdbuf();
+      const std::string text = allot::testing::read_repository_file(entry.path());
       // The parser refuses invalid UTF-8 before lexing (E0001).
-      if (allot::find_invalid_utf8(text.str()) != std::string_view::npos) continue;
-      require_same(text.str(), entry.path().string());
+      if (allot::find_invalid_utf8(text) != std::string_view::npos) continue;
+      require_same(text, entry.path().string());
       ++files;
     }
   }
