@@ -67,7 +67,7 @@ fuzz() {
     mkdir -p "build-fuzz/corpus/$harness"
     echo "== fuzz_$harness for ${seconds} s"
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "build-fuzz/fuzz/fuzz_$harness" \
-      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -max_total_time="$seconds" -seed="${ALLOT_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="build-fuzz/artifacts/$harness-" "build-fuzz/corpus/$harness" "fuzz/corpus/$harness" \
       2>"build-fuzz/fuzz_$harness.log" || { tail -60 "build-fuzz/fuzz_$harness.log"; return 1; }
     grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "build-fuzz/fuzz_$harness.log" | tr '\n' ' '

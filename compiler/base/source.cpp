@@ -14,7 +14,10 @@ FileId SourceManager::add(std::string path, std::string text) {
   auto file = std::make_unique<File>();
   file->path = std::move(path);
   file->text = std::move(text);
-  file->line_starts.push_back(0);
+  // The first line starts after a byte order mark, which no editor shows:
+  // columns and quoted lines match what the user sees.
+  const bool bom = file->text.compare(0, 3, "\xef\xbb\xbf") == 0;
+  file->line_starts.push_back(bom ? 3 : 0);
   const std::string& t = file->text;
   for (std::uint32_t i = 0; i < t.size(); ++i) {
     if (t[i] == '\n') file->line_starts.push_back(i + 1);
@@ -25,7 +28,7 @@ FileId SourceManager::add(std::string path, std::string text) {
 
 LineColumn SourceManager::line_column(FileId id, std::uint32_t offset) const {
   const File& file = *files_.at(id);
-  offset = std::min<std::uint32_t>(offset, static_cast<std::uint32_t>(file.text.size()));
+  offset = std::clamp<std::uint32_t>(offset, file.line_starts.front(), static_cast<std::uint32_t>(file.text.size()));
   auto it = std::upper_bound(file.line_starts.begin(), file.line_starts.end(), offset);
   const auto line_index = static_cast<std::uint32_t>(it - file.line_starts.begin() - 1);
   const std::uint32_t start = file.line_starts[line_index];

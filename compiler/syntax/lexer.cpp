@@ -46,6 +46,9 @@ class Lexer {
   std::vector<Lexeme> run() {
     std::vector<Lexeme> out;
     out.reserve(text_.size() / 4 + 1);
+    // A UTF-8 byte order mark, which some editors write, is not part of the
+    // text; the generated lexer's input stream drops it the same way.
+    if (text_.substr(0, 3) == "\xef\xbb\xbf") pos_ = 3;
     while (pos_ < text_.size()) {
       const unsigned char c = at(pos_);
       if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {

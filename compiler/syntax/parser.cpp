@@ -680,8 +680,10 @@ std::optional<ast::File> parse(const SourceManager& sources, FileId file, Diagno
 }
 
 std::vector<Lexeme> reference_lex(std::string_view text) {
+  // ANTLRInputStream drops a leading byte order mark: its indexes start after it.
+  const std::uint32_t skipped = text.substr(0, 3) == "\xef\xbb\xbf" ? 3 : 0;
   std::vector<std::uint32_t> byte_of_code_point;
-  for (std::uint32_t i = 0; i < text.size(); ++i) {
+  for (std::uint32_t i = skipped; i < text.size(); ++i) {
     if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) byte_of_code_point.push_back(i);
   }
   byte_of_code_point.push_back(static_cast<std::uint32_t>(text.size()));

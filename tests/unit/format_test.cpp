@@ -81,6 +81,13 @@ TEST_CASE("fmt keeps block comments verbatim and a `{` after a line comment wher
   CHECK(format::format_policy(in) == "/* a\n   b */\nquota q // note\n{ gpu = 1 }\n");
 }
 
+TEST_CASE("fmt removes a byte order mark and keeps the rest") {
+  CHECK(format::format_policy("\xef\xbb\xbf"
+                              "a b { x = 1 }\n") == "a b { x = 1 }\n");
+  CHECK(format::format_policy("\xef\xbb\xbf"
+                              "// c\na b { x = 1 }\n") == "// c\na b { x = 1 }\n");
+}
+
 TEST_CASE("fmt is idempotent and keeps every token on the repository's policies") {
   std::size_t files = 0;
   for (const char* dir : {"policies", "examples", "tests/golden"}) {

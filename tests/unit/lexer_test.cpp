@@ -106,18 +106,26 @@ TEST_CASE("the lexer agrees with the grammar on the edges of its rules") {
                            "on_",
                            "assert1",
                            "\"\"",
-                           "\"\\t\""}) {
+                           "\"\\t\"",
+                           "\xef\xbb\xbfx",
+                           "x \xef\xbb\xbf y",
+                           "a =\x1a"
+                           "12mo",
+                           "\xef\xbb\xbf"
+                           "flavor a10-1 { gpus = 1 }linel burst {\n  billing = subscription { term =\x1a"
+                           "12mo }\n  node "
+                           "gpus = 1 }linel burst {\n , expires = \"2027-02-30\" }\n}\nl"}) {
     require_same(text, std::string("`") + text + "`");
   }
 }
 
 TEST_CASE("the lexer agrees with the grammar on random text") {
   // Characters that start, end or break every rule, and some UTF-8.
-  const std::vector<std::string> pieces = {"a",  "Z",  "_",   "x",  "on",  "as", "and", "or", "not", "import", "assert",
-                                           "0",  "9",  "1.5", "mo", "GiB", "-",  ".",   "..", "=",   "==",     "!",
-                                           "!=", "<",  "<=",  ">",  ">=",  "+",  "*",   "/",  "//",  "/*",     "*/",
-                                           "#",  "{",  "}",   "[",  "]",   "(",  ")",   ",",  "\"",  "\\",     " ",
-                                           "\t", "\n", "\r",  "é",  "€",   "😀",  ";",   "'",  "@",   "\x01"};
+  const std::vector<std::string> pieces = {
+      "a",  "Z",   "_",  "x",  "on", "as", "and", "or", "not", "import", "assert", "0",    "9",           "1.5",
+      "mo", "GiB", "-",  ".",  "..", "=",  "==",  "!",  "!=",  "<",      "<=",     ">",    ">=",          "+",
+      "*",  "/",   "//", "/*", "*/", "#",  "{",   "}",  "[",   "]",      "(",      ")",    ",",           "\"",
+      "\\", " ",   "\t", "\n", "\r", "é",  "€",   "😀",  ";",   "'",      "@",      "\x01", "\xef\xbb\xbf"};
   const std::uint64_t seed = GENERATE(take(400, random<std::uint64_t>(0, 1u << 31)));
   std::mt19937_64 random_engine(seed);
   std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);
