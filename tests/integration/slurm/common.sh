@@ -34,6 +34,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Stopped from outside (a CI run that failed elsewhere): still stop the stack.
+trap 'exit 143' TERM INT
 fail() {
   FAILED=1
   echo "FAIL: $*"
