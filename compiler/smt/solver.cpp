@@ -50,7 +50,21 @@ std::optional<std::int64_t> checked(__int128 v) {
   return static_cast<std::int64_t>(v);
 }
 
-std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Assignment& a, int depth) {
+// Values by variable index, resolved from the assignment's names once per
+// evaluation rather than once per occurrence (obligations of large policies
+// have hundreds of variables with long, shared-prefix names).
+using Values = std::vector<std::optional<std::int64_t>>;
+
+Values resolve(const Obligation& o, const Assignment& a) {
+  Values values(o.variables().size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    auto it = a.find(o.variables()[i].name);
+    if (it != a.end()) values[i] = it->second;
+  }
+  return values;
+}
+
+std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Values& a, int depth) {
   if (depth > 10000 || id >= o.nodes().size()) return std::nullopt;
   const Node& n = o.nodes()[id];
   auto arg = [&](std::size_t i) { return eval(o, n.args[i], a, depth + 1); };
@@ -58,10 +72,8 @@ std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Assignmen
     case NodeKind::constant:
       return n.value;
     case NodeKind::variable: {
-      const auto& v = o.variables()[static_cast<std::size_t>(n.value)];
-      auto it = a.find(v.name);
-      if (it == a.end()) return std::nullopt;
-      return it->second;
+      const auto index = static_cast<std::size_t>(n.value);
+      return index < a.size() ? a[index] : std::nullopt;
     }
     case NodeKind::add: {
       __int128 sum = 0;
@@ -125,16 +137,16 @@ std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Assignmen
 }  // namespace
 
 std::optional<std::int64_t> evaluate(const Obligation& obligation, NodeId node, const Assignment& assignment) {
-  return eval(obligation, node, assignment, 0);
+  return eval(obligation, node, resolve(obligation, assignment), 0);
 }
 
 bool satisfies(const Obligation& obligation, const Assignment& assignment) {
-  for (const Variable& v : obligation.variables()) {
-    auto it = assignment.find(v.name);
-    if (it == assignment.end() || it->second < v.lower) return false;
+  const Values values = resolve(obligation, assignment);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!values[i] || *values[i] < obligation.variables()[i].lower) return false;
   }
   for (NodeId c : obligation.constraints()) {
-    auto x = evaluate(obligation, c, assignment);
+    auto x = eval(obligation, c, values, 0);
     if (!x || *x == 0) return false;
   }
   return true;

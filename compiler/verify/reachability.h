@@ -62,6 +62,7 @@ std::vector<ReachabilityQuery> build_reachability_queries(const model::Policy& p
 struct ReachabilityStats {
   std::size_t claims = 0;
   std::size_t proved_natively = 0;
+  std::size_t refuted_natively = 0;    // claims refuted by a state built without the solver
   std::size_t solver_obligations = 0;  // claims sent to the solver (not counting nicer counterexamples)
 };
 

@@ -83,6 +83,10 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
 // Calls `visit(facts, query)` for each claim, in order; `query` has no
 // obligation when the claim is proved natively and `how.include_proved` is
 // not set.
+// A counterexample to the claim built without the solver
+// (reachability_witness.cpp), checked against the claim's obligation; none
+// when that state does not refute it.
+std::optional<smt::Assignment> native_counterexample(const Facts& f, const ReachabilityQuery& q);
 void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
                     const std::function<void(const Facts&, ReachabilityQuery&)>& visit);
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <unordered_map>
 
@@ -24,6 +25,7 @@ using reach::Facts;
 using reach::for_each_claim;
 using reach::is_nonpreemptible_queue;
 using reach::kUnbounded;
+using reach::native_counterexample;
 
 namespace {
 
@@ -121,6 +123,17 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
   ReachabilityStats counts;
   constexpr std::size_t kNicerCounterexamples = 10;
   std::size_t nicer_searches = 0;
+  // E0211 errors, held back until every claim is seen so that the claims one
+  // cause blocks are reported together; keyed by the non-preemptible queues
+  // that block them.
+  struct Blocked {
+    Diagnostic first;
+    std::vector<std::pair<std::string, SourceRange>> also;
+  };
+  std::vector<Blocked> blocked;
+  std::map<std::vector<Index>, std::size_t> group_of;
+  // Past as many problems as the sink keeps, no claim is sent to the solver.
+  constexpr std::size_t sink_limit = 200;
   for_each_claim(policy, {}, [&](const Facts& f, ReachabilityQuery& q) {
     ++counts.claims;
     if (q.proved_natively) {
@@ -130,7 +143,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     // Past the sink's error limit every further report is dropped, so the
     // solver's time would be spent on nothing anyone sees.
     if (sink.saturated()) return;
-    ++counts.solver_obligations;
+    const bool solver_budget = sink.error_count() + blocked.size() < sink_limit;
     if (solver == nullptr) {
       own_solver = make_z3_solver();
       solver = own_solver.get();
@@ -139,7 +152,16 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     const Scope& s = policy.scopes[q.claim.scope];
     const std::string who = claimant_name(policy, q.claim);
     const SourceRange at = bound_range(policy, q.claim.scope, r);
-    Result result = solver->check(q.obligation, options.timeout);
+    // The state the linear argument points at refutes most claims that
+    // fail; the solver is asked only when it does not.
+    std::optional<Assignment> native = native_counterexample(f, q);
+    if (!native && !solver_budget) return;
+    if (native) {
+      ++counts.refuted_natively;
+    } else {
+      ++counts.solver_obligations;
+    }
+    Result result = native ? Result{Refuted{std::move(*native)}} : solver->check(q.obligation, options.timeout);
     // Refuted only because a scope of the path takes back its guarantee
     // from lower-priority work alone, or never: the guarantee holds against
     // such borrowers, which is what the policy asked for. `never` is
@@ -176,7 +198,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     // the refutation (200 ms against 28 ms per claim on a 1k-quota policy
     // with 200 refuted claims), and a fixed count, unlike a time budget,
     // keeps the report the same on every machine.
-    if (std::holds_alternative<Refuted>(result) && nicer_searches < kNicerCounterexamples) {
+    if (std::holds_alternative<Refuted>(result) && !native && nicer_searches < kNicerCounterexamples) {
       ++nicer_searches;
       for (int attempt = 0; attempt < 2; ++attempt) {
         Obligation nicer = q.obligation;
@@ -241,6 +263,12 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         // The scopes that hold work in this state, by their own usage.
         std::vector<std::string> parts;
         std::vector<std::pair<std::string, SourceRange>> culprits;
+        std::size_t culprits_listed = 0;
+        // Preemptible holders beyond the first few are summed up: at
+        // thousands of scopes a list of each would bury the cause.
+        constexpr std::size_t kListedHolders = 6;
+        std::size_t unlisted = 0;
+        Amount unlisted_amount = 0;
         bool any_nonpreemptible = false;
         // For the parent's own claim its own workspaces are the claimant,
         // not what blocks it.
@@ -250,6 +278,20 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
             if (policy.scopes[y].parent == q.claim.scope) return policy.scopes[y].kind != ScopeKind::quota;
           return false;
         };
+        // Claims blocked by the same non-preemptible queues are one problem:
+        // one error, the further claims as its notes.
+        std::vector<Index> culprit_scopes;
+        for (const auto& [x, amount] : holders)
+          if (amount > 0 && x != q.claim.scope && !claimant_side(x) && is_nonpreemptible_queue(policy.scopes[x]))
+            culprit_scopes.push_back(x);
+        if (!culprit_scopes.empty()) {
+          auto [it, fresh] = group_of.try_emplace(culprit_scopes, blocked.size());
+          if (!fresh) {
+            blocked[it->second].also.emplace_back(
+                fmt::format("{} cannot obtain its {} either", who, format_amount(policy, r, q.claim.guarantee)), at);
+            return;
+          }
+        }
         for (const auto& [x, amount] : holders) {
           const Scope& xs = policy.scopes[x];
           if (amount <= 0 || x == q.claim.scope || claimant_side(x)) continue;
@@ -260,9 +302,17 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
             culprits.emplace_back(fmt::format("{} is not preemptible and may borrow up to {}", scope_name(xs),
                                               format_amount(policy, r, f.limit[x].value_or(amount))),
                                   xs.name_range.valid() ? xs.name_range : xs.range);
-          } else {
+            ++culprits_listed;
+          } else if (parts.size() - culprits_listed < kListedHolders) {
             parts.push_back(fmt::format("{} using {}", scope_name(xs), format_amount(policy, r, amount)));
+          } else {
+            ++unlisted;
+            unlisted_amount += amount;
           }
+        }
+        if (unlisted > 0) {
+          parts.push_back(fmt::format("{} other scope{} using {} in all", unlisted, unlisted == 1 ? "" : "s",
+                                      format_amount(policy, r, unlisted_amount)));
         }
         const auto others_it = m.find("others");
         const Amount others = others_it == m.end() ? 0 : others_it->second;
@@ -278,9 +328,11 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
           state += parts[i];
         }
         if (parts.empty()) state += "nothing else runs";
-        Diagnostic& d = sink.error(
-            code::E0211, at,
-            fmt::format("{}, {} cannot obtain its {}", state, who, format_amount(policy, r, q.claim.guarantee)));
+        blocked.emplace_back();
+        Diagnostic& d = blocked.back().first;
+        d.code = code::E0211;
+        d.range = at;
+        d.message = fmt::format("{}, {} cannot obtain its {}", state, who, format_amount(policy, r, q.claim.guarantee));
         d.note(fmt::format("{} uses {} and can obtain only {} more", who, format_amount(policy, r, usage),
                            format_amount(policy, r, std::max<Amount>(0, supply))),
                s.name_range.valid() ? s.name_range : s.range);
@@ -309,6 +361,18 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
           .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
     }
   });
+  constexpr std::size_t kListedAlso = 10;
+  for (Blocked& b : blocked) {
+    Diagnostic& e = sink.error(b.first.code, b.first.range, std::move(b.first.message));
+    e.notes = std::move(b.first.notes);
+    if (!b.also.empty()) {
+      e.note(fmt::format("the same non-preemptible queues keep {} more guarantee{} from being reachable", b.also.size(),
+                         b.also.size() == 1 ? "" : "s"));
+      for (std::size_t i = 0; i < b.also.size() && i < kListedAlso; ++i) e.note(b.also[i].first, b.also[i].second);
+      if (b.also.size() > kListedAlso) e.note(fmt::format("and {} more", b.also.size() - kListedAlso));
+    }
+    e.help = std::move(b.first.help);
+  }
   warn_carved_out(policy, sink);
   if (stats) *stats = counts;
   return sink.error_count() - before;
