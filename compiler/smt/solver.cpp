@@ -50,20 +50,6 @@ std::optional<std::int64_t> checked(__int128 v) {
   return static_cast<std::int64_t>(v);
 }
 
-// Values by variable index, resolved from the assignment's names once per
-// evaluation rather than once per occurrence (obligations of large policies
-// have hundreds of variables with long, shared-prefix names).
-using Values = std::vector<std::optional<std::int64_t>>;
-
-Values resolve(const Obligation& o, const Assignment& a) {
-  Values values(o.variables().size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    auto it = a.find(o.variables()[i].name);
-    if (it != a.end()) values[i] = it->second;
-  }
-  return values;
-}
-
 std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Values& a, int depth) {
   if (depth > 10000 || id >= o.nodes().size()) return std::nullopt;
   const Node& n = o.nodes()[id];
@@ -73,7 +59,8 @@ std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Values& a
       return n.value;
     case NodeKind::variable: {
       const auto index = static_cast<std::size_t>(n.value);
-      return index < a.size() ? a[index] : std::nullopt;
+      if (index >= a.size()) return std::nullopt;
+      return a[index];
     }
     case NodeKind::add: {
       __int128 sum = 0;
@@ -136,20 +123,49 @@ std::optional<std::int64_t> eval(const Obligation& o, NodeId id, const Values& a
 
 }  // namespace
 
-std::optional<std::int64_t> evaluate(const Obligation& obligation, NodeId node, const Assignment& assignment) {
-  return eval(obligation, node, resolve(obligation, assignment), 0);
+std::optional<Values> values_of(const Obligation& obligation, const Assignment& assignment) {
+  Values values(obligation.variables().size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    auto it = assignment.find(obligation.variables()[i].name);
+    if (it == assignment.end()) return std::nullopt;
+    values[i] = it->second;
+  }
+  return values;
 }
 
-bool satisfies(const Obligation& obligation, const Assignment& assignment) {
-  const Values values = resolve(obligation, assignment);
+Assignment assignment_of(const Obligation& obligation, const Values& values) {
+  Assignment out;
+  for (std::size_t i = 0; i < values.size() && i < obligation.variables().size(); ++i)
+    out[obligation.variables()[i].name] = values[i];
+  return out;
+}
+
+std::optional<std::int64_t> evaluate(const Obligation& obligation, NodeId node, const Values& values) {
+  if (values.size() != obligation.variables().size()) return std::nullopt;
+  return eval(obligation, node, values, 0);
+}
+
+std::optional<std::int64_t> evaluate(const Obligation& obligation, NodeId node, const Assignment& assignment) {
+  const std::optional<Values> values = values_of(obligation, assignment);
+  if (!values) return std::nullopt;
+  return eval(obligation, node, *values, 0);
+}
+
+bool satisfies(const Obligation& obligation, const Values& values) {
+  if (values.size() != obligation.variables().size()) return false;
   for (std::size_t i = 0; i < values.size(); ++i) {
-    if (!values[i] || *values[i] < obligation.variables()[i].lower) return false;
+    if (values[i] < obligation.variables()[i].lower) return false;
   }
   for (NodeId c : obligation.constraints()) {
     auto x = eval(obligation, c, values, 0);
     if (!x || *x == 0) return false;
   }
   return true;
+}
+
+bool satisfies(const Obligation& obligation, const Assignment& assignment) {
+  const std::optional<Values> values = values_of(obligation, assignment);
+  return values && satisfies(obligation, *values);
 }
 
 }  // namespace allot::smt

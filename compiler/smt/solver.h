@@ -110,12 +110,22 @@ struct Unknown {
 };
 using Result = std::variant<Proved, Refuted, Unknown>;
 
+// An assignment by variable index (Obligation::variables()): the form the
+// evaluator works on, without a lookup by name per use.
+using Values = std::vector<std::int64_t>;
+// Nothing when a variable of the obligation is missing from the assignment.
+std::optional<Values> values_of(const Obligation& obligation, const Assignment& assignment);
+Assignment assignment_of(const Obligation& obligation, const Values& values);
+
 // Evaluates a node natively under an assignment (missing variables are an
 // error: returns nothing). Booleans are 0 or 1. Used to re-check
 // counterexamples independently of the solver.
 std::optional<std::int64_t> evaluate(const Obligation& obligation, NodeId node, const Assignment& assignment);
-// True when every constraint of the obligation holds under the assignment.
+std::optional<std::int64_t> evaluate(const Obligation& obligation, NodeId node, const Values& values);
+// True when every variable is at least its lower bound and every constraint
+// of the obligation holds under the assignment.
 bool satisfies(const Obligation& obligation, const Assignment& assignment);
+bool satisfies(const Obligation& obligation, const Values& values);
 
 class Solver {
  public:

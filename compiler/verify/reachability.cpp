@@ -15,6 +15,13 @@ using namespace model;
 using namespace smt;
 
 std::string usage_var(const Scope& scope) { return "u/" + scope.path; }
+
+std::optional<std::uint32_t> variable_index(const Obligation& obligation, NodeId term) {
+  if (term >= obligation.nodes().size()) return std::nullopt;
+  const Node& node = obligation.nodes()[term];
+  if (node.kind != NodeKind::variable) return std::nullopt;
+  return static_cast<std::uint32_t>(node.value);
+}
 std::string nonpreemptible_var(const Scope& scope) { return "n/" + scope.path; }
 
 namespace reach {
@@ -453,6 +460,10 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
   o.require(o.lt(q.supply, o.sub(g, q.usage)));
   o.ranges.push_back(bound_range(policy, x, r));
   q.usages = std::move(e.usages);
+  q.usage_term = std::move(e.u);
+  q.nonpreemptible_term = std::move(e.n);
+  q.others_term = e.others;
+  q.cap_term = e.cap;
   if (e.saturable) q.saturate = std::move(e.saturate);
   const bool memory = r < policy.resources.size() ? policy.resources[r].kind == ResourceKind::memory : r == kMemory;
   q.unit = memory ? 1024 : 1000;

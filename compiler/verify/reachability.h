@@ -13,6 +13,8 @@
 // `u/PATH` and `n/PATH`, which is exact for the model.
 #pragma once
 
+#include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "compiler/sema/model.h"
@@ -43,7 +45,15 @@ struct ReachabilityQuery {
   std::vector<smt::NodeId> usages;
   model::Amount unit = 1;
   std::vector<smt::NodeId> saturate;
+  // The terms of the scopes the obligation has (a variable, or the constant
+  // 0 for a subtree without non-preemptible capacity), and of `others` and
+  // `cap`: for reading and building states by variable index.
+  std::unordered_map<model::Index, smt::NodeId> usage_term, nonpreemptible_term;
+  smt::NodeId others_term = 0, cap_term = 0;
 };
+
+// The variable index of a term that is a variable.
+std::optional<std::uint32_t> variable_index(const smt::Obligation& obligation, smt::NodeId term);
 
 struct ReachabilityBuild {
   // Also return (and encode) the claims the native argument proves.

@@ -86,7 +86,7 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
 // A counterexample to the claim built without the solver
 // (reachability_witness.cpp), checked against the claim's obligation; none
 // when that state does not refute it.
-std::optional<smt::Assignment> native_counterexample(const Facts& f, const ReachabilityQuery& q);
+std::optional<smt::Values> native_counterexample(const Facts& f, const ReachabilityQuery& q);
 void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
                     const std::function<void(const Facts&, ReachabilityQuery&)>& visit);
 

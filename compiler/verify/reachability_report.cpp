@@ -154,14 +154,14 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     const SourceRange at = bound_range(policy, q.claim.scope, r);
     // The state the linear argument points at refutes most claims that
     // fail; the solver is asked only when it does not.
-    std::optional<Assignment> native = native_counterexample(f, q);
+    std::optional<Values> native = native_counterexample(f, q);
     if (!native && !solver_budget) return;
     if (native) {
       ++counts.refuted_natively;
     } else {
       ++counts.solver_obligations;
     }
-    Result result = native ? Result{Refuted{std::move(*native)}} : solver->check(q.obligation, options.timeout);
+    Result result = native ? Result{Refuted{}} : solver->check(q.obligation, options.timeout);
     // Refuted only because a scope of the path takes back its guarantee
     // from lower-priority work alone, or never: the guarantee holds against
     // such borrowers, which is what the policy asked for. `never` is
@@ -220,19 +220,18 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
       }
     }
     if (auto* refuted = std::get_if<Refuted>(&result)) {
-      const Assignment& m = refuted->counterexample;
+      const std::optional<Values> state = native ? std::move(native) : values_of(q.obligation, refuted->counterexample);
       // Never report a counterexample we cannot confirm ourselves.
-      if (!satisfies(q.obligation, m)) {
+      if (!state || !satisfies(q.obligation, *state)) {
         result = Unknown{"the solver's counterexample did not check"};
       } else {
-        auto value = [&](Index x) {
-          auto it = m.find(usage_var(policy.scopes[x]));
-          return it == m.end() ? Amount{0} : it->second;
+        const Values& m = *state;
+        auto term_value = [&](const std::unordered_map<Index, NodeId>& terms, Index x) {
+          auto it = terms.find(x);
+          return it == terms.end() ? Amount{0} : evaluate(q.obligation, it->second, m).value_or(0);
         };
-        auto value_n = [&](Index x) {
-          auto it = m.find(nonpreemptible_var(policy.scopes[x]));
-          return it == m.end() ? Amount{0} : it->second;
-        };
+        auto value = [&](Index x) { return term_value(q.usage_term, x); };
+        auto value_n = [&](Index x) { return term_value(q.nonpreemptible_term, x); };
         // Own usage by scope: the path's scopes hold what their children do
         // not; a summarised subtree holds its non-preemptible part in its
         // non-preemptible queues and the rest itself.
@@ -314,8 +313,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
           parts.push_back(fmt::format("{} other scope{} using {} in all", unlisted, unlisted == 1 ? "" : "s",
                                       format_amount(policy, r, unlisted_amount)));
         }
-        const auto others_it = m.find("others");
-        const Amount others = others_it == m.end() ? 0 : others_it->second;
+        const Amount others = evaluate(q.obligation, q.others_term, m).value_or(0);
         if (others > 0) {
           parts.push_back(fmt::format("other scopes on pool {} holding {}", quoted(policy.pools[q.pool].name),
                                       format_amount(policy, r, others)));

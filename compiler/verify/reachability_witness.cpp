@@ -22,7 +22,7 @@ class WitnessBuilder {
  public:
   WitnessBuilder(const Facts& f, const ReachabilityQuery& q, bool fill) : f_(f), q_(q), fill_(fill) {}
 
-  std::optional<smt::Assignment> build() {
+  std::optional<smt::Values> build() {
     const Policy& policy = f_.policy;
     const Index x = q_.claim.scope;
     for (Index y = x; y != kNone; y = policy.scopes[y].parent) path_.push_back(y);
@@ -75,26 +75,22 @@ class WitnessBuilder {
       }
     }
 
-    smt::Assignment m;
+    values_.assign(q_.obligation.variables().size(), 0);
+    assigned_.assign(values_.size(), 0);
     for (const Holder& h : holders) {
-      m[usage_var(policy.scopes[h.scope])] = h.u;
-      m[nonpreemptible_var(policy.scopes[h.scope])] = h.n;
+      set(q_.usage_term, h.scope, h.u);
+      set(q_.nonpreemptible_term, h.scope, h.n);
     }
-    for (std::size_t i = 0; i < path_.size(); ++i) m[usage_var(policy.scopes[path_[i]])] = used_[i];
+    for (std::size_t i = 0; i < path_.size(); ++i) set(q_.usage_term, path_[i], used_[i]);
     const Amount others = f_.roots.size() > 1 && f_.others_bounded(root) ? f_.others_max(root) : 0;
-    const Amount others_taken = std::min(others, room_cap_ - used_.back());
-    m["others"] = std::max<Amount>(0, others_taken);
-    m["cap"] = std::max(f_.all_g, used_.back() + m["others"]);
-    // Only the variables the obligation has: evaluation refuses unknown ones
-    // (and a missing one makes the state fail, never pass).
-    smt::Assignment out;
-    for (const smt::Variable& v : q_.obligation.variables()) {
-      auto it = m.find(v.name);
-      if (it == m.end()) return std::nullopt;
-      out[v.name] = it->second;
-    }
-    if (!smt::satisfies(q_.obligation, out)) return std::nullopt;
-    return out;
+    const Amount others_taken = std::max<Amount>(0, std::min(others, room_cap_ - used_.back()));
+    set(q_.others_term, others_taken);
+    set(q_.cap_term, std::max(f_.all_g, used_.back() + others_taken));
+    // Every variable of the obligation must have a value: an unassigned one
+    // makes the state fail, never pass.
+    if (std::find(assigned_.begin(), assigned_.end(), 0) != assigned_.end()) return std::nullopt;
+    if (!smt::satisfies(q_.obligation, values_)) return std::nullopt;
+    return std::move(values_);
   }
 
  private:
@@ -115,8 +111,20 @@ class WitnessBuilder {
     return room;
   }
 
+  void set(smt::NodeId term, Amount value) {
+    if (const std::optional<std::uint32_t> v = variable_index(q_.obligation, term)) {
+      values_[*v] = value;
+      assigned_[*v] = 1;
+    }
+  }
+  void set(const std::unordered_map<Index, smt::NodeId>& terms, Index scope, Amount value) {
+    if (auto it = terms.find(scope); it != terms.end()) set(it->second, value);
+  }
+
   const Facts& f_;
   const ReachabilityQuery& q_;
+  smt::Values values_;
+  std::vector<char> assigned_;
   bool fill_;
   std::vector<Index> path_;  // the claimant first, the root last
   std::vector<Amount> used_;
@@ -125,7 +133,7 @@ class WitnessBuilder {
 
 }  // namespace
 
-std::optional<smt::Assignment> native_counterexample(const Facts& f, const ReachabilityQuery& q) {
+std::optional<smt::Values> native_counterexample(const Facts& f, const ReachabilityQuery& q) {
   for (bool fill : {true, false}) {
     if (auto m = WitnessBuilder(f, q, fill).build()) return m;
   }

@@ -553,7 +553,7 @@ TEST_CASE("E0211: counterexamples built without the solver are real, and cover m
     verify::reach::for_each_claim(b.p, {}, [&](const verify::reach::Facts& f, verify::ReachabilityQuery& q) {
       if (q.proved_natively) return;
       INFO("tree " << t << ", claim of " << b.p.scopes[q.claim.scope].path << (q.claim.own_work ? " (own work)" : ""));
-      const std::optional<smt::Assignment> witness = verify::reach::native_counterexample(f, q);
+      const std::optional<smt::Values> witness = verify::reach::native_counterexample(f, q);
       const smt::Result reference = solver->check(q.obligation, timeout);
       if (witness) {
         ++native;
