@@ -206,8 +206,9 @@ void extend_client(Definitions& d) {
   enum_option(*apply, "--target", d.apply_target, {{"slurm", std::string("slurm")}}, "apply target",
               "apply a policy to a Slurm cluster")
       ->type_name("slurm");
-  apply->add_option("--deployed", d.slurm_apply.deployed,
-                    "the policy now applied (default for allotd: the files its plan was compiled from)")
+  apply
+      ->add_option("--deployed", d.slurm_apply.deployed,
+                   "the policy now applied (default for allotd: the files its plan was compiled from)")
       ->type_name("POLICY")
       ->allow_extra_args(false);
   apply->add_option("--map", d.slurm_apply.map, "`--target slurm`: the queue map")->type_name("FILE");
@@ -235,15 +236,17 @@ void define(Definitions& d) {
       "compiled first, on the nodes of `--nodes` when given");
   api::add_client_commands(app, d.client);
   extend_client(d);
-  CLI::App* state = app.add_subcommand("state", "the live state of the local `allotd` or a Slurm cluster (docs/state.md)");
+  CLI::App* state =
+      app.add_subcommand("state", "the live state of the local `allotd` or a Slurm cluster (docs/state.md)");
   enum_option(*state, "--from", d.state_from, {{"allotd", std::string("allotd")}, {"slurm", std::string("slurm")}},
               "state source", "where the state comes from (default: allotd)")
       ->type_name("allotd|slurm");
   state->add_option("--socket", d.state_socket, "allotd's socket (default: as for `status`)")->type_name("PATH");
   state->add_option("--map", d.state.map, "the queue map (`compile --target slurm` writes it)")->type_name("FILE");
-  state->add_option("--policy", d.state.policies,
-                    "the deployed policy the state refers to (required with `--from slurm`; for allotd, default: the "
-                    "files its plan was compiled from)")
+  state
+      ->add_option("--policy", d.state.policies,
+                   "the deployed policy the state refers to (required with `--from slurm`; for allotd, default: the "
+                   "files its plan was compiled from)")
       ->type_name("POLICY")
       ->allow_extra_args(false);
   state->add_option("-o,--output", d.state.output, "where to write the state (default: standard output)")
@@ -356,8 +359,7 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
   if (name == "apply") {
     for (const char* slurm_only : {"--map", "--conf", "-o", "--target-strict", "--json"}) {
       const CLI::Option* option = parsed.command->get_option_no_throw(slurm_only);
-      if (option && option->count() > 0)
-        return usage(fmt::format("`{}` is for `apply --target slurm`", slurm_only));
+      if (option && option->count() > 0) return usage(fmt::format("`{}` is for `apply --target slurm`", slurm_only));
     }
     CheckedApplyOptions o = d.checked_apply;
     o.socket = d.client.socket;

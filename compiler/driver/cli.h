@@ -75,7 +75,7 @@ struct GraphOptions {
 // `state [--socket S] [-o FILE] [--deployed POLICY...]`: the live state of
 // the local allotd (docs/state.md).
 struct LiveStateOptions {
-  std::string socket;                 // empty: api::default_socket_path
+  std::string socket;  // empty: api::default_socket_path
   std::string output = "-";
   std::vector<std::string> deployed;  // empty: the files the plan in force was compiled from
 };

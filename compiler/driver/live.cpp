@@ -2,11 +2,11 @@
 // of a node as docs/state.md reads it, and a change proved against it before
 // it is carried out, step by step, through the daemon.
 #include <fmt/format.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
-#include <toml++/toml.h>
 
 #include "compiler/driver/commands.h"
 #include "compiler/driver/io.h"
@@ -75,8 +75,7 @@ std::vector<std::string> verified_sources(const std::vector<std::pair<std::strin
 
 // The deployed policy: `given`, else the files the plan in force was
 // compiled from.
-std::vector<std::string> deployed_policy(const Json& state, const std::vector<std::string>& given,
-                                         std::string& error) {
+std::vector<std::string> deployed_policy(const Json& state, const std::vector<std::string>& given, std::string& error) {
   if (!given.empty()) {
     std::vector<std::string> files;
     for (const std::string& g : given) files.push_back(absolute(g));
@@ -233,8 +232,8 @@ std::string step_plan_text(const model::Policy& deployed, const plan::Plan& fina
   plan::PlaceOptions place;
   place.mode = plan::PlaceOptions::Mode::heuristic;
   p.placement = plan::place(storage, p.inventory, previous, place, scratch);
-  p.sources = final.sources;
-  p.source_sha256 = final.source_sha256;
+  // No policy file describes this state: the plan names none, so that no
+  // later `allot state` takes the new policy for the one in force.
   p.has_migration = true;
   p.steps = prefix;
   homes = plan::homes_of(p.inventory, p.placement);

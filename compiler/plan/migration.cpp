@@ -80,7 +80,8 @@ class World {
     std::map<std::string, std::string> renamed;
     for (Index n = 0; n < next.scopes.size(); ++n) {
       std::string before = model::previous_path(next, n);
-      if (before != next.scopes[n].path) renamed.emplace(std::move(before), next.scopes[n].path);
+      if (before != next.scopes[n].path && !deployed.find_scope(next.scopes[n].path))
+        renamed.emplace(std::move(before), next.scopes[n].path);
     }
     for (const Scope& s : deployed.scopes) {
       const auto it = renamed.find(s.path);

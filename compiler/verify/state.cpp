@@ -77,7 +77,10 @@ std::optional<LiveJob> parse_job(const toml::table& table, const toml::node& nod
     } else if (k == "preemptible" && value.is_boolean()) {
       job.preemptible = value.as_boolean()->get();
     } else if (k == "id" || k == "state" || k == "kind" || k == "preemptible") {
-      bad(value, fmt::format("a job's `{}` is {}", k, k == "id" ? "an integer" : k == "preemptible" ? "true or false" : "a string"));
+      bad(value, fmt::format("a job's `{}` is {}", k,
+                             k == "id"            ? "an integer"
+                             : k == "preemptible" ? "true or false"
+                                                  : "a string"));
       ok = false;
     } else {
       bad(value, fmt::format("unknown job key `{}`", k));
@@ -395,7 +398,9 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
   // on it or an ancestor). A renamed scope is neither deleted nor new.
   std::vector<std::optional<Index>> to_deployed(next.scopes.size()), to_next(deployed.scopes.size());
   for (Index n = 0; n < next.scopes.size(); ++n) {
-    if (const std::optional<Index> d = deployed.find_scope(previous_path(next, n))) {
+    std::optional<Index> d = deployed.find_scope(next.scopes[n].path);  // already renamed: itself
+    if (!d) d = deployed.find_scope(previous_path(next, n));
+    if (d && !to_next[*d]) {
       to_deployed[n] = d;
       to_next[*d] = n;
     }
@@ -504,8 +509,7 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     const Scope& ds = deployed.scopes[d];
     if (to_next[d]) continue;
     if (ds.kind == ScopeKind::queue) {
-      const std::optional<Index> parent_in_next =
-          ds.parent == kNone ? std::nullopt : to_next[ds.parent];
+      const std::optional<Index> parent_in_next = ds.parent == kNone ? std::nullopt : to_next[ds.parent];
       if (ds.name == "default-queue" && parent_in_next) {
         sink.error(code::E0222, next.scopes[*parent_in_next].name_range,
                    fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
@@ -629,9 +633,9 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     for (Index r = 0; r < resources; ++r) busy = std::max(busy, used[*d][r]);
     const bool live = busy > 0 || active[*d] > 0;
     const SourceRange at = nq.name_range.valid() ? nq.name_range : nq.range;
-    const std::string message = fmt::format(
-        "the change deletes the declaration of {}, which resets its {} to the defaults{}", name_of(nq), list,
-        live ? " while work runs in it" : "");
+    const std::string message =
+        fmt::format("the change deletes the declaration of {}, which resets its {} to the defaults{}", name_of(nq),
+                    list, live ? " while work runs in it" : "");
     Diagnostic& diag = live ? sink.error(code::E0230, at, message) : sink.warning(code::E0231, at, message);
     diag.note("it is declared here in the deployed policy", deployed.scopes[*d].name_range);
     if (live && active_at[*d].valid()) diag.note("the live state reports work in it", active_at[*d]);

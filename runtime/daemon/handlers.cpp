@@ -2,7 +2,6 @@
 // per operation, with the authorization each needs, and the figures that
 // status and metrics report.
 #include <fmt/format.h>
-
 #include <sys/stat.h>
 
 #include <algorithm>

@@ -238,9 +238,10 @@ std::string apply_refusal(const runtime::LoadedPlan& current, const runtime::Loa
     return false;
   };
   auto outside = [&](const std::string& scope) {
-    return fmt::format("user {} may not apply this plan: it changes `{}`, which is outside the scopes user {} "
-                       "administers ({})",
-                       who.user, scope, who.user, list);
+    return fmt::format(
+        "user {} may not apply this plan: it changes `{}`, which is outside the scopes user {} "
+        "administers ({})",
+        who.user, scope, who.user, list);
   };
   std::vector<bool> kept(current.cluster.scopes.size(), false);
   for (ScopeId n = 0; n < next.cluster.scopes.size(); ++n) {

@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "runtime/core/cluster.h"
-#include "runtime/core/plan_reader.h"
-#include "runtime/daemon/auth.h"
 #include "runtime/core/job.h"
+#include "runtime/core/plan_reader.h"
 #include "runtime/core/scheduler.h"
+#include "runtime/daemon/auth.h"
 #include "runtime/daemon/job_record.h"
 
 namespace allot::daemon {
