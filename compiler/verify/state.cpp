@@ -504,6 +504,20 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
   }
 
+  // Active work not on a queue (a queue reports its own, E0221): what the
+  // state names on the scope itself and on the scopes below it that are not
+  // queues.
+  std::vector<std::int64_t> off_queue(deployed.scopes.size(), 0);
+  for (const LiveScope& ls : state.scopes) {
+    const std::optional<Index> s = deployed.find_scope(ls.path);
+    if (s && deployed.scopes[*s].kind != ScopeKind::queue) off_queue[*s] += ls.active;
+  }
+  for (Index i = static_cast<Index>(deployed.scopes.size()); i-- > 0;) {
+    for (Index c : deployed.scopes[i].children) {
+      if (c < off_queue.size() && deployed.scopes[c].kind != ScopeKind::queue) off_queue[i] += off_queue[c];
+    }
+  }
+
   // Deleted scopes.
   for (Index d = 0; d < deployed.scopes.size(); ++d) {
     const Scope& ds = deployed.scopes[d];
@@ -551,10 +565,10 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
           .add_help("let its work finish or move it first");
       break;
     }
-    if (!reported && active[d] > 0) {
+    if (const std::int64_t n = off_queue[d]; !reported && n > 0) {
       sink.error(code::E0224, active_at[d].valid() ? active_at[d] : ds.name_range,
-                 fmt::format("the change deletes {}, which has {} active deployment{} or job{}", name_of(ds), active[d],
-                             active[d] == 1 ? "" : "s", active[d] == 1 ? "" : "s"))
+                 fmt::format("the change deletes {}, which has {} active deployment{} or job{}", name_of(ds), n,
+                             n == 1 ? "" : "s", n == 1 ? "" : "s"))
           .note("it is declared here in the deployed policy", ds.name_range)
           .add_help("let its work finish or move it first");
     }
