@@ -79,8 +79,11 @@ job_state_is 4 pending && [ "$(job_field 4 3)" = "workspace-b/dlc/training" ] ||
 grep -q "job 1: moved from queue workspace-b/dlc/batch to workspace-b/dlc/training" "$DAEMON_LOG" || fail "no move logged"
 "$ALLOTD" status | grep -Eq '^workspace-b/dlc/training +queue ' || fail "status: $("$ALLOTD" status)"
 
-# ---- 5. drain the node (cordon/drain: added with `allot node drain`)
-# ---- 6. why a job is pending (`allot explain`: added with the reason column)
+# ---- 5. drain the node: `allot node cordon|drain|uncordon pai-pool-0001` go here, with the
+#         node's status in `allot state` (`{ name = "pai-pool-0001", status = "draining" }`).
+# ---- 6. why a job is pending: job 4 waits (`workspace-b/dlc/training` may use 3 GPUs and
+#         job 1 holds one); its reason in `allot ps` and `allot explain 4` go here.
+# Both before the forced change below, which cancels jobs 1 and 4.
 
 # ---- a forced change is applied and logged with the caller
 "$ALLOT" state --policy renamed.allot -o "$WORK/state2.toml" >/dev/null || fail "second export"
