@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -77,8 +78,8 @@ std::vector<std::string> verified_sources(const std::vector<std::pair<std::strin
 // compiled from.
 std::vector<std::string> deployed_policy(const Json& state, const std::vector<std::string>& given, std::string& error) {
   if (!given.empty()) {
-    std::vector<std::string> files;
-    for (const std::string& g : given) files.push_back(absolute(g));
+    std::vector<std::string> files(given.size());
+    std::transform(given.begin(), given.end(), files.begin(), absolute);
     return files;
   }
   std::vector<std::pair<std::string, std::string>> sources;
