@@ -76,7 +76,8 @@ std::vector<std::string> verified_sources(const std::vector<std::pair<std::strin
 
 // The deployed policy: `given`, else the files the plan in force was
 // compiled from.
-std::vector<std::string> deployed_policy(const Json& state, const std::vector<std::string>& given, std::string& error) {
+std::vector<std::string> deployed_policy(const Json& state, const std::vector<std::string>& given, const char* option,
+                                         std::string& error) {
   if (!given.empty()) {
     std::vector<std::string> files(given.size());
     std::transform(given.begin(), given.end(), files.begin(), absolute);
@@ -88,7 +89,7 @@ std::vector<std::string> deployed_policy(const Json& state, const std::vector<st
     for (const Json& s : *list->as_array()) sources.emplace_back(text_of(s.find("path")), text_of(s.find("sha256")));
   }
   std::vector<std::string> files = verified_sources(sources, "the plan in force", error);
-  if (!error.empty()) error += "; name the deployed policy with `--deployed`";
+  if (!error.empty()) error += fmt::format("; name the deployed policy with `{}`", option);
   return files;
 }
 
@@ -151,7 +152,7 @@ int run_live_state(const LiveStateOptions& options, Streams& streams) {
   const tl::expected<Json, std::string> state = ask(socket_of(options.socket), api::StateRequest{});
   if (!state) return report_failure(streams, "cannot read the live state: " + state.error());
   std::string error;
-  const std::vector<std::string> files = deployed_policy(*state, options.deployed, error);
+  const std::vector<std::string> files = deployed_policy(*state, options.deployed, "--policy", error);
   if (!error.empty()) return report_failure(streams, error);
   const std::string text = render_live_state(*state, files, today());
   if (!write_output(options.output, text, streams.out))
@@ -262,7 +263,7 @@ int run_checked_apply(const CheckedApplyOptions& options, Streams& streams) {
     inputs.push_back(options.input);
   }
   if (!error.empty()) return report_failure(streams, error);
-  const std::vector<std::string> deployed = deployed_policy(*state, options.deployed, error);
+  const std::vector<std::string> deployed = deployed_policy(*state, options.deployed, "--deployed", error);
   if (!error.empty()) return report_failure(streams, error);
 
   Scratch scratch;
