@@ -23,6 +23,9 @@ struct Definitions {
   std::string state_from;
   SlurmApplyOptions slurm_apply;
   std::string apply_target;
+  CheckedApplyOptions checked_apply;
+  long long apply_timeout = 10000;
+  std::string state_socket;
   FmtOptions fmt;
   GraphOptions graph;
   long long fmt_max_bytes = 0;
@@ -191,12 +194,21 @@ void extend_client(Definitions& d) {
   submit->add_flag("--dry-run", d.submit_dry_run, "`--backend slurm`: print the `sbatch` command, run nothing");
   CLI::App* apply = d.app.get_subcommand("apply");
   apply->description(
-      "load a new plan into the running `allotd`; with `--target slurm POLICY --deployed POLICY`: prove a change "
+      "prove a change (a policy, or a compiled plan) against the live state of the local `allotd` and carry out its "
+      "migration steps there in order (docs/state.md); with `--target slurm POLICY --deployed POLICY`: prove it "
       "against the live Slurm state, then apply it with `sacctmgr` (and `scontrol reconfigure`)");
+  apply->add_flag("--force", d.checked_apply.force,
+                  "apply a change the live-state check refuses, in one step (allotd logs who did)");
+  apply->add_option("--inventory", d.checked_apply.inventory, "the nodes, as for `compile` (default: the pools' own)")
+      ->type_name("FILE");
+  apply->add_option("--timeout-ms", d.apply_timeout, "per-obligation solver timeout of the checks")->type_name("N");
+  color_option(*apply, d.checked_apply.color);
   enum_option(*apply, "--target", d.apply_target, {{"slurm", std::string("slurm")}}, "apply target",
               "apply a policy to a Slurm cluster")
       ->type_name("slurm");
-  apply->add_option("--deployed", d.slurm_apply.deployed, "`--target slurm`: the policy now applied")
+  apply
+      ->add_option("--deployed", d.slurm_apply.deployed,
+                   "the policy now applied (default for allotd: the files its plan was compiled from)")
       ->type_name("POLICY")
       ->allow_extra_args(false);
   apply->add_option("--map", d.slurm_apply.map, "`--target slurm`: the queue map")->type_name("FILE");
@@ -224,12 +236,17 @@ void define(Definitions& d) {
       "compiled first, on the nodes of `--nodes` when given");
   api::add_client_commands(app, d.client);
   extend_client(d);
-  CLI::App* state = app.add_subcommand("state", "the live state of a Slurm cluster (docs/state.md)");
-  enum_option(*state, "--from", d.state_from, {{"slurm", std::string("slurm")}}, "state source",
-              "where the state comes from (required)")
-      ->type_name("slurm");
+  CLI::App* state =
+      app.add_subcommand("state", "the live state of the local `allotd` or a Slurm cluster (docs/state.md)");
+  enum_option(*state, "--from", d.state_from, {{"allotd", std::string("allotd")}, {"slurm", std::string("slurm")}},
+              "state source", "where the state comes from (default: allotd)")
+      ->type_name("allotd|slurm");
+  state->add_option("--socket", d.state_socket, "allotd's socket (default: as for `status`)")->type_name("PATH");
   state->add_option("--map", d.state.map, "the queue map (`compile --target slurm` writes it)")->type_name("FILE");
-  state->add_option("--policy", d.state.policies, "the deployed policy the state refers to (required)")
+  state
+      ->add_option("--policy", d.state.policies,
+                   "the deployed policy the state refers to (required with `--from slurm`; for allotd, default: the "
+                   "files its plan was compiled from)")
       ->type_name("POLICY")
       ->allow_extra_args(false);
   state->add_option("-o,--output", d.state.output, "where to write the state (default: standard output)")
@@ -339,6 +356,21 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
     }
     return o;
   }
+  if (name == "apply") {
+    for (const char* slurm_only : {"--map", "--conf", "-o", "--target-strict", "--json"}) {
+      const CLI::Option* option = parsed.command->get_option_no_throw(slurm_only);
+      if (option && option->count() > 0) return usage(fmt::format("`{}` is for `apply --target slurm`", slurm_only));
+    }
+    CheckedApplyOptions o = d.checked_apply;
+    o.socket = d.client.socket;
+    o.deployed = d.slurm_apply.deployed;
+    o.timeout = std::chrono::milliseconds(d.apply_timeout);
+    std::vector<std::string> inputs = d.client.arguments;
+    inputs.insert(inputs.end(), rest.begin(), rest.end());
+    if (inputs.size() != 1) return usage("`apply` needs one policy or plan file");
+    o.input = inputs[0];
+    return o;
+  }
   if (api::is_client_command(name)) {
     for (const char* slurm_only :
          {"--name", "--output", "--map", "--dry-run", "--deployed", "--conf", "-o", "--target-strict"}) {
@@ -356,7 +388,16 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
   }
   if (name == "state") {
     if (!rest.empty()) return usage(fmt::format("unexpected argument `{}`", rest[0]));
-    if (d.state_from.empty()) return usage("`state` needs `--from slurm`");
+    if (d.state_from.empty() || d.state_from == "allotd") {
+      if (const CLI::Option* map = parsed.command->get_option_no_throw("--map"); map && map->count() > 0)
+        return usage("`--map` is for `state --from slurm`");
+      LiveStateOptions o;
+      o.socket = d.state_socket;
+      o.output = d.state.output.empty() ? "-" : d.state.output;
+      o.deployed = d.state.policies;
+      return o;
+    }
+    if (!d.state_socket.empty()) return usage("`--socket` is for allotd's state, not `--from slurm`");
     if (d.state.policies.empty()) return usage("`state` needs `--policy`: the deployed policy the state refers to");
     return d.state;
   }

@@ -72,6 +72,26 @@ struct GraphOptions {
   ColorMode color = ColorMode::automatic;
 };
 
+// `state [--socket S] [-o FILE] [--deployed POLICY...]`: the live state of
+// the local allotd (docs/state.md).
+struct LiveStateOptions {
+  std::string socket;  // empty: api::default_socket_path
+  std::string output = "-";
+  std::vector<std::string> deployed;  // empty: the files the plan in force was compiled from
+};
+
+// `apply POLICY|PLAN [--force]`: check the change against the live state of
+// the local allotd, then carry out its migration steps there, in order.
+struct CheckedApplyOptions {
+  std::string socket;
+  std::string input;                  // a `.allot` policy (or directory), or a `.toml` plan
+  std::vector<std::string> deployed;  // empty: the files the plan in force was compiled from
+  std::string inventory;
+  bool force = false;
+  std::chrono::milliseconds timeout{10000};
+  ColorMode color = ColorMode::automatic;
+};
+
 struct HelpOptions {
   std::string topic;  // a command, or empty for the overview
 };
@@ -82,7 +102,7 @@ struct CompletionOptions {
 
 using Command = std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, FmtOptions,
                              GraphOptions, SimulateOptions, api::ClientOptions, backend::SlurmSubmitOptions,
-                             backend::SlurmStateOptions, SlurmApplyOptions>;
+                             backend::SlurmStateOptions, SlurmApplyOptions, LiveStateOptions, CheckedApplyOptions>;
 
 // A command line that does not parse; `format` is the `--format` it asked
 // for, where it got that far, so that the error comes in that format.

@@ -32,4 +32,13 @@ int run_simulate(const SimulateOptions& options, Streams& streams);
 
 int run_slurm_apply(const SlurmApplyOptions& options, Streams& streams);
 
+int run_live_state(const LiveStateOptions& options, Streams& streams);
+
+int run_checked_apply(const CheckedApplyOptions& options, Streams& streams);
+
+// The state file (docs/state.md) for allotd's `state` reply, naming
+// `policy_files` (absolute) as the deployed policy.
+std::string render_live_state(const api::Json& state, const std::vector<std::string>& policy_files,
+                              const std::string& as_of);
+
 }  // namespace allot::driver

@@ -71,6 +71,8 @@ struct Dispatch {
     return backend::run_slurm_state(o, streams.out, streams.err);
   }
   int operator()(const SlurmApplyOptions& o) const { return run_slurm_apply(o, streams); }
+  int operator()(const LiveStateOptions& o) const { return run_live_state(o, streams); }
+  int operator()(const CheckedApplyOptions& o) const { return run_checked_apply(o, streams); }
 };
 
 }  // namespace

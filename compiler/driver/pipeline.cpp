@@ -135,7 +135,7 @@ std::optional<plan::Inventory> load_inventory(const PlanRequest& request, const 
 
 // Inventory, previous placement, placement and migration; fills
 // `result.plan`. False on a plan-input problem (reported).
-bool build_plan(const CheckRequest& request, const PlanRequest& plan_request, CheckResult& result) {
+bool build_plan(const PlanRequest& plan_request, CheckResult& result) {
   model::Policy& policy = *result.policy;
   DiagnosticSink& sink = result.sink;
   plan::Plan plan;
@@ -182,10 +182,8 @@ bool build_plan(const CheckRequest& request, const PlanRequest& plan_request, Ch
   plan.placement =
       plan::place(policy, plan.inventory, result.previous ? &*result.previous : nullptr, place_options, sink);
   if (result.state) {
-    plan::MigrationOptions migration;
-    migration.verify.timeout = request.timeout;
     plan.has_migration = true;
-    plan.steps = plan::plan_migration(result.state->deployed, policy, &result.state->state, migration, sink);
+    plan.steps = result.steps;
   }
   if (sink.has_errors()) return true;
   std::vector<std::pair<std::string, std::string>> texts;
@@ -243,9 +241,15 @@ std::unique_ptr<CheckResult> check_policy(const CheckRequest& request) {
     if (!r.state) return fail(Failure::input, FailedStage::state);
     verify::check_change(r.state->deployed, *r.policy, r.state->state, r.sink);
     if (r.sink.has_errors()) return fail(Failure::policy, FailedStage::state);
+    // The order of the change is part of the check: `check --state` and
+    // `plan --state` refuse the same changes.
+    plan::MigrationOptions migration;
+    migration.verify.timeout = request.timeout;
+    r.steps = plan::plan_migration(r.state->deployed, *r.policy, &r.state->state, migration, r.sink);
+    if (r.sink.has_errors()) return fail(Failure::policy, FailedStage::state);
   }
   if (request.plan) {
-    if (!build_plan(request, *request.plan, r)) return fail(Failure::input, FailedStage::plan_inputs);
+    if (!build_plan(*request.plan, r)) return fail(Failure::input, FailedStage::plan_inputs);
     if (r.sink.has_errors()) return fail(Failure::policy, FailedStage::plan);
   }
   return result;

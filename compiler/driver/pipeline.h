@@ -58,6 +58,7 @@ struct CheckResult {
   DiagnosticSink sink;                    // every problem a user can fix, in every format
   std::unique_ptr<model::Policy> policy;  // stable address: `plan->policy` points at it
   std::unique_ptr<LoadedState> state;     // with `--state`, once it loaded
+  std::vector<plan::Step> steps;          // with `--state`: the migration, in order
   std::optional<plan::Plan> plan;         // with a PlanRequest and no errors
   std::optional<plan::Homes> previous;    // where `plan` started from
   std::size_t policy_files = 0;           // the files of the policy: the first ones of `sources`

@@ -264,6 +264,8 @@ std::string render_plan_toml(const plan::Plan& plan) {
     out += fmt::format("\n[[scopes]]\npath = {}\nkind = {}\nname = {}\n", toml_string(scope.path),
                        toml_string(to_string(scope.kind)), toml_string(scope.name));
     if (scope.parent != kNone) out += fmt::format("parent = {}\n", toml_string(policy.scopes[scope.parent].path));
+    if (const std::string before = model::previous_path(policy, s); before != scope.path)
+      out += fmt::format("renamed_from = {}\n", toml_string(before));
     if (scope.pool < policy.pools.size()) out += fmt::format("pool = {}\n", toml_string(policy.pools[scope.pool].name));
     out += fmt::format("bounds = {}\n", bounds_table(policy, scope.bounds));
     Bounds effective(policy.resources.size());
@@ -377,34 +379,39 @@ std::string indices(std::size_t first, std::size_t last) {
 
 }  // namespace
 
+std::string render_step(const plan::Plan& plan, std::size_t index, bool color) {
+  const Policy& policy = *plan.policy;
+  const Paint paint{color};
+  const plan::Step& s = plan.steps[index];
+  std::string line = fmt::format("{}. {} {} `{}`", index + 1, paint(action_color(s.action), plan::to_string(s.action)),
+                                 s.kind, s.target);
+  if (s.action == plan::StepAction::update) {
+    std::string fields;
+    for (const std::string& f : s.fields) fields += (fields.empty() ? "" : ", ") + f;
+    line += ": " + fields;
+  }
+  for (std::size_t c = 0; c < s.changes.size(); ++c) {
+    const plan::BoundChange& ch = s.changes[c];
+    line += fmt::format("{} {} {} -> {}", c == 0 ? ":" : ",", model::resource_name(policy, ch.resource),
+                        plan::format_bound(policy, ch.resource, ch.from),
+                        paint(action_color(s.action), plan::format_bound(policy, ch.resource, ch.to)));
+  }
+  return line;
+}
+
+std::string render_migration_text(const plan::Plan& plan, bool color) {
+  if (!plan.has_migration) return "migration: no deployed policy (pass `--state` to order the change)\n";
+  std::string out = plan.steps.empty()
+                        ? "migration: no changes\n"
+                        : fmt::format("migration: {} step{}\n", plan.steps.size(), plan.steps.size() == 1 ? "" : "s");
+  for (std::size_t i = 0; i < plan.steps.size(); ++i) out += "  " + render_step(plan, i, color) + "\n";
+  return out;
+}
+
 std::string render_plan_text(const plan::Plan& plan, const PlanTextOptions& options) {
   const Policy& policy = *plan.policy;
   const Paint paint{options.color};
-  std::string out;
-  if (plan.has_migration) {
-    out += plan.steps.empty()
-               ? "migration: no changes\n"
-               : fmt::format("migration: {} step{}\n", plan.steps.size(), plan.steps.size() == 1 ? "" : "s");
-    for (std::size_t i = 0; i < plan.steps.size(); ++i) {
-      const plan::Step& s = plan.steps[i];
-      std::string line = fmt::format("  {}. {} {} `{}`", i + 1,
-                                     paint(action_color(s.action), plan::to_string(s.action)), s.kind, s.target);
-      if (s.action == plan::StepAction::update) {
-        std::string fields;
-        for (const std::string& f : s.fields) fields += (fields.empty() ? "" : ", ") + f;
-        line += ": " + fields;
-      }
-      for (std::size_t c = 0; c < s.changes.size(); ++c) {
-        const plan::BoundChange& ch = s.changes[c];
-        line += fmt::format("{} {} {} -> {}", c == 0 ? ":" : ",", model::resource_name(policy, ch.resource),
-                            plan::format_bound(policy, ch.resource, ch.from),
-                            paint(action_color(s.action), plan::format_bound(policy, ch.resource, ch.to)));
-      }
-      out += line + "\n";
-    }
-  } else {
-    out += "migration: no deployed policy (pass `--state` to order the change)\n";
-  }
+  std::string out = render_migration_text(plan, options.color);
   const plan::Placement& pl = plan.placement;
   for (const Pool& pool : policy.pools)
     if (pool.placement != PoolPlacement::best_fit)

@@ -20,6 +20,12 @@ struct PlanTextOptions {
 // moves, with the placement's quality.
 std::string render_plan_text(const plan::Plan& plan, const PlanTextOptions& options);
 
+// The migration part of it: `migration: N steps`, then each step as
+// `  1. shrink quota `Q`: gpu 80.. -> 72..`.
+std::string render_migration_text(const plan::Plan& plan, bool color);
+// Step `index` (0-based) of `plan.steps` as one line, numbered from 1.
+std::string render_step(const plan::Plan& plan, std::size_t index, bool color);
+
 // A TOML basic string, quoted.
 std::string toml_string(std::string_view text);
 

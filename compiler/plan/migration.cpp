@@ -76,7 +76,17 @@ class World {
       resource_map_.push_back(mapped);
     }
     for (const Scope& s : next.scopes) add_scope(s.path, nullptr, &s);
-    for (const Scope& s : deployed.scopes) add_scope(s.path, &s, nullptr);
+    // A renamed scope (`renamed_from`) is the same scope under its new path.
+    std::map<std::string, std::string> renamed;
+    for (Index n = 0; n < next.scopes.size(); ++n) {
+      std::string before = model::previous_path(next, n);
+      if (before != next.scopes[n].path && !deployed.find_scope(next.scopes[n].path))
+        renamed.emplace(std::move(before), next.scopes[n].path);
+    }
+    for (const Scope& s : deployed.scopes) {
+      const auto it = renamed.find(s.path);
+      add_scope(it == renamed.end() ? s.path : it->second, &s, nullptr);
+    }
     for (WorkScope& w : scopes_) {
       if (w.deployed) {
         w.exists = true;
@@ -298,6 +308,7 @@ std::vector<std::string> changed_fields(const Policy& deployed, const Scope& a, 
   };
   auto priority = [](const Policy& p, Index i) { return i < p.priorities.size() ? p.priorities[i].name : ""; };
   auto pool = [](const Policy& p, Index i) { return i < p.pools.size() ? p.pools[i].name : ""; };
+  if (a.path != b.path) out.push_back("name");  // renamed, or below a renamed scope
   if (pool(deployed, a.pool) != pool(next, b.pool)) out.push_back("pool");
   if (names(deployed, a.roles) != names(next, b.roles)) out.push_back("roles");
   if (a.child_preemption != b.child_preemption) out.push_back("child_preemption");
@@ -323,64 +334,6 @@ std::vector<std::string> changed_fields(const Policy& deployed, const Scope& a, 
     out.push_back("borrow_within");
   if (a.within_queue != b.within_queue) out.push_back("preemption");
   return out;
-}
-
-// Live usage and activity per scope of the deployed policy, by path, in the
-// resources of `next`; a scope counts what runs in it and below it.
-struct Usage {
-  std::map<std::string, std::vector<Amount>> used;
-  std::map<std::string, std::vector<SourceRange>> used_at;
-  std::map<std::string, std::int64_t> active;
-  std::map<std::string, SourceRange> active_at;
-};
-
-Usage live_usage(const Policy& deployed, const Policy& next, const verify::LiveState& state, std::size_t resources) {
-  Usage u;
-  std::vector<std::vector<Amount>> used(deployed.scopes.size(), std::vector<Amount>(resources, 0));
-  std::vector<std::vector<SourceRange>> at(deployed.scopes.size(), std::vector<SourceRange>(resources));
-  std::vector<std::int64_t> active(deployed.scopes.size(), 0);
-  std::vector<SourceRange> active_at(deployed.scopes.size());
-  for (const verify::LiveScope& ls : state.scopes) {
-    const std::optional<Index> s = deployed.find_scope(ls.path);
-    if (!s) continue;
-    active[*s] += ls.active;
-    if (ls.active > 0) active_at[*s] = ls.range;
-    for (const verify::LiveAmount& a : ls.used) {
-      Index r = kNone;
-      for (Index q = 0; q < next.resources.size(); ++q) {
-        if (next.resources[q].name == a.resource) r = q;
-      }
-      if (r == kNone || r >= resources) continue;
-      const std::optional<Amount> v = verify::parse_live_amount(next, r, a.text);
-      if (!v) continue;
-      used[*s][r] = *v;
-      at[*s][r] = a.range;
-    }
-  }
-  for (Index i = static_cast<Index>(deployed.scopes.size()); i-- > 0;) {
-    const Scope& s = deployed.scopes[i];
-    for (Index r = 0; r < resources; ++r) {
-      Amount children = 0;
-      for (Index c : s.children) children += used[c][r];
-      if (children > used[i][r]) {
-        used[i][r] = children;
-        for (Index c : s.children) {
-          if (!at[i][r].valid() && at[c][r].valid()) at[i][r] = at[c][r];
-        }
-      }
-    }
-    for (Index c : s.children) {
-      active[i] += active[c];
-      if (!active_at[i].valid() && active_at[c].valid()) active_at[i] = active_at[c];
-    }
-  }
-  for (Index i = 0; i < deployed.scopes.size(); ++i) {
-    u.used[deployed.scopes[i].path] = used[i];
-    u.used_at[deployed.scopes[i].path] = at[i];
-    u.active[deployed.scopes[i].path] = active[i];
-    u.active_at[deployed.scopes[i].path] = active_at[i];
-  }
-  return u;
 }
 
 std::string describe(const Policy& next, const Step& step) {
@@ -501,65 +454,23 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
   World world(deployed, next);
   const verify::LiveState empty;
   const verify::LiveState& live = state ? *state : empty;
-  const Usage usage = live_usage(deployed, next, live, world.resources());
   std::vector<Op> pending = pending_ops(world, deployed, next);
 
-  // Steps that no order can make safe: a shrink below live usage, a scope
-  // with work to delete.
-  std::size_t blocked = 0;
-  for (const Op& op : pending) {
-    if (op.step.kind == "pool") continue;
-    const auto used = usage.used.find(op.step.target);
-    if (op.step.action == StepAction::shrink && used != usage.used.end()) {
-      for (const BoundChange& c : op.step.changes) {
-        const Amount u = c.resource < used->second.size() ? used->second[c.resource] : 0;
-        const StepBound from = normal(c.from), to = normal(c.to);
-        const bool lower_guarantee = to.guarantee < from.guarantee && u > to.guarantee;
-        const bool lower_limit = to.limit < from.limit && u > to.limit;
-        if (!lower_guarantee && !lower_limit) continue;
-        ++blocked;
-        const Amount value = lower_limit ? *to.limit : to.guarantee;
-        Diagnostic& d = sink.error(
-            code::E0242, scope_range(next, op.step.target, c.resource),
-            fmt::format("no safe order: {} `{}` cannot shrink to {} {} while it uses {}", op.step.kind, op.step.target,
-                        lower_limit ? "a limit of" : "a guarantee of", model::format_amount(next, c.resource, value),
-                        model::format_amount(next, c.resource, u)));
-        d.note(fmt::format("the live state reports {} in use by `{}` and its children",
-                           model::format_amount(next, c.resource, u), op.step.target),
-               usage.used_at.at(op.step.target)[c.resource]);
-        Index deployed_resource = kNone;
-        for (Index q = 0; q < deployed.resources.size(); ++q) {
-          if (deployed.resources[q].name == model::resource_name(next, c.resource)) deployed_resource = q;
-        }
-        d.note(fmt::format("the deployed policy has `{} = {}`", model::resource_name(next, c.resource),
-                           format_bound(next, c.resource, c.from)),
-               scope_range(deployed, op.step.target, deployed_resource));
-        d.add_help("wait until its usage has fallen, or shrink it less");
+  // Steps that no order can make safe (a shrink below what runs, a scope
+  // with work to delete) are the live-state check's, the rule `check
+  // --state` applies: the same function, the same diagnostics.
+  {
+    DiagnosticSink scratch;
+    if (verify::check_change(deployed, next, live, scratch) > 0) {
+      for (const Diagnostic& d : scratch.diagnostics()) {
+        if (d.severity != Severity::error) continue;
+        Diagnostic& copy = sink.error(d.code, d.range, d.message);
+        copy.notes = d.notes;
+        copy.help = d.help;
       }
-    }
-    if (op.step.action == StepAction::drain) {
-      const std::int64_t active = usage.active.count(op.step.target) ? usage.active.at(op.step.target) : 0;
-      Amount used_gpu = 0;
-      if (used != usage.used.end()) {
-        for (Amount a : used->second) used_gpu = std::max(used_gpu, a);
-      }
-      if (active > 0 || used_gpu > 0) {
-        ++blocked;
-        Diagnostic& d = sink.error(
-            code::E0243,
-            usage.active_at.at(op.step.target).valid() ? usage.active_at.at(op.step.target)
-                                                       : scope_range(deployed, op.step.target, kNone),
-            active > 0
-                ? fmt::format("no safe order: {} `{}` is to be deleted but has {} active deployment{} or job{}",
-                              op.step.kind, op.step.target, active, active == 1 ? "" : "s", active == 1 ? "" : "s")
-                : fmt::format("no safe order: {} `{}` is to be deleted but work runs in it", op.step.kind,
-                              op.step.target));
-        d.note("it is declared here in the deployed policy", scope_range(deployed, op.step.target, kNone));
-        d.add_help("drain it first: stop or move its work, then delete it");
-      }
+      return {};
     }
   }
-  if (blocked > 0) return {};
 
   std::vector<Step> steps;
   Policy current = world.materialize();

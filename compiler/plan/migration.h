@@ -45,8 +45,8 @@ struct MigrationOptions {
 };
 
 // Orders the change. Without `state` nothing runs (an empty live state).
-// Reports E0240 (no safe order), E0242 (a shrink below live usage) and
-// E0243 (a scope with work to delete); returns the steps found before.
+// Reports what verify::check_change finds (then no step is ordered) and
+// E0240 (no safe order); returns the steps found before.
 std::vector<Step> plan_migration(const model::Policy& deployed, const model::Policy& next,
                                  const verify::LiveState* state, const MigrationOptions& options, DiagnosticSink& sink);
 

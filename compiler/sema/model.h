@@ -170,6 +170,10 @@ struct Scope {
   WorkloadSet accepts = kAllWorkloads;
   bool gpu_sharing = false;  // fractional GPU requests allowed
   bool implicit = false;     // a `default-queue` nobody wrote
+  // `renamed_from = OLD`: the name (not the path) the scope had in the
+  // deployed policy; empty if none. model::previous_path gives the path.
+  std::string renamed_from;
+  SourceRange renamed_from_range;
   WithinQueue within_queue = WithinQueue::by_class;
 
   SourceRange range;

@@ -159,4 +159,12 @@ SourceRange bound_range(const Policy& policy, Index scope, Index resource) {
   return policy.scopes[scope].name_range.valid() ? policy.scopes[scope].name_range : policy.scopes[scope].range;
 }
 
+std::string previous_path(const Policy& policy, Index scope) {
+  const Scope& s = policy.scopes[scope];
+  const std::string& name = s.renamed_from.empty() ? s.name : s.renamed_from;
+  const bool nested = s.kind == ScopeKind::namespace_ || s.kind == ScopeKind::queue;
+  if (!nested || s.parent == kNone) return name;
+  return previous_path(policy, s.parent) + "/" + name;
+}
+
 }  // namespace allot::model

@@ -17,6 +17,10 @@ std::string format_amount(const Policy& policy, Index resource, Amount amount);
 std::string format_quantity(const Policy& policy, Index resource, Amount amount);
 std::string resource_name(const Policy& policy, Index resource);
 
+// The path scope `scope` had before the renames the policy declares
+// (`renamed_from`, on it or on an ancestor): its path when nothing is renamed.
+std::string previous_path(const Policy& policy, Index scope);
+
 // What a pool offers of one resource.
 struct Capacity {
   bool known = false;      // false: the pool does not say (e.g. `cu` on nodes)

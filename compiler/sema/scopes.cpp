@@ -79,6 +79,21 @@ void Analyzer::scope_common(Index scope, const PropertyMap& props) {
   }
   if (const auto* p = props.get("roles")) policy_.scopes[scope].roles = roles(p->value);
   if (const auto* p = props.get("description")) values_.string(p->value);
+  if (const auto* p = props.get("renamed_from")) {
+    if (auto use = values_.name(p->value, "the scope's previous name", true)) {
+      model::Scope& s = policy_.scopes[scope];
+      if (use->name == s.name || use->name.find('/') != std::string::npos) {
+        sink_
+            .error(codes::kWrongValue, p->value.range,
+                   fmt::format("`renamed_from` names the previous name of {} `{}`, not its own name or a path",
+                               model::to_string(s.kind), s.name))
+            .add_help("write the name it had in the deployed policy, e.g. `renamed_from = batch`");
+      } else {
+        s.renamed_from = use->name;
+        s.renamed_from_range = p->value.range;
+      }
+    }
+  }
   preemption_options(scope, props);
 }
 
@@ -191,7 +206,8 @@ void Analyzer::inherit_preemption_options() {
 Index Analyzer::build_quota(Index node, Index parent) {
   const ast::Declaration& decl = *quota_nodes_[node].decl;
   PropertyMap props = values_.properties(
-      *decl.body, "quota", {"child_preemption", "roles", "description", "lend", "reclaim", "borrow_within"}, true);
+      *decl.body, "quota",
+      {"child_preemption", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from"}, true);
   const Index index = new_scope(ScopeKind::quota, decl, parent, decl.name.text);
   if (parent == kNone) {
     if (decl.target) {
@@ -212,7 +228,8 @@ Index Analyzer::build_quota(Index node, Index parent) {
 
 void Analyzer::build_workspace(const ast::Declaration& decl) {
   PropertyMap props = values_.properties(
-      *decl.body, "workspace", {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within"}, true);
+      *decl.body, "workspace",
+      {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from"}, true);
   Index parent = kNone;
   if (decl.target) {
     const Index named = top_scopes_.find(decl.target->text);
@@ -274,8 +291,8 @@ void Analyzer::build_workspace(const ast::Declaration& decl) {
 }
 
 Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
-  PropertyMap props =
-      values_.properties(*decl.body, "namespace", {"roles", "description", "lend", "reclaim", "borrow_within"}, true);
+  PropertyMap props = values_.properties(
+      *decl.body, "namespace", {"roles", "description", "lend", "reclaim", "borrow_within", "renamed_from"}, true);
   const Index index =
       new_scope(ScopeKind::namespace_, decl, workspace, policy_.scopes[workspace].path + "/" + decl.name.text);
   scope_common(index, props);
@@ -319,7 +336,7 @@ Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declar
   PropertyMap props =
       values_.properties(*decl.body, "queue",
                          {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing", "roles",
-                          "description", "lend", "reclaim", "borrow_within", "preemption"},
+                          "description", "lend", "reclaim", "borrow_within", "preemption", "renamed_from"},
                          true);
   const Index index = new_scope(ScopeKind::queue, decl, ns, policy_.scopes[ns].path + "/" + decl.name.text);
   if (decl.name.text == "default-queue") declared_default = true;

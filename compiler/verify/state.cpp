@@ -60,6 +60,37 @@ bool valid_date(const std::string& s) {
   return true;
 }
 
+// `{ id = 7, state = "running", kind = "training", preemptible = true }`;
+// every key is optional, an unknown one is an error.
+template <typename Bad>
+std::optional<LiveJob> parse_job(const toml::table& table, const toml::node& node, Bad& bad,
+                                 const SourceManager& sources, FileId file) {
+  LiveJob job;
+  job.range = to_range(sources, file, node.source());
+  bool ok = true;
+  for (auto&& [key, value] : table) {
+    const std::string k(key.str());
+    if (k == "id" && value.is_integer()) {
+      job.id = value.as_integer()->get();
+    } else if ((k == "state" || k == "kind") && value.is_string()) {
+      (k == "state" ? job.state : job.kind) = value.as_string()->get();
+    } else if (k == "preemptible" && value.is_boolean()) {
+      job.preemptible = value.as_boolean()->get();
+    } else if (k == "id" || k == "state" || k == "kind" || k == "preemptible") {
+      bad(value, fmt::format("a job's `{}` is {}", k,
+                             k == "id"            ? "an integer"
+                             : k == "preemptible" ? "true or false"
+                                                  : "a string"));
+      ok = false;
+    } else {
+      bad(value, fmt::format("unknown job key `{}`", k));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return job;
+}
+
 }  // namespace
 
 std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, const std::string& today,
@@ -95,6 +126,12 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
         }
       } else {
         bad(node, "`policy` is a path or a list of paths");
+      }
+    } else if (k == "plan") {
+      if (const auto* s = node.as_string()) {
+        state.plan = s->get();
+      } else {
+        bad(node, "`plan` is the fingerprint of the plan in force, a string");
       }
     } else if (k == "as_of") {
       state.as_of = date_text(node);
@@ -142,9 +179,26 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
               LiveNode n;
               n.name = (*nt)["name"].value_or(std::string());
               n.range = to_range(sources, file, item.source());
-              if (const toml::node* e = nt->get("expires")) {
-                n.expires = date_text(*e);
-                if (!valid_date(*n.expires)) bad(*e, "`expires` is a date such as 2027-03-31");
+              for (auto&& [nk, nv] : *nt) {
+                const std::string nks(nk.str());
+                if (nks == "name") continue;
+                if (nks == "expires") {
+                  n.expires = date_text(nv);
+                  if (!valid_date(*n.expires)) bad(nv, "`expires` is a date such as 2027-03-31");
+                } else if (nks == "status") {
+                  const std::string st = nv.value_or(std::string());
+                  if (st == "ready") {
+                    n.status = NodeStatus::ready;
+                  } else if (st == "cordoned") {
+                    n.status = NodeStatus::cordoned;
+                  } else if (st == "draining") {
+                    n.status = NodeStatus::draining;
+                  } else {
+                    bad(nv, "a node's `status` is \"ready\", \"cordoned\" or \"draining\"");
+                  }
+                } else {
+                  bad(nv, fmt::format("unknown node key `{}`", nks));
+                }
               }
               pool.nodes.push_back(std::move(n));
             }
@@ -171,12 +225,14 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
         }
         for (auto&& [sk, sv] : *st) {
           const std::string sks(sk.str());
-          if (sks == "used") {
+          if (sks == "used" || sks == "held") {
             const auto* ut = sv.as_table();
             if (!ut) {
-              bad(sv, "`used` is a table such as `{ gpu = 78 }`");
+              bad(sv, fmt::format("`{}` is a table such as `{{ gpu = 78 }}`", sks));
               continue;
             }
+            std::vector<LiveAmount>& into = sks == "used" ? scope.used : scope.held;
+            if (sks == "held") scope.held_given = true;
             for (auto&& [res, amount] : *ut) {
               LiveAmount a;
               a.resource = std::string(res.str());
@@ -191,7 +247,7 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
                 bad(amount, "an amount is a number or a string such as \"80GiB\"");
                 continue;
               }
-              scope.used.push_back(std::move(a));
+              into.push_back(std::move(a));
             }
           } else if (sks == "deployments" || sks == "jobs") {
             if (const auto* i = sv.as_integer()) {
@@ -203,6 +259,19 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
               scope.active += i->get();
             } else if (const auto* a = sv.as_array()) {
               scope.active += static_cast<std::int64_t>(a->size());
+              for (const toml::node& item : *a) {
+                if (item.is_string()) continue;
+                const auto* jt = item.as_table();
+                if (!jt || sks != "jobs") {
+                  bad(item, sks == "jobs" ? "a job is a name or `{ id = 7, state = \"running\", kind = \"training\", "
+                                            "preemptible = true }`"
+                                          : "a deployment is a name");
+                  continue;
+                }
+                if (std::optional<LiveJob> job = parse_job(*jt, item, bad, sources, file)) {
+                  scope.jobs.push_back(std::move(*job));
+                }
+              }
             } else {
               bad(sv, fmt::format("`{}` is a count or a list of names", sks));
             }
@@ -294,16 +363,57 @@ std::int64_t node_count(const Pool& pool) {
   return n;
 }
 
+// The settings of an explicit queue `a` that its implicit successor `b` no
+// longer has.
+std::vector<std::string> reset_settings(const Policy& pa, const Scope& a, const Policy& pb, const Scope& b) {
+  std::vector<std::string> out;
+  for (Index r = 0; r < a.bounds.size(); ++r) {
+    if (!a.bounds[r]) continue;
+    const Bound* other = nullptr;
+    for (Index q = 0; q < b.bounds.size(); ++q) {
+      if (b.bounds[q] && resource_name(pb, q) == resource_name(pa, r)) other = &*b.bounds[q];
+    }
+    if (!other || other->guarantee != a.bounds[r]->guarantee || other->limit != a.bounds[r]->limit)
+      out.push_back(resource_name(pa, r));
+  }
+  auto priority = [](const Policy& p, Index i) { return i < p.priorities.size() ? p.priorities[i].name : ""; };
+  if (priority(pa, a.default_priority) != priority(pb, b.default_priority)) out.emplace_back("priority");
+  if (a.preemptible != b.preemptible) out.emplace_back("preemptible");
+  if (a.grace_period_ms != b.grace_period_ms) out.emplace_back("grace_period");
+  if (a.on_preempt != b.on_preempt) out.emplace_back("on_preempt");
+  if (a.accepts != b.accepts) out.emplace_back("accepts");
+  if (a.gpu_sharing != b.gpu_sharing) out.emplace_back("gpu_sharing");
+  if (a.roles.size() != b.roles.size()) out.emplace_back("roles");
+  return out;
+}
+
 }  // namespace
 
 std::size_t check_change(const Policy& deployed, const Policy& next, const LiveState& state, DiagnosticSink& sink) {
   const std::size_t before = sink.error_count();
   std::size_t resources = std::max<std::size_t>(4, deployed.resources.size());
 
+  // Which scope of the new policy each deployed scope becomes: the one at
+  // its path, or the one that says it was renamed from it (`renamed_from`,
+  // on it or an ancestor). A renamed scope is neither deleted nor new.
+  std::vector<std::optional<Index>> to_deployed(next.scopes.size()), to_next(deployed.scopes.size());
+  for (Index n = 0; n < next.scopes.size(); ++n) {
+    std::optional<Index> d = deployed.find_scope(next.scopes[n].path);  // already renamed: itself
+    if (!d) d = deployed.find_scope(previous_path(next, n));
+    if (d && !to_next[*d]) {
+      to_deployed[n] = d;
+      to_next[*d] = n;
+    }
+  }
+
   // Usage per deployed scope and resource: what the state reports, at least
   // the sum of its children.
   std::vector<std::vector<Amount>> used(deployed.scopes.size(), std::vector<Amount>(resources, 0));
   std::vector<std::vector<SourceRange>> used_at(deployed.scopes.size(), std::vector<SourceRange>(resources));
+  // What non-preemptible work uses: `held` where the state gives it, else
+  // all of `used`.
+  std::vector<std::vector<Amount>> held(deployed.scopes.size(), std::vector<Amount>(resources, 0));
+  std::vector<std::vector<SourceRange>> held_at(deployed.scopes.size(), std::vector<SourceRange>(resources));
   std::vector<std::int64_t> active(deployed.scopes.size(), 0);
   std::vector<SourceRange> active_at(deployed.scopes.size());
   for (const LiveScope& ls : state.scopes) {
@@ -320,20 +430,29 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
     active[*s] = *total;
     active_at[*s] = ls.range;
-    for (const LiveAmount& a : ls.used) {
-      const std::optional<Index> r = resource_index(deployed, a.resource);
-      std::optional<Amount> v = r ? parse_live_amount(deployed, *r, a.text) : std::nullopt;
-      if (!r || *r >= resources) {
-        sink.warning(code::E0229, a.range,
-                     fmt::format("the state names resource `{}`, which the deployed policy lacks", a.resource));
-        continue;
+    for (const bool is_held : {false, true}) {
+      if (is_held && !ls.held_given) break;
+      for (const LiveAmount& a : is_held ? ls.held : ls.used) {
+        const std::optional<Index> r = resource_index(deployed, a.resource);
+        std::optional<Amount> v = r ? parse_live_amount(deployed, *r, a.text) : std::nullopt;
+        if (!r || *r >= resources) {
+          sink.warning(code::E0229, a.range,
+                       fmt::format("the state names resource `{}`, which the deployed policy lacks", a.resource));
+          continue;
+        }
+        if (!v) {
+          sink.error(code::E0220, a.range, fmt::format("invalid amount `{}` of {}", a.text, quoted(a.resource)));
+          continue;
+        }
+        if (!is_held) {
+          used[*s][*r] = *v;
+          used_at[*s][*r] = a.range;
+        }
+        if (is_held || !ls.held_given) {
+          held[*s][*r] = *v;
+          held_at[*s][*r] = a.range;
+        }
       }
-      if (!v) {
-        sink.error(code::E0220, a.range, fmt::format("invalid amount `{}` of {}", a.text, quoted(a.resource)));
-        continue;
-      }
-      used[*s][*r] = *v;
-      used_at[*s][*r] = a.range;
     }
   }
   // Children after parents: sum bottom-up, checked (live amounts are large
@@ -362,6 +481,16 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
           }
         }
       }
+      Amount children_held = 0;
+      for (Index c : s.children) children_held += c < held.size() ? held[c][r] : 0;  // at most `children`
+      if (children_held > held[i][r]) {
+        held[i][r] = children_held;
+        if (!held_at[i][r].valid()) {
+          for (Index c : s.children) {
+            if (held_at[c][r].valid()) held_at[i][r] = held_at[c][r];
+          }
+        }
+      }
     }
     for (Index c : s.children) {
       const std::optional<std::int64_t> sum = checked_add(active[i], c < active.size() ? active[c] : 0);
@@ -375,13 +504,26 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     }
   }
 
+  // Active work not on a queue (a queue reports its own, E0221): what the
+  // state names on the scope itself and on the scopes below it that are not
+  // queues.
+  std::vector<std::int64_t> off_queue(deployed.scopes.size(), 0);
+  for (const LiveScope& ls : state.scopes) {
+    const std::optional<Index> s = deployed.find_scope(ls.path);
+    if (s && deployed.scopes[*s].kind != ScopeKind::queue) off_queue[*s] += ls.active;
+  }
+  for (Index i = static_cast<Index>(deployed.scopes.size()); i-- > 0;) {
+    for (Index c : deployed.scopes[i].children) {
+      if (c < off_queue.size() && deployed.scopes[c].kind != ScopeKind::queue) off_queue[i] += off_queue[c];
+    }
+  }
+
   // Deleted scopes.
   for (Index d = 0; d < deployed.scopes.size(); ++d) {
     const Scope& ds = deployed.scopes[d];
-    if (next.find_scope(ds.path)) continue;
+    if (to_next[d]) continue;
     if (ds.kind == ScopeKind::queue) {
-      const std::optional<Index> parent_in_next =
-          ds.parent == kNone ? std::nullopt : next.find_scope(deployed.scopes[ds.parent].path);
+      const std::optional<Index> parent_in_next = ds.parent == kNone ? std::nullopt : to_next[ds.parent];
       if (ds.name == "default-queue" && parent_in_next) {
         sink.error(code::E0222, next.scopes[*parent_in_next].name_range,
                    fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
@@ -398,12 +540,24 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
                                own, own == 1 ? "" : "s", own == 1 ? "" : "s"))
             .note("it is declared here in the deployed policy", ds.name_range)
             .add_help("stop or move its deployments and jobs first, then delete the queue");
+      } else {
+        for (Index r = 0; r < resources; ++r) {
+          if (used[d][r] <= 0) continue;
+          sink.error(code::E0221, used_at[d][r],
+                     fmt::format("the change deletes queue {}, which runs work using {}", name_of(ds),
+                                 format_amount(deployed, r, used[d][r])))
+              .note("it is declared here in the deployed policy", ds.name_range)
+              .add_help("stop or move its deployments and jobs first, then delete the queue");
+          break;
+        }
       }
       continue;
     }
+    if (ds.parent != kNone && !to_next[ds.parent]) continue;  // reported at the parent
+    bool reported = false;
     for (Index r = 0; r < resources; ++r) {
       if (used[d][r] <= 0) continue;
-      if (ds.parent != kNone && !next.find_scope(deployed.scopes[ds.parent].path)) break;  // reported at the parent
+      reported = true;
       sink.error(
               code::E0224, used_at[d][r],
               fmt::format("the change deletes {}, which uses {}", name_of(ds), format_amount(deployed, r, used[d][r])))
@@ -411,12 +565,19 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
           .add_help("let its work finish or move it first");
       break;
     }
+    if (const std::int64_t n = off_queue[d]; !reported && n > 0) {
+      sink.error(code::E0224, active_at[d].valid() ? active_at[d] : ds.name_range,
+                 fmt::format("the change deletes {}, which has {} active deployment{} or job{}", name_of(ds), n,
+                             n == 1 ? "" : "s", n == 1 ? "" : "s"))
+          .note("it is declared here in the deployed policy", ds.name_range)
+          .add_help("let its work finish or move it first");
+    }
   }
 
   // Reduced scopes and new guarantees on pools that are not running.
   for (Index n = 0; n < next.scopes.size(); ++n) {
     const Scope& ns = next.scopes[n];
-    const std::optional<Index> d = deployed.find_scope(ns.path);
+    const std::optional<Index> d = to_deployed[n];
     for (Index r = 0; r < resources && r < std::max(ns.bounds.size(), std::size_t{4}); ++r) {
       if (d) {
         // Only where the scope's own bound changes; scopes below it inherit.
@@ -437,6 +598,20 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
                       bound_range(deployed, *d, r));
           }
           diag.add_help("reduce it only after its usage has fallen, or reduce it in steps (scale down bottom-up)");
+        } else if (const Amount g = guarantee_of(next, n, r), old_g = guarantee_of(deployed, *d, r), h = held[*d][r];
+                   g < old_g && h > g) {
+          // A guarantee is what the scope can always get back; work that
+          // cannot be preempted keeps what it holds, so the guarantee must
+          // not fall below it.
+          sink.error(code::E0242, bound_range(next, n, r),
+                     fmt::format("{} cannot shrink its guarantee to {}: non-preemptible work holds {} of it now",
+                                 name_of(ns), format_amount(next, r, g), format_amount(next, r, h)))
+              .note(fmt::format("the live state reports {} held by non-preemptible work in {} and its children",
+                                format_amount(next, r, h), name_of(ns)),
+                    held_at[*d][r])
+              .note(fmt::format("the deployed policy guarantees {}", format_amount(deployed, r, old_g)),
+                    bound_range(deployed, *d, r))
+              .add_help("wait until that work has ended or moved, or shrink the guarantee less");
         }
       }
       const Amount new_g = guarantee_of(next, n, r);
@@ -455,6 +630,30 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
         }
       }
     }
+  }
+
+  // A `default-queue` whose declaration is deleted is not deleted: it goes
+  // back to the settings of an implicit one.
+  for (Index n = 0; n < next.scopes.size(); ++n) {
+    const Scope& nq = next.scopes[n];
+    if (nq.kind != ScopeKind::queue || !nq.implicit) continue;
+    const std::optional<Index> d = to_deployed[n];
+    if (!d || deployed.scopes[*d].implicit) continue;
+    const std::vector<std::string> reset = reset_settings(deployed, deployed.scopes[*d], next, nq);
+    if (reset.empty()) continue;
+    std::string list;
+    for (const std::string& f : reset) list += (list.empty() ? "`" : ", `") + f + "`";
+    Amount busy = 0;
+    for (Index r = 0; r < resources; ++r) busy = std::max(busy, used[*d][r]);
+    const bool live = busy > 0 || active[*d] > 0;
+    const SourceRange at = nq.name_range.valid() ? nq.name_range : nq.range;
+    const std::string message =
+        fmt::format("the change deletes the declaration of {}, which resets its {} to the defaults{}", name_of(nq),
+                    list, live ? " while work runs in it" : "");
+    Diagnostic& diag = live ? sink.error(code::E0230, at, message) : sink.warning(code::E0231, at, message);
+    diag.note("it is declared here in the deployed policy", deployed.scopes[*d].name_range);
+    if (live && active_at[*d].valid()) diag.note("the live state reports work in it", active_at[*d]);
+    diag.add_help("keep the `queue default-queue { ... }` declaration, or write the settings it should have now");
   }
 
   // Subscription pools: no scale-in, no deletion, no node removed before it expires.

@@ -15,9 +15,14 @@ namespace allot::verify {
 
 enum class PoolStatus { running, abnormal, creating };
 
+// Whether a node takes new work: `ready`, `cordoned` (admits nothing new)
+// or `draining` (cordoned, its running work being stopped or requeued).
+enum class NodeStatus { ready, cordoned, draining };
+
 struct LiveNode {
   std::string name;
   std::optional<std::string> expires;  // YYYY-MM-DD
+  NodeStatus status = NodeStatus::ready;
   SourceRange range;
 };
 
@@ -37,10 +42,24 @@ struct LiveAmount {
   SourceRange range;
 };
 
+// One job as `allot state` exports it (docs/state.md): for people reading
+// the file; the checks count it as active work.
+struct LiveJob {
+  std::int64_t id = 0;
+  std::string state, kind;
+  bool preemptible = false;
+  SourceRange range;
+};
+
 struct LiveScope {
   std::string path;
   std::vector<LiveAmount> used;
+  // What non-preemptible work uses; absent (`held_given` false): all of
+  // `used` counts as non-preemptible.
+  std::vector<LiveAmount> held;
+  bool held_given = false;
   std::int64_t active = 0;  // active deployments and jobs
+  std::vector<LiveJob> jobs;
   SourceRange range;
 };
 
@@ -48,6 +67,7 @@ struct LiveState {
   std::vector<std::string> policy_files;  // resolved against the state file's folder
   SourceRange policy_range;
   std::string as_of;  // YYYY-MM-DD
+  std::string plan;   // the fingerprint of the plan in force, when exported by allotd
   std::vector<LivePool> pools;
   std::vector<LiveScope> scopes;
 };
@@ -61,7 +81,9 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
 std::optional<model::Amount> parse_live_amount(const model::Policy& policy, model::Index resource,
                                                const std::string& text);
 
-// E0221..E0227, E0229: what the change from `deployed` to `next` would break.
+// E0221..E0227, E0229..E0231 and E0242: what the change from `deployed` to
+// `next` would break (docs/state.md, "What the change must respect"). The
+// migration planner holds every intermediate state to the same function.
 // Returns the number of errors added.
 std::size_t check_change(const model::Policy& deployed, const model::Policy& next, const LiveState& state,
                          DiagnosticSink& sink);

@@ -281,7 +281,9 @@ int run_client(const ClientOptions& o, std::ostream& out, std::ostream& err) {
       err << fmt::format("error: cannot read plan `{}`: {}\n", o.arguments[0], std::strerror(errno));
       return kExitUsage;
     }
-    request = ApplyRequest{resolved};
+    ApplyRequest apply;
+    apply.plan_path = resolved;
+    request = std::move(apply);
   } else {
     request = MetricsRequest{};
   }

@@ -5,7 +5,7 @@
 namespace allot::api {
 
 const char* op_name(const Request& request) {
-  static constexpr const char* kNames[] = {"submit", "ps", "cancel", "status", "apply", "metrics"};
+  static constexpr const char* kNames[] = {"submit", "ps", "cancel", "status", "apply", "metrics", "state"};
   return kNames[request.index()];
 }
 
@@ -35,6 +35,8 @@ Json encode_request(const Request& request) {
           j.set("id", r.id);
         } else if constexpr (std::is_same_v<T, ApplyRequest>) {
           j.set("plan_path", r.plan_path);
+          if (r.force) j.set("force", true);
+          if (!r.refusal.empty()) j.set("refusal", r.refusal);
         }
       },
       request);
@@ -148,15 +150,23 @@ std::variant<Request, ApiError> decode_request(const Json& json) {
     f.check_known({"op"});
     request = StatusRequest{};
   } else if (*op == "apply") {
-    f.check_known({"op", "plan_path"});
+    f.check_known({"op", "plan_path", "force", "refusal"});
     ApplyRequest r;
     r.plan_path = f.string("plan_path", true).value_or("");
+    r.force = f.flag("force");
+    r.refusal = f.string("refusal", false).value_or("");
     if (!f.error && (r.plan_path.empty() || r.plan_path[0] != '/'))
       return bad("field `plan_path` must be an absolute path");
+    if (!f.error && !r.refusal.empty() && !r.force) return bad("field `refusal` needs `\"force\":true`");
+    if (!f.error && r.refusal.size() > kMaxRefusalBytes)
+      return bad("field `refusal` is over " + std::to_string(kMaxRefusalBytes) + " bytes");
     request = std::move(r);
   } else if (*op == "metrics") {
     f.check_known({"op"});
     request = MetricsRequest{};
+  } else if (*op == "state") {
+    f.check_known({"op"});
+    request = StateRequest{};
   } else {
     return bad("unknown op `" + *op + "`");
   }

@@ -48,13 +48,25 @@ struct CancelRequest {
 
 struct StatusRequest {};
 
+inline constexpr std::size_t kMaxRefusalBytes = 4096;
+
 struct ApplyRequest {
   std::string plan_path;  // absolute; read by the daemon
+  // `allot apply --force`: the change was refused by the check against the
+  // live state and is applied anyway; `refusal` says why it was refused
+  // (logged with the caller).
+  bool force = false;
+  std::string refusal;
 };
 
 struct MetricsRequest {};
 
-using Request = std::variant<SubmitRequest, PsRequest, CancelRequest, StatusRequest, ApplyRequest, MetricsRequest>;
+// The live state in the terms of docs/state.md: usage per scope, jobs per
+// queue, the plan in force, the node.
+struct StateRequest {};
+
+using Request =
+    std::variant<SubmitRequest, PsRequest, CancelRequest, StatusRequest, ApplyRequest, MetricsRequest, StateRequest>;
 
 const char* op_name(const Request& request);
 

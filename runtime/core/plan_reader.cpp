@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <unordered_map>
 
 #include "runtime/core/placement.h"
@@ -199,6 +200,8 @@ LoadedPlan read(const toml::table& root) {
                                             std::to_string(kSupportedFormatVersion) + ")");
   plan.metadata.allot_version = string_field(root, "allot_version", false);
   plan.metadata.source_sha256 = string_field(root, "source_sha256", false);
+  for (const toml::table* t : tables(root, "sources"))
+    plan.metadata.sources.push_back({string_field(*t, "path"), string_field(*t, "sha256", false)});
   Cluster& cluster = plan.cluster;
 
   std::unordered_map<std::string, NodeId> node_ids;
@@ -327,8 +330,23 @@ LoadedPlan read(const toml::table& root) {
     if (!scope_ids.emplace(s.name, static_cast<ScopeId>(cluster.scopes.size())).second)
       fail(t, "scope `" + s.name + "` is listed twice");
     plan.scope_pool.push_back(string_field(*t, "pool", false));
+    plan.renamed_from.push_back(string_field(*t, "renamed_from", false));
     own_grants.push_back(std::move(grants));
+    std::ostringstream text;
+    text << *t;
+    plan.scope_text.push_back(text.str());
     cluster.scopes.push_back(std::move(s));
+  }
+  plan.scope_grants = own_grants;
+  {
+    // Everything but the scopes and what follows from them or from where
+    // the policy was compiled.
+    toml::table rest = root;
+    for (const char* key : {"scopes", "placement", "sources", "migration", "source_sha256", "allot_version"})
+      rest.erase(key);
+    std::ostringstream text;
+    text << rest;
+    plan.global_text = text.str();
   }
   // Roles are inherited: a queue's grants are those of the queue and of every
   // ancestor (parents come first, so walking up is enough).

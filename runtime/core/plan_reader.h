@@ -29,6 +29,12 @@ struct PlanMetadata {
   std::int64_t format_version = 0;
   std::string allot_version;
   std::string source_sha256;
+  // `[[sources]]`: every file of the policy as `allot compile` loaded it
+  // (the path as given there) and the SHA-256 of its bytes.
+  struct Source {
+    std::string path, sha256;
+  };
+  std::vector<Source> sources;
 };
 
 // Cluster::nodes[i] is nodes[i]; Cluster::scopes[s].name is the scope's
@@ -39,6 +45,15 @@ struct LoadedPlan {
   Cluster cluster;
   std::vector<PlanNode> nodes;
   std::vector<std::string> scope_pool;
+  // renamed_from[s]: the path scope s had in the plan it replaces (`allot
+  // apply` moves that queue's jobs to it); empty if none.
+  std::vector<std::string> renamed_from;
+  // For telling what a new plan changes (who may apply it): per scope, the
+  // grants of the roles written on it and its table as text; the rest of the
+  // plan (pools, nodes, roles, priorities) as text.
+  std::vector<std::vector<Grant>> scope_grants;
+  std::vector<std::string> scope_text;
+  std::string global_text;
   PlanMetadata metadata;
 };
 

@@ -193,6 +193,22 @@ void Daemon::discover_devices() {
 }
 
 std::string Daemon::install_plan(NodePlan next, const std::string& why) {
+  // The jobs of a renamed queue (`renamed_from` in the plan) move with it,
+  // running and pending alike; undone if the plan is refused.
+  std::vector<std::pair<JobRecord*, std::string>> moved;  // and the queue each had
+  for (runtime::ScopeId s = 0; s < next.plan.renamed_from.size() && s < next.cluster.scopes.size(); ++s) {
+    const std::string& old = next.plan.renamed_from[s];
+    if (old.empty() || next.cluster.scopes[s].kind != runtime::ScopeKind::queue) continue;
+    if (runtime::find_scope(next.cluster, old) != runtime::kNone) continue;  // still there: nothing moves
+    for (auto& [id, rec] : jobs_) {
+      if (is_final(rec.phase) || rec.queue != old) continue;
+      moved.emplace_back(&rec, rec.queue);
+      rec.queue = next.cluster.scopes[s].name;
+    }
+  }
+  auto undo_moves = [&] {
+    for (auto& [rec, queue] : moved) rec->queue = queue;
+  };
   std::vector<PlanJob> live;
   for (const auto& [id, rec] : jobs_) {
     if (is_final(rec.phase)) continue;
@@ -200,8 +216,19 @@ std::string Daemon::install_plan(NodePlan next, const std::string& why) {
     live.push_back({&rec, timer != kill_timers_.end() && timer->second == rec.runs});
   }
   std::variant<PlanChange, std::string> decided = decide_plan_change(next.cluster, live, daemon_uid_, wall_ms());
-  if (auto* e = std::get_if<std::string>(&decided)) return *e;
+  if (auto* e = std::get_if<std::string>(&decided)) {
+    undo_moves();
+    return *e;
+  }
   PlanChange& change = std::get<PlanChange>(decided);
+  for (auto& [rec, queue] : moved) {
+    log(fmt::format("job {}: moved from queue {} to {}, its new name ({})", rec->id, queue, rec->queue, why));
+    journal(*rec);
+    if (const auto it = preemptions_by_queue_.find(queue); it != preemptions_by_queue_.end()) {
+      preemptions_by_queue_[rec->queue] += it->second;
+      preemptions_by_queue_.erase(it);
+    }
+  }
   scheduler_ = std::move(change.core);
   plan_ = std::move(next);
   // Stopping jobs whose GPUs the new core does not hold must release them
@@ -241,7 +268,7 @@ std::string Daemon::install_plan(NodePlan next, const std::string& why) {
   return {};
 }
 
-std::string Daemon::apply_plan_file(const std::string& path, bool from_config) {
+std::string Daemon::apply_plan_file(const std::string& path, bool from_config, const Identity* caller) {
   std::string error;
   const std::optional<std::string> text = read_file(path, error);
   if (!text) return "cannot read plan: " + error;
@@ -251,6 +278,9 @@ std::string Daemon::apply_plan_file(const std::string& path, bool from_config) {
   if (next.node.gpus != plan_.node.gpus) {
     return fmt::format("invalid plan: it gives node {} {} GPUs but this node has {}", config_.node, next.node.gpus,
                        plan_.node.gpus);
+  }
+  if (caller) {
+    if (const std::string why = apply_refusal(plan_.plan, next.plan, *caller); !why.empty()) return "refused: " + why;
   }
   const std::string fingerprint = next.fingerprint;
   const std::string applied_text = next.text;

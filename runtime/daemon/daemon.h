@@ -126,7 +126,9 @@ class Daemon {
 
   // ---- plan
   std::string install_plan(NodePlan next, const std::string& why);  // error message, empty on success
-  std::string apply_plan_file(const std::string& path, bool from_config);
+  // `caller`: a user's request, held to apply_refusal; a refusal comes back
+  // as "refused: ...".
+  std::string apply_plan_file(const std::string& path, bool from_config, const Identity* caller = nullptr);
 
   // ---- jobs
   void run_schedule();
@@ -158,6 +160,7 @@ class Daemon {
   std::string handle(const Identity& who, const api::StatusRequest& r);
   std::string handle(const Identity& who, const api::ApplyRequest& r);
   std::string handle(const Identity& who, const api::MetricsRequest& r);
+  std::string handle(const Identity& who, const api::StateRequest& r);
   std::string refuse(const Identity& who, const std::string& op, const std::string& message);
   runtime::ScopeId resolve_queue(const std::string& name) const;
   bool visible_to(const JobRecord& rec, const Identity& who) const;

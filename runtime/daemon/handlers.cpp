@@ -2,6 +2,7 @@
 // per operation, with the authorization each needs, and the figures that
 // status and metrics report.
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -240,13 +241,93 @@ std::string Daemon::handle(const Identity&, const api::StatusRequest&) {
 }
 
 std::string Daemon::handle(const Identity& who, const api::ApplyRequest& r) {
-  if (!who.admin) return refuse(who, "apply", fmt::format("user {} may not apply plans (admins only)", who.user));
+  if (!who.admin) {
+    // allotd reads the file: a user's plan must be one the user could read.
+    struct stat st {};
+    if (::stat(r.plan_path.c_str(), &st) != 0 || (st.st_uid != who.uid && !(st.st_mode & S_IROTH)))
+      return refuse(who, "apply",
+                    fmt::format("user {} may apply only a plan file of their own or one everybody may read", who.user));
+  }
+  if (r.force) {
+    // The check against the live state refused this change; whoever
+    // overrides it is on record.
+    log(fmt::format("FORCED apply of {} by {} (uid {}, pid {}) over the refusal: {}", r.plan_path, who.user, who.uid,
+                    who.pid, r.refusal.empty() ? "(no reason given)" : r.refusal));
+  }
   log(fmt::format("apply of {} requested by {}", r.plan_path, who.user));
-  const std::string result = apply_plan_file(r.plan_path, false);
+  const std::string result = apply_plan_file(r.plan_path, false, &who);
+  if (result.starts_with("refused: ")) return refuse(who, "apply", result.substr(9));
   log(result);
   if (result.rfind("applied", 0) != 0) return error_reply(api::error_code::invalid_plan, result);
   Json body;
   body.set("message", result);
+  return api::ok_reply(std::move(body));
+}
+
+namespace {
+
+Json resources_json(const runtime::Resources& r) {
+  Json j;
+  j.set("gpu_milli", r.gpu_milli);
+  j.set("cpu_milli", r.cpu_milli);
+  j.set("memory_mib", r.memory_mib);
+  return j;
+}
+
+}  // namespace
+
+std::string Daemon::handle(const Identity&, const api::StateRequest&) {
+  const runtime::Cluster& cluster = plan_.cluster;
+  // Non-preemptible work per scope, subtree included: running and stopping
+  // jobs of queues that are not `preemptible`.
+  std::vector<runtime::Resources> held(cluster.scopes.size());
+  std::vector<JsonArray> jobs(cluster.scopes.size());
+  for (const auto& [id, rec] : jobs_) {
+    if (is_final(rec.phase)) continue;
+    const ScopeId q = runtime::find_scope(cluster, rec.queue);
+    if (q == kNone) continue;
+    const bool preemptible = cluster.scopes[q].queue.preemptible;
+    Json j;
+    j.set("id", rec.id);
+    j.set("state", to_string(rec.phase));
+    j.set("kind", rec.kind);
+    j.set("preemptible", preemptible);
+    j.set("gpu_milli", rec.request.gpu_milli);
+    jobs[q].push_back(std::move(j));
+    if (preemptible || rec.phase == JobPhase::pending) continue;
+    for (ScopeId s = q; s != kNone; s = cluster.scopes[s].parent) held[s] += rec.request;
+  }
+  Json body;
+  Json node;
+  node.set("name", plan_.node.name);
+  node.set("pool", plan_.node.pool);
+  node.set("status", "ready");
+  body.set("node", std::move(node));
+  Json plan;
+  plan.set("path", plan_.path);
+  plan.set("fingerprint", plan_.fingerprint);
+  plan.set("source_sha256", plan_.plan.metadata.source_sha256);
+  JsonArray sources;
+  for (const runtime::PlanMetadata::Source& src : plan_.plan.metadata.sources) {
+    Json f;
+    f.set("path", src.path);
+    f.set("sha256", src.sha256);
+    sources.push_back(std::move(f));
+  }
+  plan.set("sources", std::move(sources));
+  body.set("plan", std::move(plan));
+  JsonArray scopes;
+  for (ScopeId s = 0; s < cluster.scopes.size(); ++s) {
+    if (!in_node_pool(s)) continue;
+    Json j;
+    j.set("path", cluster.scopes[s].name);
+    j.set("kind", kind_name(cluster.scopes[s].kind));
+    j.set("used", resources_json(scheduler_->scope_report(s).used));
+    j.set("held", resources_json(held[s]));
+    if (cluster.scopes[s].kind == runtime::ScopeKind::queue) j.set("jobs", std::move(jobs[s]));
+    scopes.push_back(std::move(j));
+  }
+  body.set("scopes", std::move(scopes));
   return api::ok_reply(std::move(body));
 }
 

@@ -197,4 +197,70 @@ std::variant<PlanChange, std::string> decide_plan_change(const runtime::Cluster&
   return out;
 }
 
+namespace {
+
+bool grants_admin(const std::vector<runtime::Grant>& grants, const Identity& who) {
+  for (const runtime::Grant& g : grants) {
+    if (!(g.actions & runtime::kAdmin)) continue;
+    if (std::find(g.users.begin(), g.users.end(), who.user) != g.users.end()) return true;
+    for (const std::string& group : who.groups) {
+      if (std::find(g.groups.begin(), g.groups.end(), group) != g.groups.end()) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string apply_refusal(const runtime::LoadedPlan& current, const runtime::LoadedPlan& next, const Identity& who) {
+  if (who.admin) return {};
+  // The scopes `who` administers: by the roles of the plan in force, never
+  // by those of the plan being applied.
+  std::vector<std::string> administered;
+  for (ScopeId s = 0; s < current.cluster.scopes.size() && s < current.scope_grants.size(); ++s) {
+    if (grants_admin(current.scope_grants[s], who)) administered.push_back(current.cluster.scopes[s].name);
+  }
+  if (administered.empty())
+    return fmt::format("user {} may not apply plans: only root, allotd's user and roles with `admin` on a scope may",
+                       who.user);
+  std::string list;
+  for (const std::string& a : administered) list += (list.empty() ? "`" : "`, `") + a;
+  list += "`";
+  if (current.global_text != next.global_text)
+    return fmt::format(
+        "user {} may not apply this plan: it changes pools, nodes, roles or priorities, which only root and allotd's "
+        "user may change (user {} administers {})",
+        who.user, who.user, list);
+  auto inside = [&](const runtime::Cluster& c, ScopeId s) {
+    for (ScopeId a = s; a != kNone; a = c.scopes[a].parent) {
+      if (std::find(administered.begin(), administered.end(), c.scopes[a].name) != administered.end()) return true;
+    }
+    return false;
+  };
+  auto outside = [&](const std::string& scope) {
+    return fmt::format(
+        "user {} may not apply this plan: it changes `{}`, which is outside the scopes user {} "
+        "administers ({})",
+        who.user, scope, who.user, list);
+  };
+  std::vector<bool> kept(current.cluster.scopes.size(), false);
+  for (ScopeId n = 0; n < next.cluster.scopes.size(); ++n) {
+    const std::string& name = next.cluster.scopes[n].name;
+    ScopeId c = runtime::find_scope(current.cluster, name);
+    if (c == kNone && n < next.renamed_from.size() && !next.renamed_from[n].empty())
+      c = runtime::find_scope(current.cluster, next.renamed_from[n]);
+    if (c != kNone) kept[c] = true;
+    const bool same = c != kNone && c < current.scope_text.size() && n < next.scope_text.size() &&
+                      current.scope_text[c] == next.scope_text[n];
+    if (same) continue;
+    // A changed scope must be administered where it is now and where it
+    // goes; a new one where it goes.
+    if (!inside(next.cluster, n) || (c != kNone && !inside(current.cluster, c))) return outside(name);
+  }
+  for (ScopeId c = 0; c < current.cluster.scopes.size(); ++c) {
+    if (!kept[c] && !inside(current.cluster, c)) return outside(current.cluster.scopes[c].name);
+  }
+  return {};
+}
+
 }  // namespace allot::daemon

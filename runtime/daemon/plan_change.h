@@ -15,7 +15,9 @@
 
 #include "runtime/core/cluster.h"
 #include "runtime/core/job.h"
+#include "runtime/core/plan_reader.h"
 #include "runtime/core/scheduler.h"
+#include "runtime/daemon/auth.h"
 #include "runtime/daemon/job_record.h"
 
 namespace allot::daemon {
@@ -73,5 +75,12 @@ struct PlanChange {
 std::variant<PlanChange, std::string> decide_plan_change(const runtime::Cluster& cluster,
                                                          const std::vector<PlanJob>& jobs, uid_t daemon_uid,
                                                          runtime::Time now);
+
+// Who may apply a plan (docs/runtime-api.md, "apply"): root and the
+// daemon's user anything; a user with `admin` on scopes (a role written on
+// them in the plan in force) a plan whose changes stay within those scopes'
+// subtrees, pools, nodes, roles and priorities untouched. Empty when `who`
+// may apply `next` over `current`, else why not, naming the scope.
+std::string apply_refusal(const runtime::LoadedPlan& current, const runtime::LoadedPlan& next, const Identity& who);
 
 }  // namespace allot::daemon

@@ -31,4 +31,27 @@ for f in "$tmp"/example*.allot; do
   fi
 done
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 5 ]
+[ "$failed" -eq 0 ] && [ "$passed" -gt 5 ] || exit 1
+
+# docs/state.md: its state file, read against the repository's policies,
+# refuses the PAI rebalance with the error the page shows, and checks clean
+# against the deployed policy itself.
+mkdir "$tmp/state"
+python3 - "$ALLOT_SOURCE_DIR/docs/state.md" "$tmp/state" "$ALLOT_SOURCE_DIR" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+state = re.findall(r"```toml\n(.*?)```", text, re.S)[0]
+state = state.replace('policy = "policies/', f'policy = "{sys.argv[3]}/policies/')
+open(f"{sys.argv[2]}/state.toml", "w", encoding="utf-8").write(state)
+shown = re.search(r"```text\n(error\[E\d+\]: .*?)\n```", text, re.S).group(1)
+open(f"{sys.argv[2]}/shown", "w", encoding="utf-8").write(shown.split("\n")[0] + "\n")
+PY
+status=0
+if "$ALLOT" check --state "$tmp/state/state.toml" "$ALLOT_SOURCE_DIR/policies/pai-rebalanced.allot" >"$tmp/out" 2>&1; then
+  echo "FAIL docs/state.md: the rebalance passed"; status=1
+fi
+grep -qF "$(cat "$tmp/state/shown")" "$tmp/out" || { echo "FAIL docs/state.md: not the error shown:"; cat "$tmp/out"; status=1; }
+"$ALLOT" check --state "$tmp/state/state.toml" "$ALLOT_SOURCE_DIR/policies/pai-quota-tree.allot" >"$tmp/out" 2>&1 ||
+  { echo "FAIL docs/state.md: the deployed policy against its own state:"; cat "$tmp/out"; status=1; }
+[ "$status" -eq 0 ] && echo "docs/state.md: ok"
+exit "$status"

@@ -1,6 +1,7 @@
 // decide_plan_change: what installing a plan does with each job allotd
 // knows (docs/runtime-api.md, "Plan changes" and "Stopping").
 #include <catch2/catch.hpp>
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -349,4 +350,77 @@ TEST_CASE("status: a workspace bound to a quota shows the guarantee it may claim
   CHECK(gpu("wq") == 0);
   CHECK(gpu("wa/ns") == 0);                                   // namespaces and queues show what they declare
   CHECK(shown[runtime::find_scope(c, "wa")].cpu_milli == 0);  // QA declares no CPUs
+}
+
+// ---- apply_refusal: who may apply a plan (docs/runtime-api.md, "apply")
+
+namespace {
+
+// kPlan with role `ops-a` (amy, admin) written on QA; `edit` changes the text.
+runtime::LoadedPlan rights_plan(const std::function<void(std::string&)>& edit = {}) {
+  std::string text = plan_text("4000", true);
+  text.replace(text.find("[[scopes]]"), 0,
+               "[[roles]]\nname = \"ops-a\"\nusers = [\"amy\"]\ngroups = []\npermissions = [\"admin\"]\n\n");
+  const std::string qa =
+      "name = \"QA\"\nparent = \"Q\"\npool = \"p\"\nbounds = { gpu = { guarantee = 2000, limit = 4000 } }\nroles = []";
+  text.replace(text.find(qa), qa.size(),
+               "name = \"QA\"\nparent = \"Q\"\npool = \"p\"\nbounds = { gpu = { guarantee = 2000, limit = 4000 } "
+               "}\nroles = [\"ops-a\"]");
+  if (edit) edit(text);
+  auto read = runtime::read_plan(text, "plan.toml");
+  if (const auto* e = std::get_if<runtime::PlanError>(&read)) FAIL(e->to_string());
+  return std::get<runtime::LoadedPlan>(std::move(read));
+}
+
+void replace(std::string& text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), to);
+}
+
+daemon::Identity user(const std::string& name, bool admin = false) {
+  daemon::Identity who;
+  who.uid = 1001;
+  who.user = name;
+  who.admin = admin;
+  return who;
+}
+
+}  // namespace
+
+TEST_CASE("apply_refusal: a scope admin applies changes within the scope's subtree only") {
+  const runtime::LoadedPlan current = rights_plan();
+  // The limit of QA and a queue below it: within amy's subtree.
+  const runtime::LoadedPlan inside = rights_plan([](std::string& t) {
+    replace(t, "bounds = { gpu = { guarantee = 2000, limit = 4000 } }\nroles = [\"ops-a\"]",
+            "bounds = { gpu = { guarantee = 2000, limit = 3000 } }\nroles = [\"ops-a\"]");
+    replace(t, "grace_period_ms = 1000", "grace_period_ms = 2000");
+  });
+  CHECK(daemon::apply_refusal(current, inside, user("amy")).empty());
+  CHECK(daemon::apply_refusal(current, current, user("amy")).empty());
+
+  // QB is outside: refused, naming it.
+  const runtime::LoadedPlan outside = rights_plan([](std::string& t) {
+    replace(t, "bounds = { gpu = { guarantee = 2000 } }", "bounds = { gpu = { guarantee = 1000 } }");
+  });
+  CHECK(daemon::apply_refusal(current, outside, user("amy")) ==
+        "user amy may not apply this plan: it changes `QB`, which is outside the scopes user amy administers (`QA`)");
+  // Root and the daemon's user may apply anything.
+  CHECK(daemon::apply_refusal(current, outside, user("root", true)).empty());
+
+  // Moving a scope from outside into the subtree is a change outside it.
+  const runtime::LoadedPlan moved = rights_plan([](std::string& t) {
+    replace(t, "path = \"wb\"\nkind = \"workspace\"\nname = \"wb\"\nparent = \"QB\"",
+            "path = \"wb\"\nkind = \"workspace\"\nname = \"wb\"\nparent = \"QA\"");
+  });
+  CHECK(daemon::apply_refusal(current, moved, user("amy")).find("it changes `wb`") != std::string::npos);
+
+  // Priorities are nobody's scope.
+  const runtime::LoadedPlan priorities = rights_plan([](std::string& t) { replace(t, "value = 500", "value = 600"); });
+  CHECK(daemon::apply_refusal(current, priorities, user("amy")).find("pools, nodes, roles or priorities") !=
+        std::string::npos);
+
+  // Without `admin` on any scope: no plan at all.
+  CHECK(daemon::apply_refusal(current, inside, user("bob")) ==
+        "user bob may not apply plans: only root, allotd's user and roles with `admin` on a scope may");
 }

@@ -302,6 +302,9 @@ TEST_CASE("protocol: requests round trip and bad ones are refused with bad_reque
       R"({"op":"cancel","id":"7"})",
       R"({"op":"apply","plan_path":"plan.toml"})",
       R"({"op":"ps","all":"yes"})",
+      R"({"op":"apply","plan_path":"/p.toml","refusal":"E0221"})",
+      R"({"op":"apply","plan_path":"/p.toml","force":"yes"})",
+      R"({"op":"state","all":true})",
       "not json",
   };
   for (const char* line : bad) {
@@ -311,6 +314,25 @@ TEST_CASE("protocol: requests round trip and bad ones are refused with bad_reque
     CHECK(std::get<api::ApiError>(r).code == api::error_code::bad_request);
   }
   CHECK(std::holds_alternative<api::ApiError>(api::parse_request_line(std::string(api::kMaxRequestLine, ' '))));
+}
+
+TEST_CASE("protocol: state and a forced apply round trip") {
+  const auto state = api::parse_request_line(R"({"op":"state"})");
+  REQUIRE(std::holds_alternative<api::Request>(state));
+  CHECK(std::holds_alternative<api::StateRequest>(std::get<api::Request>(state)));
+  api::ApplyRequest forced;
+  forced.plan_path = "/tmp/p.toml";
+  forced.force = true;
+  forced.refusal = "E0221: the change deletes queue `w/ns/batch`";
+  const auto back = api::parse_request_line(api::encode_request(forced).dump());
+  REQUIRE(std::holds_alternative<api::Request>(back));
+  const auto* got = std::get_if<api::ApplyRequest>(&std::get<api::Request>(back));
+  REQUIRE(got);
+  CHECK(got->force);
+  CHECK(got->refusal == forced.refusal);
+  const std::string long_refusal = R"({"op":"apply","plan_path":"/p.toml","force":true,"refusal":")" +
+                                   std::string(api::kMaxRefusalBytes + 1, 'x') + "\"}";
+  CHECK(std::holds_alternative<api::ApiError>(api::parse_request_line(long_refusal)));
 }
 
 TEST_CASE("protocol: amounts parse exactly") {
