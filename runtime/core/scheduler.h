@@ -79,7 +79,8 @@ class Scheduler {
 
   // ---- queries ---------------------------------------------------------------
   // Why a pending job waits (waiting.cpp); nullopt if it is not pending.
-  std::optional<WaitReason> wait_reason(JobId id) const;
+  // Whom it could preempt is plan_preemption's question.
+  std::optional<WaitReason> wait_reason(JobId id) const;  // cheap: no victim search
   ScopeReport scope_report(ScopeId scope) const;
   std::optional<JobView> job(JobId id) const;
   std::size_t running_count() const { return running_count_; }

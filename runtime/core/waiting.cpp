@@ -80,8 +80,11 @@ std::optional<WaitReason> Scheduler::wait_reason(JobId id) const {
                                              : "every node of the pool is cordoned";
     return why;
   }
-  // The limits, as within_limits() checks them, stopping at the first miss.
+  // The limits, as within_limits() checks them. A limit a scope inherits
+  // fails at the scope that declares it too: that one is named (the first
+  // miss if none declares it).
   const Resources& request = rec.job.request;
+  std::optional<WaitReason> miss;
   ScopeId child = kNone;
   for (ScopeId s = rec.job.queue; s != kNone; child = s, s = info_[s].parent) {
     const ScopeUsage& u = usage_[s];
@@ -92,20 +95,25 @@ std::optional<WaitReason> Scheduler::wait_reason(JobId id) const {
       const Amount use = std::max(u.used[r], later[r]) + kept[r];
       const Amount limit = info_[s].own_limit[r];
       if (use + request[r] <= limit) continue;
-      why.kind = WaitKind::scope_limit;
-      why.scope = s;
-      why.resource = r;
-      why.limit = limit;
-      why.used = use;
-      why.request = request[r];
-      why.over = use + request[r] - limit;
       const bool declared = (info_[s].declared & bit(r)) != 0;
-      why.message = "`" + cluster_.scopes[s].name + "` is at its " + (declared ? "" : "inherited ") + to_string(r) +
-                    " limit: " + shown(r, use) + " used of " + shown(r, limit) + ", the job needs " +
-                    shown(r, request[r]) + " (" + shown(r, why.over) + " over)";
-      return why;
+      if (miss && !declared) continue;
+      WaitReason w;
+      w.kind = WaitKind::scope_limit;
+      w.scope = s;
+      w.resource = r;
+      w.limit = limit;
+      w.used = use;
+      w.request = request[r];
+      w.over = use + request[r] - limit;
+      w.message = "`" + cluster_.scopes[s].name + "` is at its " + (declared ? "" : "inherited ") + to_string(r) +
+                  " limit: " + shown(r, use) + " used of " + shown(r, limit) + ", the job needs " +
+                  shown(r, request[r]) + " (" + shown(r, w.over) + " over)";
+      miss = std::move(w);
+      if (declared) return miss;
+      break;
     }
   }
+  if (miss) return miss;
   if (!within_limits(rec.job.queue, request)) {
     why.kind = WaitKind::lending_kept;
     why.message = "the pool's idle GPUs are kept by scopes that lend less than their guarantee";
@@ -128,8 +136,6 @@ std::optional<WaitReason> Scheduler::wait_reason(JobId id) const {
     why.kind = WaitKind::no_capacity;
     why.message = "no capacity: the job needs " + shown(Resource::gpu, g) + ", " + shown(Resource::gpu, free_milli) +
                   " free" + (share_short ? " (and no GPU with room for the share)" : "");
-    if (std::optional<VictimPlan> plan = find_victims(rec, 0); !plan && may_preempt(rec))
-      why.message += "; no rule lets it preempt a running job";
     return why;
   }
   why.kind = WaitKind::next_pass;

@@ -194,11 +194,12 @@ std::string Daemon::handle(const Identity& who, const api::ExplainRequest& r) {
   if (queue != kNone) {
     // The path from the queue up, with what each scope holds now.
     lines.push_back("scopes (gpu used / guarantee / limit, pending):");
+    const std::vector<runtime::Resources> guarantees = shown_guarantees(plan_.cluster);
     for (runtime::ScopeId s = queue; s != kNone; s = plan_.cluster.scopes[s].parent) {
       const runtime::ScopeReport rep = scheduler_->scope_report(s);
       const runtime::Resource g = runtime::Resource::gpu;
       lines.push_back(fmt::format("  {} {}: {} / {} / {}, {} pending{}", kind_name(plan_.cluster.scopes[s].kind),
-                                  plan_.cluster.scopes[s].name, shown(g, rep.used[g]), shown(g, rep.guaranteed[g]),
+                                  plan_.cluster.scopes[s].name, shown(g, rep.used[g]), shown(g, guarantees[s][g]),
                                   shown(g, rep.limit[g]), shown(g, rep.pending[g]),
                                   why && why->kind == runtime::WaitKind::scope_limit && why->scope == s
                                       ? fmt::format("  <- at its {} limit", runtime::to_string(why->resource))
