@@ -153,6 +153,7 @@ class World {
   }
 
   void apply(const Step& step) {
+    if (step.kind == "node") return;  // a drain of a leaving node changes no bound
     if (step.kind == "pool") {
       WorkPool* p = pool(step.target);
       if (!p) return;
@@ -451,6 +452,17 @@ std::vector<Op> pending_ops(World& world, const Policy& deployed, const Policy& 
       const model::Capacity c = model::pool_capacity(policy, i, kGpu);
       return StepBound{c.fixed, c.unbounded ? std::nullopt : std::optional<Amount>(c.amount)};
     };
+    // A named node that leaves its pool is drained first (`allot node
+    // drain`, docs/runtime-api.md): its jobs stop and requeue elsewhere
+    // before the pool shrinks or goes. The policy is unchanged by it.
+    if (p.deployed) {
+      for (const NamedNode& n : p.deployed->nodes) {
+        bool stays = false;
+        if (p.next)
+          for (const NamedNode& m : p.next->nodes) stays = stays || m.name == n.name;
+        if (!stays) ops.push_back({Step{StepAction::drain, "node", n.name, {}, {}}, 2, 0, order});
+      }
+    }
     if (p.deployed && !p.next) {
       ops.push_back({Step{StepAction::remove, "pool", p.name, {{kGpu, gpu(deployed, p.deployed), std::nullopt}}, {}}, 3,
                      0, order});
@@ -468,7 +480,7 @@ std::vector<Op> pending_ops(World& world, const Policy& deployed, const Policy& 
 }
 
 bool prerequisites(World& world, const Op& op) {
-  if (op.step.kind == "pool") return true;
+  if (op.step.kind == "pool" || op.step.kind == "node") return true;
   WorkScope* w = world.scope(op.step.target);
   if (!w) return false;
   if (op.step.action == StepAction::remove) {
@@ -508,7 +520,7 @@ std::vector<Step> plan_migration(const Policy& deployed, const Policy& next, con
   // with work to delete.
   std::size_t blocked = 0;
   for (const Op& op : pending) {
-    if (op.step.kind == "pool") continue;
+    if (op.step.kind == "pool" || op.step.kind == "node") continue;
     const auto used = usage.used.find(op.step.target);
     if (op.step.action == StepAction::shrink && used != usage.used.end()) {
       for (const BoundChange& c : op.step.changes) {
