@@ -126,9 +126,7 @@ std::string Daemon::submit_reply(runtime::JobId id) const {
 std::string Daemon::handle(const Identity& who, const api::NodeRequest& r) {
   const std::string op = fmt::format("node {}", api::to_string(r.action));
   if (!who.admin)
-    return refuse(who, op,
-                  fmt::format("user {} may not {} nodes (admins only)", who.user,
-                              r.action == api::NodeAction::uncordon ? "uncordon" : api::to_string(r.action)));
+    return refuse(who, op, fmt::format("user {} may not {} nodes (admins only)", who.user, api::to_string(r.action)));
   if (r.node != plan_.node.name)
     return error_reply(api::error_code::not_found,
                        fmt::format("this allotd runs node `{}`, not `{}`", plan_.node.name, r.node));
