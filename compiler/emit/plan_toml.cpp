@@ -220,6 +220,11 @@ std::string render_plan_toml(const plan::Plan& plan) {
     out += fmt::format("hosts = {}\n", strings(workloads(pool.hosts)));
     if (pool.placement != PoolPlacement::best_fit)  // absent: best_fit
       out += fmt::format("placement = {}\n", toml_string(placement_name(pool.placement)));
+    if (pool.provider != Provider::generic)  // absent: generic
+      out += fmt::format("provider = {}\n", toml_string(pool.provider == Provider::eas ? "eas" : "modelarts"));
+    if (pool.status != DeclaredStatus::running)  // absent: running; allotd admits only on a running pool
+      out +=
+          fmt::format("status = {}\n", toml_string(pool.status == DeclaredStatus::abnormal ? "abnormal" : "creating"));
     out += fmt::format("billing = {}\n", toml_string(billing_mode(pool.billing.mode)));
     if (pool.billing.mode != BillingMode::pay_as_you_go) {
       out += fmt::format("term_months = {}\nauto_renew = {}\n", pool.billing.term_months, pool.billing.auto_renew);

@@ -163,6 +163,7 @@ class World {
   }
 
   void apply(const Step& step) {
+    if (step.kind == "node") return;  // a drain of a leaving node changes no bound
     if (step.kind == "pool") {
       WorkPool* p = pool(step.target);
       if (!p) return;
@@ -404,6 +405,17 @@ std::vector<Op> pending_ops(World& world, const Policy& deployed, const Policy& 
       const model::Capacity c = model::pool_capacity(policy, i, kGpu);
       return StepBound{c.fixed, c.unbounded ? std::nullopt : std::optional<Amount>(c.amount)};
     };
+    // A named node that leaves its pool is drained first (`allot node
+    // drain`, docs/runtime-api.md): its jobs stop and requeue elsewhere
+    // before the pool shrinks or goes. The policy is unchanged by it.
+    if (p.deployed) {
+      for (const NamedNode& n : p.deployed->nodes) {
+        bool stays = false;
+        if (p.next)
+          for (const NamedNode& m : p.next->nodes) stays = stays || m.name == n.name;
+        if (!stays) ops.push_back({Step{StepAction::drain, "node", n.name, {}, {}}, 2, 0, order});
+      }
+    }
     if (p.deployed && !p.next) {
       ops.push_back({Step{StepAction::remove, "pool", p.name, {{kGpu, gpu(deployed, p.deployed), std::nullopt}}, {}}, 3,
                      0, order});
@@ -421,7 +433,7 @@ std::vector<Op> pending_ops(World& world, const Policy& deployed, const Policy& 
 }
 
 bool prerequisites(World& world, const Op& op) {
-  if (op.step.kind == "pool") return true;
+  if (op.step.kind == "pool" || op.step.kind == "node") return true;
   WorkScope* w = world.scope(op.step.target);
   if (!w) return false;
   if (op.step.action == StepAction::remove) {

@@ -33,8 +33,8 @@ struct BoundChange {
 
 struct Step {
   StepAction action = StepAction::update;
-  std::string kind;                  // `quota`, `workspace`, `namespace`, `queue` or `pool`
-  std::string target;                // scope path or pool name
+  std::string kind;    // `quota`, `workspace`, `namespace`, `queue`, `pool` or `node` (drain of a leaving node)
+  std::string target;  // scope path, pool or node name
   std::vector<BoundChange> changes;  // drain, shrink, grow, create (scopes); pools: gpu capacity
   std::vector<std::string> fields;   // update: the properties that change
 };

@@ -39,6 +39,7 @@ inline constexpr const char* kDivisionByZero = code::E0130;
 inline constexpr const char* kInvalidDate = code::E0131;
 inline constexpr const char* kLendWithoutGuarantee = code::E0132;
 inline constexpr const char* kLendAboveGuarantee = code::E0133;
+inline constexpr const char* kTermNotOffered = code::E0134;
 inline constexpr const char* kInferenceOnShared = code::W0101;
 inline constexpr const char* kUnusedRole = code::W0102;
 inline constexpr const char* kUnusedPriority = code::W0103;

@@ -108,7 +108,8 @@ void Analyzer::flavor_body(Index index, const ast::Declaration& decl) {
 
 void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
   PropertyMap props = values_.properties(
-      *decl.body, "pool", {"type", "purpose", "billing", "nodes", "system_disk", "hosts", "placement", "description"},
+      *decl.body, "pool",
+      {"type", "purpose", "billing", "provider", "status", "nodes", "system_disk", "hosts", "placement", "description"},
       false);
   model::Pool& pool = policy_.pools[index];
   bool type_known = true;
@@ -148,8 +149,19 @@ void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
                                  "placement policy"))
       pool.placement = static_cast<model::PoolPlacement>(*pl);
   }
+  SourceRange provider_range;
+  if (const auto* p = props.get("provider")) {
+    provider_range = p->range;
+    if (auto pr = values_.choice(p->value, {{"generic", 0}, {"eas", 1}, {"modelarts", 2}}, "provider"))
+      pool.provider = static_cast<model::Provider>(*pr);
+  }
+  if (const auto* p = props.get("status")) {
+    if (auto st = values_.choice(p->value, {{"running", 0}, {"abnormal", 1}, {"creating", 2}}, "pool status"))
+      pool.status = static_cast<model::DeclaredStatus>(*st);
+  }
   if (const auto* p = props.get("billing")) {
     if (auto b = values_.billing(p->value)) pool.billing = std::move(*b);
+    values_.check_term(pool.billing, pool.provider, pool.purpose == model::PoolPurpose::serving, provider_range);
   } else {
     pool.billing.ceiling.resize(policy_.resources.size());
   }

@@ -78,7 +78,8 @@ enum class BillingMode { subscription, pay_as_you_go, hybrid };
 
 struct Billing {
   BillingMode mode = BillingMode::pay_as_you_go;
-  int term_months = 0;  // subscription and hybrid: 1, 2, 3, 6 or 12
+  int term_months = 0;  // subscription and hybrid: 1 to 12, as the provider offers (ValueReader::check_term)
+  SourceRange term_range;
   bool auto_renew = false;
   Bounds ceiling;  // pay_as_you_go and hybrid: elastic ceiling (limits only)
   SourceRange range;
@@ -100,6 +101,12 @@ struct NamedNode {
 // Where the runtime places admitted jobs on the pool's nodes (`placement`,
 // docs/scheduling.md "Placement").
 enum class PoolPlacement { best_fit, first_fit, spread, fgd };
+// Whose rules a pool's subscription follows (docs/language.md, "Providers"):
+// the terms it may be bought for, and whether it may be scaled.
+enum class Provider { generic, eas, modelarts };
+// The pool's status as declared (`status = ...`); only a running pool admits
+// jobs (allotd).
+enum class DeclaredStatus { running, abnormal, creating };
 
 struct Pool {
   std::string name;
@@ -111,6 +118,8 @@ struct Pool {
   std::int64_t system_disk_gib = 200;  // per node, 200..2000
   WorkloadSet hosts = kAllWorkloads;   // derived from purpose unless written
   PoolPlacement placement = PoolPlacement::best_fit;
+  Provider provider = Provider::generic;
+  DeclaredStatus status = DeclaredStatus::running;
   std::string description;
   SourceRange range;
   SourceRange name_range;

@@ -270,6 +270,8 @@ void Analyzer::build_workspace(const ast::Declaration& decl) {
           .add_help("remove `billing = ...` or the binding `on ...`");
     } else {
       policy_.scopes[index].billing = values_.billing(p->value);
+      if (policy_.scopes[index].billing)
+        values_.check_term(*policy_.scopes[index].billing, model::Provider::generic, false, SourceRange{});
     }
   }
   scope_common(index, props);

@@ -300,14 +300,40 @@ std::optional<int> ValueReader::months(std::string_view key, const ast::Value& v
   }
   Decimal dec;
   if (!decimal(*lit, e->range, dec)) return std::nullopt;
-  const bool allowed = dec.scale == 0 && (dec.mantissa == 1 || dec.mantissa == 2 || dec.mantissa == 3 ||
-                                          dec.mantissa == 6 || dec.mantissa == 12);
-  if (!allowed) {
+  // Which terms are sold depends on the provider (check_term).
+  if (dec.scale != 0 || dec.mantissa < 1 || dec.mantissa > 12) {
     sink_.error(codes::kOutOfRange, e->range,
-                fmt::format("a term must be 1, 2, 3, 6 or 12 months, found `{}`", text(e->range)));
+                fmt::format("a term is a whole number of months from 1 to 12, found `{}`", text(e->range)));
     return std::nullopt;
   }
   return static_cast<int>(dec.mantissa);
+}
+
+void ValueReader::check_term(const model::Billing& b, model::Provider provider, bool serving,
+                             SourceRange provider_range) {
+  if (b.term_months == 0 || !b.term_range.valid()) return;
+  const int t = b.term_months;
+  std::string offered;
+  bool ok = false;
+  switch (provider) {
+    case model::Provider::generic:
+    case model::Provider::eas:
+      ok = t == 1 || t == 2 || t == 3 || t == 6 || t == 12;
+      offered = "1, 2, 3 or 6 months or a year (12mo)";
+      break;
+    case model::Provider::modelarts:
+      ok = t <= (serving ? 11 : 12);
+      offered = serving ? "1 to 11 months for service deployment" : "1 to 12 months";
+      break;
+  }
+  if (ok) return;
+  const char* name = provider == model::Provider::eas         ? "EAS"
+                     : provider == model::Provider::modelarts ? "ModelArts"
+                                                              : "the generic provider";
+  Diagnostic& d =
+      sink_.error(codes::kTermNotOffered, b.term_range, fmt::format("`{}mo` is not a term {} sells", t, name));
+  if (provider_range.valid()) d.note("the provider is set here", provider_range);
+  d.add_help(fmt::format("{} sells {}", name, offered));
 }
 
 std::optional<std::int64_t> ValueReader::memory_mib(const ast::Value& v) {
@@ -511,6 +537,7 @@ std::optional<model::Billing> ValueReader::billing(const ast::Value& v) {
     if (const auto* p = props.get("term")) {
       if (auto m = months("term", p->value)) {
         b.term_months = *m;
+        b.term_range = p->value.range;
       } else {
         ok = false;
       }
@@ -522,7 +549,8 @@ std::optional<model::Billing> ValueReader::billing(const ast::Value& v) {
   }
   if (has_term && b.term_months == 0 && ok) {
     sink_.error(codes::kMissingProperty, tag->range, fmt::format("`{}` billing has no `term`", tag->text))
-        .add_help(fmt::format("write `{} {{ term = 12mo }}`; terms are 1, 2, 3, 6 or 12 months", tag->text));
+        .add_help(fmt::format(
+            "write `{} {{ term = 12mo }}`; terms are 1 to 12 months, as the pool's provider sells them", tag->text));
   }
   return b;
 }

@@ -82,6 +82,9 @@ class ValueReader {
   std::optional<std::vector<NameUse>> names(const ast::Value& v, std::string_view expected, bool strings_too);
   std::optional<model::WorkloadSet> workloads(const ast::Value& v);
   std::optional<model::Billing> billing(const ast::Value& v);
+  // Reports (E0134) a term the provider does not sell; `serving`: a
+  // ModelArts service-deployment pool (1 to 11 months).
+  void check_term(const model::Billing& b, model::Provider provider, bool serving, SourceRange provider_range);
   // A tagged value: `tag`, `tag { ... }` or `{ ... }` (then no tag). The
   // body, when there is one, points into `v`.
   struct Tagged {

@@ -220,12 +220,12 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
       }
     }
     if (auto* refuted = std::get_if<Refuted>(&result)) {
-      const std::optional<Values> state = native ? std::move(native) : values_of(q.obligation, refuted->counterexample);
+      const std::optional<Values> found = native ? std::move(native) : values_of(q.obligation, refuted->counterexample);
       // Never report a counterexample we cannot confirm ourselves.
-      if (!state || !satisfies(q.obligation, *state)) {
+      if (!found || !satisfies(q.obligation, *found)) {
         result = Unknown{"the solver's counterexample did not check"};
       } else {
-        const Values& m = *state;
+        const Values& m = *found;
         auto term_value = [&](const std::unordered_map<Index, NodeId>& terms, Index x) {
           auto it = terms.find(x);
           return it == terms.end() ? Amount{0} : evaluate(q.obligation, it->second, m).value_or(0);

@@ -523,9 +523,9 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     const Scope& ds = deployed.scopes[d];
     if (to_next[d]) continue;
     if (ds.kind == ScopeKind::queue) {
-      const std::optional<Index> parent_in_next = ds.parent == kNone ? std::nullopt : to_next[ds.parent];
-      if (ds.name == "default-queue" && parent_in_next) {
-        sink.error(code::E0222, next.scopes[*parent_in_next].name_range,
+      const Index parent_in_next = ds.parent == kNone || !to_next[ds.parent] ? kNone : *to_next[ds.parent];
+      if (ds.name == "default-queue" && parent_in_next != kNone) {
+        sink.error(code::E0222, next.scopes[parent_in_next].name_range,
                    fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
             .note("it is declared here in the deployed policy", ds.name_range);
       }
@@ -667,17 +667,45 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
       }
       return SourceRange{};
     }();
+    // Nodes whose subscription has expired may go (every provider): the
+    // live state's expiry dates, and those of the deployed policy for nodes
+    // the state does not list.
+    std::int64_t expired = 0;
+    for (const LivePool& lp : state.pools) {
+      if (lp.name != dp.name) continue;
+      for (const LiveNode& node : lp.nodes) expired += node.expires && *node.expires <= state.as_of ? 1 : 0;
+    }
+    for (const NamedNode& nn : dp.nodes) {
+      if (!nn.expires || *nn.expires > state.as_of) continue;
+      bool listed = false;
+      for (const LivePool& lp : state.pools)
+        for (const LiveNode& node : lp.nodes) listed = listed || (lp.name == dp.name && node.name == nn.name);
+      expired += listed ? 0 : 1;
+    }
+    const std::int64_t nodes_before = node_count(dp);
     if (!np) {
+      if (nodes_before > 0 && expired >= nodes_before) continue;  // every node has expired
       sink.error(code::E0225, live_range.valid() ? live_range : state.policy_range,
                  fmt::format("the change deletes subscription pool {}", quoted(dp.name)))
-          .note("it is declared here in the deployed policy", dp.name_range)
-          .add_help("a subscription pool runs until its term ends; keep it in the policy");
+          .note(fmt::format("it is declared here in the deployed policy; {} of its {} nodes have expired", expired,
+                            nodes_before),
+                dp.name_range)
+          .add_help("a subscription pool runs until its term ends; delete it once every node has expired");
       continue;
     }
     const Pool& npool = next.pools[*np];
+    if (dp.provider == Provider::modelarts && node_count(npool) > nodes_before) {
+      sink.error(code::E0250, npool.name_range,
+                 fmt::format("the change scales ModelArts pool {} from {} to {} nodes", quoted(dp.name), nodes_before,
+                             node_count(npool)))
+          .note("the deployed policy bills it yearly/monthly here", dp.billing.range)
+          .add_help("a yearly/monthly ModelArts pool keeps its size; buy another pool or use pay-as-you-go");
+    }
+    // Scale-in by expired nodes only; E0226 below names a node removed early.
+    const bool only_expired_leave = node_count(npool) >= nodes_before - expired;
     for (Index r : {kGpu, kCpu, kMemory}) {
       const Amount before_amount = fixed_total(deployed, p, r), after = fixed_total(next, *np, r);
-      if (after < before_amount) {
+      if (after < before_amount && !only_expired_leave) {
         sink.error(code::E0225, npool.name_range,
                    fmt::format("the change scales in subscription pool {} from {} to {}", quoted(dp.name),
                                format_amount(deployed, r, before_amount), format_amount(next, r, after)))

@@ -102,7 +102,7 @@ tl::expected<Json, CallError> call(const std::string& socket_path, const Request
 
 bool is_client_command(const std::string& command) {
   return command == "submit" || command == "ps" || command == "cancel" || command == "status" || command == "apply" ||
-         command == "metrics";
+         command == "metrics" || command == "node" || command == "explain";
 }
 
 namespace {
@@ -130,10 +130,37 @@ std::string amount_or_unlimited(const Json* j) {
   return milli(j);
 }
 
+// The REASON column of a pending job, squeue style: short, from the
+// structured `waiting` the daemon sends.
+std::string short_reason(const Json& job) {
+  const Json* w = job.find("waiting");
+  if (!w || !w->as_object()) return "-";
+  const std::string kind = str(w->find("kind"));
+  if (kind == "scope_limit") {
+    const std::string resource = str(w->find("resource"));
+    const std::string over = resource == "memory" ? str(w->find("over")) + "MiB" : milli(w->find("over")) + resource;
+    return fmt::format("limit:{}(+{})", str(w->find("scope")), over);
+  }
+  if (kind == "no_capacity") return fmt::format("capacity({}gpu free)", milli(w->find("free_gpu_milli")));
+  if (kind == "awaiting_victims") {
+    std::string ids;
+    if (const Json* v = w->find("victims"); v && v->as_array())
+      for (const Json& id : *v->as_array()) ids += (ids.empty() ? "" : ",") + str(&id);
+    return "grace:victims(" + ids + ")";
+  }
+  if (kind == "node_cordoned") return "node_cordoned";
+  if (kind == "pool_not_running") return "pool_not_running";
+  if (kind == "lending_kept") return "lending_kept";
+  return "next_pass";
+}
+
 void print_jobs(const Json& reply, std::ostream& out) {
-  out << fmt::format("{:>6}  {:<10} {:<36} {:<10} {:>5} {:<8} {:>7} {:>5}  {}\n", "ID", "STATE", "QUEUE", "USER",
-                     "GPUS", "DEVICES", "PID", "EXIT", "COMMAND");
   const Json* jobs = reply.find("jobs");
+  std::size_t width = 6;
+  if (jobs && jobs->as_array())
+    for (const Json& j : *jobs->as_array()) width = std::max(width, short_reason(j).size());
+  out << fmt::format("{:>6}  {:<10} {:<36} {:<10} {:>5} {:<8} {:>7} {:>5}  {:<{}}  {}\n", "ID", "STATE", "QUEUE",
+                     "USER", "GPUS", "DEVICES", "PID", "EXIT", "REASON", width, "COMMAND");
   if (!jobs || !jobs->as_array()) return;
   for (const Json& j : *jobs->as_array()) {
     std::string devices;
@@ -146,15 +173,21 @@ void print_jobs(const Json& reply, std::ostream& out) {
     }
     std::string exit = str(j.find("exit_code"));
     if (const Json* sig = j.find("signal"); sig && !sig->is_null()) exit = "sig" + str(sig);
-    out << fmt::format("{:>6}  {:<10} {:<36} {:<10} {:>5} {:<8} {:>7} {:>5}  {}\n", str(j.find("id")),
+    out << fmt::format("{:>6}  {:<10} {:<36} {:<10} {:>5} {:<8} {:>7} {:>5}  {:<{}}  {}\n", str(j.find("id")),
                        str(j.find("state")), str(j.find("queue")), str(j.find("user")), milli(j.find("gpu_milli")),
-                       devices.empty() ? "-" : devices, str(j.find("pid")), exit, command);
+                       devices.empty() ? "-" : devices, str(j.find("pid")), exit, short_reason(j), width, command);
   }
 }
 
 void print_status(const Json& reply, std::ostream& out) {
   out << fmt::format("node {} ({} GPUs, {})\n", str(reply.find("node")), str(reply.find("gpu_count")),
                      str(reply.find("gpu_source")));
+  if (const Json* node = reply.find("node_state"); node && node->as_object()) {
+    const Json* by = node->find("by");
+    out << fmt::format("node state: {}{}; pool {} is {}\n", str(node->find("state")),
+                       by && !by->is_null() ? " (by " + str(by) + ")" : "", str(reply.find("pool")),
+                       str(reply.find("pool_status")));
+  }
   if (const Json* plan = reply.find("plan")) {
     out << fmt::format("plan {} (sha256 {})\n", str(plan->find("path")), str(plan->find("source_sha256")));
   }
@@ -227,6 +260,15 @@ void add_client_commands(CLI::App& app, ClientOptions& o) {
   apply->add_option("plan", o.arguments, "the compiled plan")->type_name("PLAN");
   common(apply);
   common(app.add_subcommand("metrics", "the daemon's metrics, in Prometheus text format"));
+  CLI::App* node = app.add_subcommand("node",
+                                      "cordon (admit nothing new), drain (also stop the running jobs, requeued or "
+                                      "cancelled per their queue) or uncordon the daemon's node");
+  node->add_option("action", o.arguments, "cordon, drain or uncordon, then the node's name")->type_name("ACTION NODE");
+  node->add_flag("--no-wait", o.no_wait, "drain: do not wait for the stopped jobs' grace periods");
+  common(node);
+  CLI::App* explain = app.add_subcommand("explain", "why a job waits (or where it runs), and whom it could preempt");
+  explain->add_option("id", o.arguments, "the job's id")->type_name("ID");
+  common(explain);
 }
 
 std::optional<std::string> check_client_options(const ClientOptions& o) {
@@ -234,12 +276,15 @@ std::optional<std::string> check_client_options(const ClientOptions& o) {
   if (o.command == "submit") {
     if (o.queue.empty()) return "`submit` needs `--queue`";
     if (a.empty()) return "`submit` needs a command after `--`";
-  } else if (o.command == "cancel") {
+  } else if (o.command == "node") {
+    if (a.size() != 2 || (a[0] != "cordon" && a[0] != "drain" && a[0] != "uncordon"))
+      return "`node` needs `cordon`, `drain` or `uncordon` and a node name";
+  } else if (o.command == "cancel" || o.command == "explain") {
     std::uint64_t id = 0;
     const std::string text = a.size() == 1 ? a[0] : std::string();
     const auto parsed = std::from_chars(text.data(), text.data() + text.size(), id);
     if (a.size() != 1 || parsed.ec != std::errc() || parsed.ptr != text.data() + text.size() || id == 0) {
-      return "`cancel` needs one job id";
+      return fmt::format("`{}` needs one job id", o.command);
     }
   } else if (o.command == "apply") {
     if (a.size() != 1) return "`apply` needs one plan file";
@@ -273,6 +318,15 @@ int run_client(const ClientOptions& o, std::ostream& out, std::ostream& err) {
     request = PsRequest{o.all};
   } else if (o.command == "cancel") {
     request = CancelRequest{std::stoull(o.arguments.at(0))};
+  } else if (o.command == "explain") {
+    request = ExplainRequest{std::stoull(o.arguments.at(0))};
+  } else if (o.command == "node") {
+    NodeRequest node;
+    node.action = o.arguments.at(0) == "cordon" ? NodeAction::cordon
+                  : o.arguments[0] == "drain"   ? NodeAction::drain
+                                                : NodeAction::uncordon;
+    node.node = o.arguments.at(1);
+    request = std::move(node);
   } else if (o.command == "status") {
     request = StatusRequest{};
   } else if (o.command == "apply") {
@@ -307,8 +361,35 @@ int run_client(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   }
   if (o.command == "submit") {
     const Json* job = reply.find("job");
+    const Json* waiting = job ? job->find("waiting") : nullptr;
+    std::string state = str(job ? job->find("state") : nullptr);
+    if (waiting && waiting->as_object()) state += ": " + str(waiting->find("message"));
     out << fmt::format("submitted job {} to {} ({})\n", str(job ? job->find("id") : nullptr),
-                       str(job ? job->find("queue") : nullptr), str(job ? job->find("state") : nullptr));
+                       str(job ? job->find("queue") : nullptr), state);
+  } else if (o.command == "explain") {
+    out << str(reply.find("text"));
+  } else if (o.command == "node") {
+    out << str(reply.find("message")) << "\n";
+    const bool wait = o.arguments[0] == "drain" && !o.no_wait && str(reply.find("node_state")) == "draining";
+    // Drain waits out the stopped jobs' grace periods, as `kubectl drain`
+    // does: until the daemon reports the node drained.
+    for (bool first = true; wait; first = false) {
+      if (!first) ::poll(nullptr, 0, 200);
+      const tl::expected<Json, CallError> status = call(socket_path, StatusRequest{});
+      if (!status) {
+        err << "error: " << status.error().message << "\n";
+        return kExitUsage;
+      }
+      const Json* node = status->find("node_state");
+      const std::string state = node ? str(node->find("state")) : "-";
+      if (state == "draining") continue;
+      if (state != "drained") {
+        err << fmt::format("error: node {} is {} now, no longer draining\n", o.arguments[1], state);
+        return kExitRefused;
+      }
+      out << fmt::format("node {} drained\n", o.arguments[1]);
+      break;
+    }
   } else if (o.command == "ps") {
     print_jobs(reply, out);
   } else if (o.command == "status") {

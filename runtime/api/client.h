@@ -1,5 +1,5 @@
 // The client side of allotd's local API: one request, one reply, and the
-// `submit | ps | cancel | status | apply | metrics` commands that both `allot`
+// `submit | ps | cancel | status | apply | metrics | node | explain` commands that both `allot`
 // and `allotd` offer.
 #pragma once
 
@@ -36,15 +36,17 @@ bool is_client_command(const std::string& command);
 
 // A client command as parsed from its command line.
 struct ClientOptions {
-  std::string command;  // submit, ps, cancel, status, apply or metrics
-  std::string socket;   // empty: default_socket_path(false)
-  bool json = false;    // print the raw reply
-  bool all = false;     // `ps --all`
+  std::string command;   // submit, ps, cancel, status, apply, metrics, node or explain
+  std::string socket;    // empty: default_socket_path(false)
+  bool json = false;     // print the raw reply
+  bool all = false;      // `ps --all`
+  bool no_wait = false;  // `node drain --no-wait`
   // `submit`
   std::string queue;
   std::optional<std::int64_t> gpu_milli, cpu_milli, memory_mib;
   std::string priority, kind;
-  // submit: the command; cancel: the job id; apply: the plan
+  // submit: the command; cancel, explain: the job id; apply: the plan;
+  // node: the action and the node
   std::vector<std::string> arguments;
 };
 

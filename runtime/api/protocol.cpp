@@ -5,8 +5,21 @@
 namespace allot::api {
 
 const char* op_name(const Request& request) {
-  static constexpr const char* kNames[] = {"submit", "ps", "cancel", "status", "apply", "metrics", "state"};
+  static constexpr const char* kNames[] = {"submit",  "ps",    "cancel", "status", "apply",
+                                           "metrics", "state", "node",   "explain"};
   return kNames[request.index()];
+}
+
+const char* to_string(NodeAction action) {
+  switch (action) {
+    case NodeAction::cordon:
+      return "cordon";
+    case NodeAction::drain:
+      return "drain";
+    case NodeAction::uncordon:
+      return "uncordon";
+  }
+  return "cordon";
 }
 
 Json encode_request(const Request& request) {
@@ -37,6 +50,11 @@ Json encode_request(const Request& request) {
           j.set("plan_path", r.plan_path);
           if (r.force) j.set("force", true);
           if (!r.refusal.empty()) j.set("refusal", r.refusal);
+        } else if constexpr (std::is_same_v<T, NodeRequest>) {
+          j.set("action", to_string(r.action));
+          j.set("node", r.node);
+        } else if constexpr (std::is_same_v<T, ExplainRequest>) {
+          j.set("id", r.id);
         }
       },
       request);
@@ -140,12 +158,31 @@ std::variant<Request, ApiError> decode_request(const Json& json) {
   } else if (*op == "ps") {
     f.check_known({"op", "all"});
     request = PsRequest{f.flag("all")};
-  } else if (*op == "cancel") {
+  } else if (*op == "cancel" || *op == "explain") {
     f.check_known({"op", "id"});
     const Json* id = json.find("id");
     const std::optional<std::int64_t> i = id ? id->as_int() : std::nullopt;
     if (!i || *i <= 0) return bad("field `id` must be a positive integer");
-    request = CancelRequest{static_cast<std::uint64_t>(*i)};
+    if (*op == "cancel")
+      request = CancelRequest{static_cast<std::uint64_t>(*i)};
+    else
+      request = ExplainRequest{static_cast<std::uint64_t>(*i)};
+  } else if (*op == "node") {
+    f.check_known({"op", "action", "node"});
+    const std::string action = f.string("action", true).value_or("");
+    NodeRequest r;
+    r.node = f.string("node", true).value_or("");
+    if (f.error) return *f.error;
+    if (action == "cordon")
+      r.action = NodeAction::cordon;
+    else if (action == "drain")
+      r.action = NodeAction::drain;
+    else if (action == "uncordon")
+      r.action = NodeAction::uncordon;
+    else
+      return bad("field `action` must be `cordon`, `drain` or `uncordon`");
+    if (r.node.empty()) return bad("field `node` must name a node");
+    request = std::move(r);
   } else if (*op == "status") {
     f.check_known({"op"});
     request = StatusRequest{};

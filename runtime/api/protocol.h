@@ -65,8 +65,21 @@ struct MetricsRequest {};
 // queue, the plan in force, the node.
 struct StateRequest {};
 
-using Request =
-    std::variant<SubmitRequest, PsRequest, CancelRequest, StatusRequest, ApplyRequest, MetricsRequest, StateRequest>;
+// `allot node cordon|drain|uncordon NODE` (admins).
+enum class NodeAction : std::uint8_t { cordon, drain, uncordon };
+const char* to_string(NodeAction action);
+struct NodeRequest {
+  NodeAction action = NodeAction::cordon;
+  std::string node;  // must be the daemon's node
+};
+
+// `allot explain JOB`: why a job waits, or where it runs and what it holds.
+struct ExplainRequest {
+  std::uint64_t id = 0;
+};
+
+using Request = std::variant<SubmitRequest, PsRequest, CancelRequest, StatusRequest, ApplyRequest, MetricsRequest,
+                             StateRequest, NodeRequest, ExplainRequest>;
 
 const char* op_name(const Request& request);
 

@@ -151,6 +151,40 @@ struct ScopeReport {
 
 enum class JobState : std::uint8_t { pending, running, terminating };
 
+// Why a pending job does not run now (`allot ps`, `allot explain`), checked
+// in this order. The core decides all but `pool_not_running`, which the
+// caller sets when the pool itself is out of service.
+enum class WaitKind : std::uint8_t {
+  pool_not_running,  // the pool's status is not running: nothing is admitted on it
+  node_cordoned,     // every node of the pool is cordoned: nothing new is placed
+  awaiting_victims,  // its victims are in their grace period; their room is reserved for it
+  scope_limit,       // the queue or an ancestor would go over its limit
+  lending_kept,      // the room is idle, but kept by scopes that lend less than their guarantee
+  no_capacity,       // within every limit, but no node has room for the request now
+  next_pass,         // it fits now; the next scheduling pass (or a stronger claim's turn) decides
+};
+
+const char* to_string(WaitKind kind);
+
+struct WaitReason {
+  WaitKind kind = WaitKind::next_pass;
+  // scope_limit: the scope at its limit and the first resource that does
+  // not fit: committed use (running, reserved for preemptors, kept idle by
+  // lending children) + request = limit + over.
+  ScopeId scope = kNone;
+  Resource resource = Resource::gpu;
+  Amount limit = 0;
+  Amount used = 0;
+  Amount request = 0;
+  Amount over = 0;
+  // awaiting_victims: the victims still stopping.
+  std::vector<JobId> victims;
+  // no_capacity: whole GPUs free on the nodes it may use, against its
+  // request (milli-GPU).
+  Amount free_gpu_milli = 0;
+  std::string message;  // the same, in words
+};
+
 struct JobView {
   JobState state = JobState::pending;
   ScopeId queue = kNone;

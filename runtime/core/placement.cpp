@@ -186,6 +186,13 @@ const std::vector<char>& Placer::model_mask(std::string_view gpu_models) {
   return model_masks_.emplace(std::string(gpu_models), std::move(mask)).first->second;
 }
 
+void Placer::set_cordoned(NodeId node, bool cordoned) {
+  if (cordoned_.size() < node_model_.size()) cordoned_.assign(node_model_.size(), 0);
+  if (node >= cordoned_.size() || static_cast<bool>(cordoned_[node]) == cordoned) return;
+  cordoned_[node] = cordoned ? 1 : 0;
+  cordoned ? ++cordoned_count_ : --cordoned_count_;
+}
+
 std::optional<Placement> Placer::place(const Resources& request, std::string_view gpu_models, std::uint32_t own_group,
                                        const std::vector<std::uint32_t>& rank, const GpuState& gpus) {
   observe(request, gpu_models);
@@ -194,7 +201,7 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
   // Without node capacities or model constraints, best fit is the GPU
   // index's own (fullest GPU for a share, fullest domain or node for whole
   // GPUs, several nodes when no single one has room, pinned GPUs first).
-  if (policy_ == PlacementPolicy::best_fit && !models_nodes_ && gpu_models.empty()) {
+  if (policy_ == PlacementPolicy::best_fit && !models_nodes_ && gpu_models.empty() && cordoned_count_ == 0) {
     std::optional<std::vector<GpuSlice>> slices;
     if (g == 0)
       slices.emplace();
@@ -225,6 +232,7 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
   std::uint64_t seen = 0;  // random: feasible nodes so far (reservoir sampling)
   for (NodeId n = 0; n < node_model_.size(); ++n) {
     if (mask && !(*mask)[n]) continue;
+    if (cordoned_count_ > 0 && cordoned_[n]) continue;
     if (!node_fits(n, request)) continue;
     Candidate c;
     c.node = n;

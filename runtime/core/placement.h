@@ -51,6 +51,8 @@ class Placer {
   double fragmented_milli(const GpuState& gpus) const;
   const std::vector<TaskType>& workload() const { return workload_; }
   PlacementPolicy policy() const { return policy_; }
+  // A cordoned node is never chosen (Scheduler::set_cordoned).
+  void set_cordoned(NodeId node, bool cordoned);
   // Whether any node has a CPU or memory capacity to respect.
   bool models_nodes() const { return models_nodes_; }
 
@@ -84,6 +86,8 @@ class Placer {
   std::vector<Amount> cpu_free_, memory_free_;
   std::vector<std::uint32_t> cpu_version_;  // bumped when the node's CPU use changes
   bool models_nodes_ = false;
+  std::vector<char> cordoned_;  // per node
+  std::size_t cordoned_count_ = 0;
   std::uint64_t random_state_;
 
   // The expected workload and, per node, whether each task type accepts its

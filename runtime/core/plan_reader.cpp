@@ -220,6 +220,15 @@ LoadedPlan read(const toml::table& root) {
     plan.nodes.push_back(std::move(n));
   }
 
+  for (const toml::table* t : tables(root, "pools")) {
+    const std::string status = string_field(*t, "status", false);
+    if (status.empty()) continue;
+    if (status != "running" && status != "abnormal" && status != "creating")
+      fail(field(*t, "status"), "unknown pool status `" + status + "` (running, abnormal or creating)");
+    const std::string name = string_field(*t, "name", false);
+    for (PlanNode& n : plan.nodes)
+      if (n.pool == name) n.pool_status = status;
+  }
   // The runtime runs one placement policy per plan: the first pool's that
   // names one (docs/plan-format.md).
   for (const toml::table* t : tables(root, "pools")) {

@@ -23,6 +23,9 @@ struct PlanNode {
   std::uint32_t interconnect = 0;  // GPUs per interconnect domain, 0: the whole node
   Amount cpu_milli = 0;
   Amount memory_mib = 0;
+  // The status of its pool (`[[pools]] status`): `running`, `abnormal` or
+  // `creating`; only a running pool's nodes admit jobs.
+  std::string pool_status = "running";
 };
 
 struct PlanMetadata {

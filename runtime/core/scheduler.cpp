@@ -212,6 +212,7 @@ void Scheduler::index_placement() {
   }
   gpus_ = std::make_unique<GpuState>(topology_, std::move(group_of_gpu), groups - 1);
   placer_ = std::make_unique<Placer>(cluster_, topology_);
+  cordoned_.assign(cluster_.nodes.size(), 0);
 }
 
 // ---- tree helpers -----------------------------------------------------------------
@@ -517,6 +518,7 @@ bool Scheduler::finish(JobId id) {
 
 bool Scheduler::try_admit(JobRecord& rec, Time now, Decision& out) {
   const ScopeId q = rec.job.queue;
+  if (all_cordoned()) return false;
   if (!within_limits(q, rec.job.request)) return false;
   std::optional<Placement> placed =
       placer_->place(rec.job.request, rec.job.gpu_models, own_group(q), group_rank_[q], *gpus_);

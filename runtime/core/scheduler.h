@@ -71,7 +71,16 @@ class Scheduler {
   // it fit. Allocates; meant for what-if tools and benchmarks.
   std::optional<std::vector<Preemption>> plan_preemption(JobId pending) const;
 
+  // A cordoned node gets no new job (no placement, no preemption for a job
+  // that could only run there); what runs on it keeps running. Returns false
+  // for an unknown node.
+  bool set_cordoned(NodeId node, bool cordoned);
+  bool cordoned(NodeId node) const { return node < cordoned_.size() && cordoned_[node]; }
+
   // ---- queries ---------------------------------------------------------------
+  // Why a pending job waits (waiting.cpp); nullopt if it is not pending.
+  // Whom it could preempt is plan_preemption's question.
+  std::optional<WaitReason> wait_reason(JobId id) const;  // cheap: no victim search
   ScopeReport scope_report(ScopeId scope) const;
   std::optional<JobView> job(JobId id) const;
   std::size_t running_count() const { return running_count_; }
@@ -284,7 +293,10 @@ class Scheduler {
   std::vector<std::set<std::pair<WaitKey, JobRecord*>>> waiting_;
   std::vector<ScopeId> room_grew_;
   std::vector<char> room_grew_flag_;
-  Resources pool_kept_;  // what lending roots keep idle now
+  Resources pool_kept_;         // what lending roots keep idle now
+  std::vector<char> cordoned_;  // per node
+  std::size_t cordoned_count_ = 0;
+  bool all_cordoned() const { return !cordoned_.empty() && cordoned_count_ == cordoned_.size(); }
 };
 
 }  // namespace allot::runtime

@@ -548,7 +548,7 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
       room_grew_flag_[levels[i]] = 1;
       room_grew_.push_back(levels[i]);
     }
-  if (!may_preempt(rec)) return;
+  if (!may_preempt(rec) || all_cordoned()) return;
   if (memo.epoch != epoch_) {
     memo.failed.clear();
     memo.epoch = epoch_;

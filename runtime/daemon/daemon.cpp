@@ -231,6 +231,7 @@ std::string Daemon::install_plan(NodePlan next, const std::string& why) {
   }
   scheduler_ = std::move(change.core);
   plan_ = std::move(next);
+  apply_cordon();  // a cordon outlives plan changes
   // Stopping jobs whose GPUs the new core does not hold must release them
   // before anyone else is placed (see run_schedule).
   stopping_outside_core_.clear();

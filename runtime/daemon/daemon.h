@@ -161,6 +161,16 @@ class Daemon {
   std::string handle(const Identity& who, const api::ApplyRequest& r);
   std::string handle(const Identity& who, const api::MetricsRequest& r);
   std::string handle(const Identity& who, const api::StateRequest& r);
+  std::string handle(const Identity& who, const api::NodeRequest& r);
+  std::string handle(const Identity& who, const api::ExplainRequest& r);
+  // ---- node operations and reasons (node_ops.cpp)
+  void apply_cordon();                // the node's cordon onto the current core
+  std::string node_state() const;     // schedulable, cordoned, draining or drained
+  api::Json node_event_json() const;  // journal record and snapshot entry
+  void restore_node_event(const api::Json& event);
+  std::optional<runtime::WaitReason> wait_reason(const JobRecord& rec) const;
+  api::Json job_json(const JobRecord& rec) const;  // to_json() plus `waiting` for pending jobs
+  std::string submit_reply(runtime::JobId id) const;
   std::string refuse(const Identity& who, const std::string& op, const std::string& message);
   runtime::ScopeId resolve_queue(const std::string& name) const;
   bool visible_to(const JobRecord& rec, const Identity& who) const;
@@ -188,6 +198,16 @@ class Daemon {
   std::unordered_map<int, runtime::JobId> pidfds_;      // re-adopted, not our children
   std::unordered_set<runtime::JobId> polled_adopted_;   // re-adopted without a pidfd
   std::map<std::string, std::uint64_t> preemptions_by_queue_;
+  // The node's cordon (`allot node cordon|drain|uncordon`), journaled.
+  struct Cordon {
+    bool cordoned = false;
+    bool drain = false;  // the running jobs were stopped too
+    std::string by;
+    std::int64_t at = 0;  // ms since the epoch
+  } cordon_;
+  // The submit whose reply is rendered at commit, after the scheduling pass
+  // of its loop iteration, so that it shows the job's real state.
+  runtime::JobId submitted_ = 0;
 
   JournalWriter journal_;
   std::uint64_t generation_ = 0;
@@ -205,7 +225,12 @@ class Daemon {
   bool client_timer_armed_ = false;
   std::uint64_t refused_connections_ = 0;
   std::size_t descriptor_limit_ = 1024;  // RLIMIT_NOFILE soft limit after raising it
-  std::vector<std::pair<int, std::string>> replies_after_sync_;
+  struct PendingReply {
+    int fd = -1;
+    std::string text;
+    runtime::JobId submitted = 0;  // a submit: re-rendered at commit (submit_reply)
+  };
+  std::vector<PendingReply> replies_after_sync_;
   std::multimap<std::int64_t, Timer> timers_;  // by monotonic deadline (ms)
   // Per stopping job, the run whose kill timer this allotd armed (pending or
   // fired): a job gets one deadline per stop.

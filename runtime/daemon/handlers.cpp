@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "runtime/api/cli.h"
 #include "runtime/daemon/clock.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/plan_change.h"
@@ -62,8 +63,17 @@ bool Daemon::in_node_pool(ScopeId scope) const {
 
 std::string Daemon::handle(const Identity& who, const api::SubmitRequest& r) {
   const ScopeId queue = resolve_queue(r.queue);
-  if (queue == kNone)
-    return error_reply(api::error_code::unknown_queue, fmt::format("no queue `{}` in the plan", r.queue));
+  if (queue == kNone) {
+    std::vector<std::string> names;
+    for (ScopeId s = 0; s < plan_.cluster.scopes.size(); ++s)
+      if (plan_.cluster.scopes[s].kind == runtime::ScopeKind::queue && in_node_pool(s))
+        names.push_back(plan_.cluster.scopes[s].name);
+    std::optional<std::string> near = cli::closest(r.queue, names);
+    if (!near) near = cli::closest(r.queue + "/default-queue", names);
+    return error_reply(api::error_code::unknown_queue,
+                       fmt::format("no queue `{}` in the plan{}", r.queue,
+                                   near ? fmt::format("\nhelp: did you mean `{}`", *near) : ""));
+  }
   const runtime::Scope& scope = plan_.cluster.scopes[queue];
   if (!in_node_pool(queue))
     return error_reply(api::error_code::unknown_queue,
@@ -125,6 +135,7 @@ std::string Daemon::handle(const Identity& who, const api::SubmitRequest& r) {
   JobRecord& stored = jobs_[rec.id] = std::move(rec);
   journal(stored);
   schedule_needed_ = true;
+  submitted_ = stored.id;  // the reply is rendered after this iteration's scheduling pass
   Json body;
   body.set("job", stored.to_json());
   return api::ok_reply(std::move(body));
@@ -143,7 +154,7 @@ std::string Daemon::handle(const Identity& who, const api::PsRequest& r) {
     if (!visible_to(rec, who)) continue;
     JobRecord shown = rec;
     shown.env.clear();  // not for other users' eyes
-    list.push_back(shown.to_json());
+    list.push_back(job_json(shown));
   }
   Json body;
   body.set("jobs", std::move(list));
@@ -204,6 +215,13 @@ std::string Daemon::handle(const Identity&, const api::StatusRequest&) {
   body.set("gpu_count", static_cast<std::int64_t>(plan_.node.gpus));
   body.set("gpu_model", plan_.node.gpu_model);
   body.set("gpu_source", gpu_source_);
+  body.set("pool_status", plan_.node.pool_status);
+  Json node;
+  node.set("state", node_state());
+  node.set("cordoned", cordon_.cordoned);
+  node.set("by", cordon_.cordoned ? Json(cordon_.by) : Json());
+  node.set("since", cordon_.cordoned ? Json(cordon_.at) : Json());
+  body.set("node_state", std::move(node));
   JsonArray devices;
   for (const std::string& d : device_ids_) devices.emplace_back(d);
   body.set("devices", std::move(devices));
@@ -334,7 +352,8 @@ std::string Daemon::handle(const Identity&, const api::StateRequest&) {
 std::string Daemon::metrics_text() const {
   std::map<std::string, std::size_t> by_state;
   for (const auto& [id, rec] : jobs_) ++by_state[to_string(rec.phase)];
-  return render_metrics(scope_figures(), by_state, journal_problems_.empty(), gpu_source_, device_ids_.size());
+  return render_metrics(scope_figures(), by_state, journal_problems_.empty(), gpu_source_, device_ids_.size()) +
+         render_node_metrics(plan_.node.name, node_state(), plan_.node.pool, plan_.node.pool_status);
 }
 
 std::string Daemon::handle(const Identity&, const api::MetricsRequest&) {

@@ -18,7 +18,8 @@ constexpr std::pair<JobPhase, const char*> kPhases[] = {
 constexpr std::pair<StopIntent, const char*> kIntents[] = {{StopIntent::none, "none"},
                                                            {StopIntent::preempt, "preempt"},
                                                            {StopIntent::cancel, "cancel"},
-                                                           {StopIntent::plan_change, "plan_change"}};
+                                                           {StopIntent::plan_change, "plan_change"},
+                                                           {StopIntent::drain, "drain"}};
 
 JsonArray string_array(const std::vector<std::string>& items) {
   JsonArray out;

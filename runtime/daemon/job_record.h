@@ -31,7 +31,9 @@ std::optional<JobPhase> job_phase_from(std::string_view text);
 bool is_final(JobPhase phase);
 
 // Why a stopping job is being stopped: decides what happens when it exits.
-enum class StopIntent : std::uint8_t { none, preempt, cancel, plan_change };
+// `drain`: the node is drained; requeued or cancelled per the queue's
+// on_preempt, like a preemption.
+enum class StopIntent : std::uint8_t { none, preempt, cancel, plan_change, drain };
 const char* to_string(StopIntent intent);
 std::optional<StopIntent> stop_intent_from(std::string_view text);
 

@@ -39,6 +39,8 @@ void Daemon::run_schedule() {
     return;
   }
   blocked_logged_ = false;
+  // A pool that is not running admits nothing (its jobs wait, `ps` says why).
+  if (plan_.node.pool_status != "running") return;
   const runtime::Decision d = scheduler_->schedule(wall_ms());
   for (const runtime::Preemption& p : d.preempted) {
     JobRecord& rec = jobs_.at(p.victim);
@@ -195,6 +197,8 @@ void Daemon::on_job_exit(JobId id, std::optional<int> wait_status) {
     rec.phase = JobPhase::cancelled;
     rec.reason = reason.empty() ? "cancelled (the queue cancels preempted jobs): " + why : why + "; " + reason;
   };
+  // A drained job (StopIntent::drain) falls to the last case: requeued or
+  // cancelled per its queue's on_preempt.
   if (rec.phase == JobPhase::running || rec.stop_intent == StopIntent::none) {
     natural_end();
   } else if (rec.stop_intent == StopIntent::cancel) {

@@ -129,4 +129,20 @@ std::string render_metrics(const std::vector<ScopeFigures>& scopes,
   return out;
 }
 
+std::string render_node_metrics(const std::string& node, const std::string& state, const std::string& pool,
+                                const std::string& pool_status) {
+  const bool cordoned = state != "schedulable";
+  const bool draining = state == "draining";
+  std::string out = "# HELP allot_node_cordoned 1 while the node admits no new job (cordoned or drained).\n";
+  out += fmt::format("# TYPE allot_node_cordoned gauge\nallot_node_cordoned{{node=\"{}\",state=\"{}\"}} {}\n", node,
+                     state, cordoned ? 1 : 0);
+  out += "# HELP allot_node_draining 1 while jobs stopped by a drain are in their grace period.\n";
+  out +=
+      fmt::format("# TYPE allot_node_draining gauge\nallot_node_draining{{node=\"{}\"}} {}\n", node, draining ? 1 : 0);
+  out += "# HELP allot_pool_running 1 while the node's pool is running (only then are jobs admitted).\n";
+  out += fmt::format("# TYPE allot_pool_running gauge\nallot_pool_running{{pool=\"{}\",status=\"{}\"}} {}\n", pool,
+                     pool_status, pool_status == "running" ? 1 : 0);
+  return out;
+}
+
 }  // namespace allot::daemon

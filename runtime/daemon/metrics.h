@@ -31,6 +31,11 @@ std::string render_metrics(const std::vector<ScopeFigures>& scopes,
                            const std::map<std::string, std::size_t>& jobs_by_state, bool journal_healthy,
                            const std::string& gpu_source, std::size_t gpu_count);
 
+// The node's cordon (`state`: schedulable, cordoned, draining, drained) and
+// its pool's status, as gauges.
+std::string render_node_metrics(const std::string& node, const std::string& state, const std::string& pool,
+                                const std::string& pool_status);
+
 // `1000` -> "1", `1500` -> "1.500": milli-units as written in messages.
 std::string milli_text(runtime::Amount v);
 const char* kind_name(runtime::ScopeKind k);

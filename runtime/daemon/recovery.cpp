@@ -57,6 +57,7 @@ bool Daemon::load_state() {
     if (const Json* problems = snap->find("problems"); problems && problems->as_array())
       for (const Json& p : *problems->as_array())
         if (p.as_string()) journal_problems_.push_back(*p.as_string());
+    if (const Json* node = snap->find("node"); node && node->as_object()) restore_node_event(*node);
     if (const Json* counts = snap->find("preemptions"); counts && counts->as_object())
       for (const auto& [q, n] : *counts->as_object())
         if (n.as_int()) preemptions_by_queue_[q] = static_cast<std::uint64_t>(*n.as_int());
@@ -121,7 +122,8 @@ bool Daemon::replay_journal(const std::string& path) {
       }
     } else if (type && type->as_string()) {
       ++replayed_records_;
-      continue;  // events (apply) are informational
+      if (*type->as_string() == "node") restore_node_event(*rec);
+      continue;  // other events (apply) are informational
     }
     journal_problems_.push_back(fmt::format("{}: a record passed its CRC but is not understood ({})", path,
                                             error.empty() ? "not a job record" : error));

@@ -420,9 +420,11 @@ bool Daemon::process_input(Connection& c) {
     std::string_view line(c.in.data() + start, nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
+    submitted_ = 0;
     std::string reply = handle_line(c, line);
     c.owed += reply.size();
-    replies_after_sync_.emplace_back(c.fd, std::move(reply));
+    replies_after_sync_.push_back({c.fd, std::move(reply), submitted_});
+    submitted_ = 0;
   }
   c.in.erase(0, start);
   // The request timeout runs only for a line being received, not for lines
@@ -473,12 +475,12 @@ void Daemon::commit() {
   if (snapshot_pid_ < 0 && records_since_snapshot_ >= config_.snapshot_every && journal_.size() >= last_snapshot_bytes_)
     start_snapshot();
   std::vector<int> touched, closed;
-  for (auto& [fd, reply] : replies_after_sync_) {
-    const auto it = connections_.find(fd);
+  for (PendingReply& r : replies_after_sync_) {
+    const auto it = connections_.find(r.fd);
     if (it == connections_.end() || it->second.fd < 0) continue;
-    if (it->second.out.empty()) touched.push_back(fd);
-    it->second.owed -= std::min(it->second.owed, reply.size());
-    it->second.out += reply;
+    if (it->second.out.empty()) touched.push_back(r.fd);
+    it->second.owed -= std::min(it->second.owed, r.text.size());
+    it->second.out += r.submitted ? submit_reply(r.submitted) : r.text;
   }
   replies_after_sync_.clear();
   for (int fd : touched) {

@@ -87,6 +87,7 @@ std::string Daemon::snapshot_text() const {
   Json counts = api::JsonObject{};
   for (const auto& [q, n] : preemptions_by_queue_) counts.set(q, n);
   snap.set("preemptions", std::move(counts));
+  snap.set("node", node_event_json());
   return snap.dump() + "\n";
 }
 

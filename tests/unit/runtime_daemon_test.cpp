@@ -288,7 +288,24 @@ TEST_CASE("protocol: requests round trip and bad ones are refused with bad_reque
   CHECK(got->command.size() == 3);
   CHECK(got->priority == "training");
 
+  for (const api::NodeAction action : {api::NodeAction::cordon, api::NodeAction::drain, api::NodeAction::uncordon}) {
+    const auto node = api::parse_request_line(api::encode_request(api::NodeRequest{action, "n1"}).dump());
+    REQUIRE(std::holds_alternative<api::Request>(node));
+    const auto* n = std::get_if<api::NodeRequest>(&std::get<api::Request>(node));
+    REQUIRE(n);
+    CHECK(n->action == action);
+    CHECK(n->node == "n1");
+  }
+  const auto explain = api::parse_request_line(R"({"op":"explain","id":7})");
+  REQUIRE(std::holds_alternative<api::Request>(explain));
+  REQUIRE(std::get_if<api::ExplainRequest>(&std::get<api::Request>(explain)));
+  CHECK(std::get<api::ExplainRequest>(std::get<api::Request>(explain)).id == 7);
+
   const char* bad[] = {
+      R"({"op":"node","action":"evict","node":"n1"})",
+      R"({"op":"node","action":"drain"})",
+      R"({"op":"node","action":"drain","node":""})",
+      R"({"op":"explain","id":0})",
       "[]",
       "{}",
       R"({"op":"launch"})",
@@ -382,6 +399,15 @@ TEST_CASE("plan reader: a valid plan becomes a cluster") {
   CHECK(only.nodes.size() == 1);
   CHECK(only.placement.size() == 2);
   CHECK(runtime::restrict_to_nodes(p, {"other"}).placement.empty());
+}
+
+TEST_CASE("plan reader: a pool's status reaches its nodes") {
+  CHECK(load(kPlan).nodes[0].pool_status == "running");
+  const std::string pools = std::string(kPlan) + "\n[[pools]]\nname = \"p\"\nstatus = \"creating\"\n";
+  CHECK(load(pools).nodes[0].pool_status == "creating");
+  const runtime::PlanError e = load_error(std::string(kPlan) + "\n[[pools]]\nname = \"p\"\nstatus = \"sleeping\"\n");
+  CHECK(e.message.find("unknown pool status `sleeping`") != std::string::npos);
+  CHECK(e.line > 0);
 }
 
 TEST_CASE("plan reader: invalid plans are located errors") {

@@ -79,7 +79,7 @@ TEST_CASE("values: resource amounts report unknown and repeated resources, keep 
 }
 
 TEST_CASE("values: a wrong shape is reported, never read") {
-  Fixture f("gpu = 16..8, lend = 4, n = 1.5, term = 5mo");
+  Fixture f("gpu = 16..8, lend = 4, n = 1.5, term = 13mo");
   CHECK(!f.values.bound(f.prop("gpu"), model::kGpu).has_value());
   bool called = false;
   f.values.resource_amounts(

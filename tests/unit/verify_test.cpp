@@ -686,10 +686,17 @@ deployments = ["svc-a"]
   Pai next;
   next.b.p.scopes.erase(next.b.p.scopes.begin() + static_cast<long>(next.ws_c), next.b.p.scopes.end());
   next.b.p.scopes[next.q12].children.clear();
-  // More guarantee on a pool that is still being created; fewer nodes.
+  // More guarantee on a pool that is still being created; fewer nodes: one
+  // less is n0, which has expired, two less is one too many.
   next.b.bound(next.q11, kGpu, 40 * G, 128 * G);
   next.b.bound(next.q12, kGpu, 88 * G, 128 * G);
   next.b.p.pools[0].node_groups[0].count = 15;
+  DiagnosticSink expired_only;
+  verify::check_change(deployed.b.p, next.b.p, state, expired_only);
+  auto e = codes(expired_only);
+  std::sort(e.begin(), e.end());
+  CHECK(e == std::vector<std::string>{"E0221", "E0227"});
+  next.b.p.pools[0].node_groups[0].count = 14;
   DiagnosticSink sink;
   verify::check_change(deployed.b.p, next.b.p, state, sink);
   auto c = codes(sink);
