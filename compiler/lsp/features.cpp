@@ -165,7 +165,8 @@ Context context_at(std::string_view text, std::uint32_t offset) {
   Context c;
   c.word_begin = offset;
   std::vector<Frame> frames(1);
-  for (const Lexeme& t : tokens) {
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const Lexeme& t = tokens[i];
     if (t.kind == TokenKind::end_of_file || t.begin >= offset) break;
     if (t.end >= offset && is_word(t.kind)) {  // the word being typed
       c.word_begin = t.begin;
@@ -217,10 +218,13 @@ Context context_at(std::string_view text, std::uint32_t offset) {
       default:
         break;
     }
-    // A new line after a complete value starts a new member.
-    if (!f.list && !st.empty() && t.line > st.back().line && ends_value(st.back().kind) &&
-        st.back().kind != TokenKind::x_kw && st.back().kind != TokenKind::on_kw) {
-      st.clear();
+    // A new line starts a new member after a complete value, or when it
+    // reads `key =` (the member before it is unfinished).
+    if (!f.list && !st.empty() && t.line > st.back().line) {
+      const TokenKind last = st.back().kind;
+      const bool after_value = ends_value(last) && last != TokenKind::x_kw && last != TokenKind::on_kw;
+      const bool starts_property = is_word(t.kind) && i + 1 < tokens.size() && tokens[i + 1].kind == TokenKind::eq;
+      if (after_value || starts_property) st.clear();
     }
     st.push_back(t);
   }
