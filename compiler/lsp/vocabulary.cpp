@@ -74,7 +74,7 @@ std::vector<std::string_view> value_words(std::string_view key) {
 
 std::vector<std::string_view> referenced_kinds(std::string_view key) {
   if (key == "pool") return {"pool"};
-  if (key == "flavor" || key == "nodes") return {"flavor"};
+  if (key == "flavor") return {"flavor"};  // `nodes = N x F` is Context::Where::flavor
   if (key == "priority" || key == "preempts" || key == "max_priority") return {"priority"};
   if (key == "roles") return {"role"};
   return {};
