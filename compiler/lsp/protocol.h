@@ -34,13 +34,14 @@ std::string uri_of_path(std::string_view path);
 json::Value position_json(Position p);
 json::Value range_json(std::string_view text, SourceRange range);
 
-// One LSP `Diagnostic` for `d`, whose range lies in the file of `text`; help
-// lines join the message, notes with a location become related
-// information (`uri_of` gives each file's URI).
+// The URI of each file of an analysis, for locations in other files.
 struct FileUris {
   virtual ~FileUris() = default;
   virtual std::string uri(FileId file) const = 0;
 };
+// One LSP `Diagnostic` for `d`, shown at `at` (a range of the document) with
+// `prefix` before its message: help lines and notes without a location join
+// the message, notes with one become related information.
 json::Value diagnostic_json(const SourceManager& sources, const Diagnostic& d, SourceRange at, std::string_view prefix,
                             const FileUris& uris);
 
