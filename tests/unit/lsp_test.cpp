@@ -439,3 +439,34 @@ TEST_CASE("lsp vocabulary: the property keys are those sema reads") {
   }
   CHECK(keys > 40);
 }
+
+TEST_CASE("lsp workspace: imports as `allot check` resolves them") {
+  TempDir dir;
+  std::filesystem::create_directory(dir.path / "team");
+  dir.write("shared.allot", "pool p { type = shared }\n");
+  dir.write("team/a.allot", "import \"b.allot\"\nquota q on p { gpu = 0..1 }\n");
+  dir.write("team/b.allot", "import \"a.allot\"\n");
+  const std::string outside = "import \"../shared.allot\"\nquota q on p { gpu = 0..1 }\n";
+  Workspace ws{WorkspaceOptions{}};
+  const auto codes = [&](const std::string& uri) {
+    std::vector<std::string> out;
+    for (const Diagnostic& d : ws.analysis(uri)->sink.diagnostics()) out.push_back(d.code);
+    return out;
+  };
+  // Below the document's directory only, unless a workspace folder allows it.
+  const std::string team_uri = uri_of_path((dir.path / "team/c.allot").string());
+  ws.set(team_uri, outside, 1);
+  CHECK(has(codes(team_uri), "E0012"));
+  ws.add_import_root(dir.path.string());
+  ws.set(team_uri, outside, 2);
+  CHECK(codes(team_uri).empty());
+  // A cycle through a file on disk.
+  const std::string a_uri = uri_of_path((dir.path / "team/a.allot").string());
+  ws.set(a_uri, "import \"b.allot\"\nimport \"../shared.allot\"\nquota q on p { gpu = 0..1 }\n", 1);
+  CHECK(has(codes(a_uri), "E0010"));
+  // A document that is not a file has no directory to import from.
+  ws.set("untitled:Untitled-1", "import \"x.allot\"\n", 1);
+  CHECK(has(codes("untitled:Untitled-1"), "E0012"));
+  ws.set("untitled:Untitled-2", "pool p { type = shared }\nquota q on p { gpu = 0..1 }\n", 1);
+  CHECK(codes("untitled:Untitled-2").empty());
+}
