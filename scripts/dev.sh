@@ -63,7 +63,7 @@ fuzz() {
   local seconds=$1
   build build-fuzz -DALLOT_SANITIZE=ON -DALLOT_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ --target fuzzers
   mkdir -p build-fuzz/artifacts
-  for harness in policy state plan api trace; do
+  for harness in policy state plan api trace lsp; do
     mkdir -p "build-fuzz/corpus/$harness"
     echo "== fuzz_$harness for ${seconds} s"
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "build-fuzz/fuzz/fuzz_$harness" \

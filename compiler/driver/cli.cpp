@@ -28,6 +28,9 @@ struct Definitions {
   std::string state_socket;
   FmtOptions fmt;
   GraphOptions graph;
+  LspOptions lsp;
+  long long lsp_timeout = 300;
+  bool lsp_stdio = false;
   long long fmt_max_bytes = 0;
   HelpOptions help;
   bool version = false;
@@ -131,6 +134,15 @@ void define_graph(Definitions& d) {
   color_option(*c, o.color);
 }
 
+void define_lsp(Definitions& d) {
+  CLI::App* c = d.app.add_subcommand(
+      "lsp", "run the language server on standard input and output, for editors (docs/editors.md)");
+  c->add_flag("--stdio", d.lsp_stdio, "talk on standard input and output (the default and only transport)");
+  count(*c, "--timeout-ms", d.lsp_timeout, "per-obligation solver timeout (default: 300)",
+        cli::positive_count("`--timeout-ms` needs a number of milliseconds, at least 1"));
+  import_roots(*c, d.lsp.import_roots);
+}
+
 void define_compile(Definitions& d, bool dry_run) {
   const int i = dry_run ? 1 : 0;
   CLI::App* c = dry_run ? d.app.add_subcommand("plan", "check a policy and show what its plan would change")
@@ -229,6 +241,7 @@ void define(Definitions& d) {
   define_compile(d, true);
   define_fmt(d);
   define_graph(d);
+  define_lsp(d);
   CLI::App* simulate = app.add_subcommand("simulate");
   runtime::sim::add_simulate_options(*simulate, d.simulate.sim);
   simulate->description(
@@ -321,6 +334,12 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
     GraphOptions o = d.graph;
     o.request.inputs.insert(o.request.inputs.end(), rest.begin(), rest.end());
     if (o.request.inputs.empty()) return usage("`graph` needs at least one policy file");
+    return o;
+  }
+  if (name == "lsp") {
+    if (!rest.empty()) return usage(fmt::format("unexpected argument `{}`", rest[0]));
+    LspOptions o = d.lsp;
+    o.timeout = std::chrono::milliseconds(d.lsp_timeout);
     return o;
   }
   if (name == "simulate") {

@@ -92,6 +92,12 @@ struct CheckedApplyOptions {
   ColorMode color = ColorMode::automatic;
 };
 
+// `lsp`: the language server on standard input and output.
+struct LspOptions {
+  std::vector<std::string> import_roots;
+  std::chrono::milliseconds timeout{300};  // per solver obligation: short, so that typing stays responsive
+};
+
 struct HelpOptions {
   std::string topic;  // a command, or empty for the overview
 };
@@ -101,7 +107,7 @@ struct CompletionOptions {
 };
 
 using Command = std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, FmtOptions,
-                             GraphOptions, SimulateOptions, api::ClientOptions, backend::SlurmSubmitOptions,
+                             GraphOptions, LspOptions, SimulateOptions, api::ClientOptions, backend::SlurmSubmitOptions,
                              backend::SlurmStateOptions, SlurmApplyOptions, LiveStateOptions, CheckedApplyOptions>;
 
 // A command line that does not parse; `format` is the `--format` it asked

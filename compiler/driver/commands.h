@@ -28,6 +28,8 @@ int run_fmt(const FmtOptions& options, Streams& streams);
 
 int run_graph(const GraphOptions& options, Streams& streams);
 
+int run_lsp(const LspOptions& options, Streams& streams);
+
 int run_simulate(const SimulateOptions& options, Streams& streams);
 
 int run_slurm_apply(const SlurmApplyOptions& options, Streams& streams);
