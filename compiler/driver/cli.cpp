@@ -25,6 +25,10 @@ struct Definitions {
   std::string apply_target;
   FmtOptions fmt;
   GraphOptions graph;
+  DiffOptions diff;
+  std::vector<std::string> diff_sides;
+  long long diff_timeout = 10000;
+  ExplainOptions explain;
   long long fmt_max_bytes = 0;
   HelpOptions help;
   bool version = false;
@@ -128,6 +132,30 @@ void define_graph(Definitions& d) {
   color_option(*c, o.color);
 }
 
+void define_diff(Definitions& d) {
+  CLI::App* c = d.app.add_subcommand(
+      "diff",
+      "compare two policies by meaning: guarantees and limits in effect, proven relations with witnesses, "
+      "preemption, permissions (docs/diff.md); exit status 0 no semantic change, 1 changed, 2 trouble");
+  DiffOptions& o = d.diff;
+  c->add_option("sides", d.diff_sides,
+                "OLD and NEW: files, directories or git revisions (`allot diff HEAD~1 HEAD -- policies/`)")
+      ->type_name("OLD NEW");
+  enum_option(*c, "--format", o.format,
+              {{"text", DiffFormat::text}, {"json", DiffFormat::json}, {"markdown", DiffFormat::markdown}}, "format",
+              "output format (default: text; markdown for a pull-request comment)")
+      ->type_name("text|json|markdown");
+  count(*c, "--timeout-ms", d.diff_timeout, "per-obligation solver timeout (default: 10000)",
+        cli::positive_count("`--timeout-ms` needs a number of milliseconds, at least 1"));
+  import_roots(*c, o.import_roots);
+  color_option(*c, o.color);
+}
+
+void define_explain(Definitions& d) {
+  CLI::App* c = d.app.add_subcommand("explain", "explain a diagnostic code, with its example (`allot explain E0211`)");
+  c->add_option("subject", d.explain.subject, "a diagnostic code")->type_name("CODE");
+}
+
 void define_compile(Definitions& d, bool dry_run) {
   const int i = dry_run ? 1 : 0;
   CLI::App* c = dry_run ? d.app.add_subcommand("plan", "check a policy and show what its plan would change")
@@ -217,6 +245,8 @@ void define(Definitions& d) {
   define_compile(d, true);
   define_fmt(d);
   define_graph(d);
+  define_diff(d);
+  define_explain(d);
   CLI::App* simulate = app.add_subcommand("simulate");
   runtime::sim::add_simulate_options(*simulate, d.simulate.sim);
   simulate->description(
@@ -305,6 +335,22 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
     o.request.inputs.insert(o.request.inputs.end(), rest.begin(), rest.end());
     if (o.request.inputs.empty()) return usage("`graph` needs at least one policy file");
     return o;
+  }
+  if (name == "diff") {
+    DiffOptions o = d.diff;
+    if (d.diff_sides.size() != 2) {
+      return usage("`diff` needs OLD and NEW: two files, directories or git revisions");
+    }
+    o.old_input = d.diff_sides[0];
+    o.new_input = d.diff_sides[1];
+    o.paths = rest;
+    o.timeout = std::chrono::milliseconds(d.diff_timeout);
+    return o;
+  }
+  if (name == "explain") {
+    if (!rest.empty()) return usage(fmt::format("unexpected argument `{}`", rest[0]));
+    if (d.explain.subject.empty()) return usage("`explain` needs a diagnostic code (`allot explain E0211`)");
+    return d.explain;
   }
   if (name == "simulate") {
     if (!rest.empty()) return usage(fmt::format("unexpected argument `{}`", rest[0]));
