@@ -140,7 +140,7 @@ void define_diff(Definitions& d) {
   DiffOptions& o = d.diff;
   c->add_option("sides", d.diff_sides,
                 "OLD and NEW: files, directories or git revisions (`allot diff HEAD~1 HEAD -- policies/`)")
-      ->type_name("OLD NEW");
+      ->type_name("OLD NEW [-- PATH...]");
   enum_option(*c, "--format", o.format,
               {{"text", DiffFormat::text}, {"json", DiffFormat::json}, {"markdown", DiffFormat::markdown}}, "format",
               "output format (default: text; markdown for a pull-request comment)")
