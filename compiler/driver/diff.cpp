@@ -123,11 +123,21 @@ tl::expected<Side, std::string> resolve(const std::string& given, const std::vec
   const fs::path archive = scratch / (name + ".tar");
   std::vector<std::string> args{"git", "-C", top, "archive", "--format=tar", given, "--"};
   for (const std::string& p : paths) {
-    const std::string rel = fs::path(prefix + p).lexically_normal().generic_string();
+    std::string rel = fs::path(prefix + p).lexically_normal().generic_string();
+    while (!rel.empty() && rel.back() == '/') rel.pop_back();
+    if (rel.empty()) rel = ".";
     if (rel.rfind("..", 0) == 0 || fs::path(p).is_absolute()) {
       return tl::unexpected(fmt::format("`{}` is outside the git repository", p));
     }
-    args.push_back(rel == "." ? std::string(".") : rel);
+    // A file brings its directory, where its imports may be.
+    std::string type;
+    const int found = run_program({"git", "-C", top, "cat-file", "-t", given + ":" + rel}, scratch / "type", error);
+    if (auto t = read_whole_file((scratch / "type").string())) type = *t;
+    if (found != 0) {
+      return tl::unexpected(fmt::format("cannot read `{}` at `{}`: no such file or directory there", p, given));
+    }
+    const std::string parent = fs::path(rel).parent_path().generic_string();
+    args.push_back(type.rfind("blob", 0) == 0 ? (parent.empty() ? std::string(".") : parent) : rel);
   }
   error.clear();
   if (run_program(args, archive, error) != 0) {
