@@ -264,15 +264,14 @@ std::vector<std::string> changed_settings(const std::map<std::string, std::strin
   return out;
 }
 
-std::string bound_text(const Policy& p, Index scope, const std::string& resource, const Effect& e) {
+std::string bound_text(const Policy& p, const std::string& resource, const Effect& e) {
   if (!e.present) return "-";
-  const std::string g = amount_text(p, resource, e.guarantee);
+  std::string g = amount_text(p, resource, e.guarantee);
   if (!e.limit) return g + "..";
   if (*e.limit == e.guarantee) return g;
   const Index r = resource_index(p, resource);
   const std::string lim = r == kNone ? std::to_string(*e.limit) : format_quantity(p, r, *e.limit);
   const std::string gq = r == kNone ? std::to_string(e.guarantee) : format_quantity(p, r, e.guarantee);
-  (void)scope;
   return fmt::format("{}..{} {}", gq, lim, resource);
 }
 
@@ -302,8 +301,8 @@ ScopeDiff scope_diff(const Matching& m, Index o, Index n) {
     row.resource = r;
     row.old_effect = effect_of(op, o, r);
     row.new_effect = effect_of(np, n, r);
-    row.old_text = bound_text(op, o, r, row.old_effect);
-    row.new_text = bound_text(np, n, r, row.new_effect);
+    row.old_text = bound_text(op, r, row.old_effect);
+    row.new_text = bound_text(np, r, row.new_effect);
     new_in_old = new_in_old && within(row.new_effect, row.old_effect);
     old_in_new = old_in_new && within(row.old_effect, row.new_effect);
     d.rows.push_back(std::move(row));
@@ -408,7 +407,6 @@ std::set<PreemptionEdge> edges_of(const Matching& m, bool old_side) {
       std::size_t meet = 0;  // the first index where the paths part
       while (meet < pa.size() && meet < pb.size() && pa[meet] == pb[meet]) ++meet;
       if (meet >= pa.size() || meet >= pb.size()) continue;
-      const Index meet_scope = meet == 0 ? kNone : pa[meet - 1];
       // R2: inside a guarantee at S, against borrowed work at T.
       const bool reclaim_allowed = qa.reclaim == ReclaimPolicy::any || (qa.reclaim == ReclaimPolicy::lower_priority &&
                                                                         priority_value(p, b) < priority_value(p, a));
@@ -421,7 +419,6 @@ std::set<PreemptionEdge> edges_of(const Matching& m, bool old_side) {
       if (qa.borrow_within.enabled && priority_value(p, a) > priority_value(p, b) && !victim_is_own_of_cp &&
           (qa.borrow_within.max_priority == kNone ||
            priority_value(p, b) <= p.priorities[qa.borrow_within.max_priority].value)) {
-        (void)meet_scope;
         out.insert({name(a), name(b), "borrow_within"});
       }
     }

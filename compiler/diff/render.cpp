@@ -24,6 +24,7 @@ bool row_changed(const ResourceRow& r) { return !(r.old_effect == r.new_effect);
 
 std::string state_text(const std::vector<Usage>& state) {
   std::vector<std::string> parts;
+  parts.reserve(state.size());
   for (const Usage& u : state) {
     parts.push_back(
         u.own == u.used || u.own.rfind("0 ", 0) == 0

@@ -40,6 +40,7 @@ int run_program(const std::vector<std::string>& args, const fs::path& out_file, 
     dup2(out, 1);
     dup2(err, 2);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execvp(argv[0], argv.data());
@@ -131,7 +132,10 @@ tl::expected<Side, std::string> resolve(const std::string& given, const std::vec
     }
     // A file brings its directory, where its imports may be.
     std::string type;
-    const int found = run_program({"git", "-C", top, "cat-file", "-t", given + ":" + rel}, scratch / "type", error);
+    std::string object = given;
+    object += ":";
+    object += rel;
+    const int found = run_program({"git", "-C", top, "cat-file", "-t", object}, scratch / "type", error);
     if (auto t = read_whole_file((scratch / "type").string())) type = *t;
     if (found != 0) {
       return tl::unexpected(fmt::format("cannot read `{}` at `{}`: no such file or directory there", p, given));

@@ -98,7 +98,7 @@ std::optional<std::string> explain_code(std::string_view code) {
       }
     }
     if (line.rfind(fmt::format("### {}", code), 0) == 0) {
-      for (std::size_t j = i + 1; j < lines.size() && lines[j].rfind("#", 0) != 0; ++j) {
+      for (std::size_t j = i + 1; j < lines.size() && lines[j].rfind('#', 0) != 0; ++j) {
         section += std::string(lines[j]) + "\n";
       }
       while (!section.empty() && section.front() == '\n') section.erase(section.begin());

@@ -285,6 +285,22 @@ TEST_CASE("diff: a limit raised, a queue removed and a role removed give witness
     CHECK(d.grant_witnesses[0].job.user == "carol");
     CHECK(replay_all(d, *old_side, *new_side) == 1);
   }
+  SECTION("child_preemption off and a queue that never reclaims: preemption edges lost") {
+    std::string text = base;
+    text.replace(text.find("child_preemption = true"), 23, "child_preemption = false");
+    text.replace(text.find("      priority = training"), 0, "      reclaim = never\n");
+    auto new_side = load({scratch.write("new.allot", text)}, true);
+    const diff::PolicyDiff d = diff::compare(*old_side->policy, *new_side->policy);
+    CHECK(d.relation == diff::Relation::equivalent);
+    CHECK(d.changed());
+    CHECK(d.preemption_gained.empty());
+    using Edge = diff::PreemptionEdge;
+    CHECK(d.preemption_lost ==
+          std::vector<Edge>{{"workspace-a/eas/default-queue", "workspace-b/dlc/default-queue", "child_preemption"},
+                            {"workspace-a/eas/default-queue", "workspace-c/dsw/default-queue", "child_preemption"},
+                            {"workspace-b/dlc/default-queue", "workspace-c/dsw/default-queue", "reclaim_guarantee"}});
+    CHECK(scope(d, "Quota1").settings == std::vector<std::string>{"`child_preemption`: true -> false"});
+  }
   SECTION("a namespace added") {
     std::string text = base;
     text.replace(
