@@ -4,10 +4,13 @@
 // core on both sides' plans, gets the outcomes it claims.
 #include "compiler/diff/diff.h"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <variant>
 #include <vector>
