@@ -110,6 +110,32 @@ struct Sides {
 
 bool usable(const Policy& p, Index q) { return !submitter(p, q).empty() && !kind_of(p, q).empty(); }
 
+std::int64_t priority_value(const Policy& p, Index q) {
+  const Index c = p.scopes[q].default_priority;
+  return c < p.priorities.size() ? p.priorities[c].value : 0;
+}
+
+// R2's condition on the preemptor's `reclaim` setting.
+bool reclaims_from(const Policy& p, Index preemptor, Index victim) {
+  const ReclaimPolicy r = p.scopes[preemptor].reclaim;
+  return r == ReclaimPolicy::any ||
+         (r == ReclaimPolicy::lower_priority && priority_value(p, victim) < priority_value(p, preemptor));
+}
+
+// Whether R1 (an own job of a quota with `child_preemption` against its
+// sub-quotas) or R4 (`borrow_within`) could let the preemptor take from the
+// victim whatever the guarantees: the scenario then shows nothing.
+bool other_rule_applies(const Policy& p, Index preemptor, Index victim) {
+  if (p.scopes[preemptor].borrow_within.enabled) return true;
+  Index quota = preemptor;
+  while (quota != kNone && p.scopes[quota].kind != ScopeKind::quota) quota = p.scopes[quota].parent;
+  if (quota == kNone || !p.scopes[quota].child_preemption) return false;
+  for (Index s = p.scopes[victim].parent; s != kNone && s != quota; s = p.scopes[s].parent) {
+    if (p.scopes[s].kind == ScopeKind::quota && under(p, s, quota)) return true;
+  }
+  return false;
+}
+
 // A guarantee changed at the scope.
 std::optional<JobWitness> guarantee_scenario(const Sides& s) {
   const Policy& hi = *s.hi;
@@ -152,6 +178,10 @@ std::optional<JobWitness> guarantee_scenario(const Sides& s) {
     for (Index q_o : queues_under(hi, sibling)) {
       const Index q_o_lo = same_path(lo, hi, q_o);
       if (q_o_lo == kNone || !hi.scopes[q_o].preemptible || !usable(hi, q_o)) continue;
+      if (!reclaims_from(hi, q_s, q_o) || other_rule_applies(hi, q_s, q_o) ||
+          other_rule_applies(lo, same_path(lo, hi, q_s), q_o_lo)) {
+        continue;
+      }
       const Effect o_hi = effect_of(hi, q_o, "gpu"), o_lo = effect_of(lo, q_o_lo, "gpu");
       if (!o_hi.limit || !o_lo.limit || *o_hi.limit < competing || *o_lo.limit < competing) continue;
       JobWitness w;
