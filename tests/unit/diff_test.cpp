@@ -356,7 +356,8 @@ TEST_CASE("diff: a scope renamed is reported as a rename, not as a removal and a
   CHECK(d.changed());
 }
 
-TEST_CASE("diff: a guarantee one GPU smaller anywhere in a repository policy gives witnesses the core agrees with") {
+TEST_CASE(
+    "diff: a guarantee or a limit one GPU smaller anywhere in a repository policy: witnesses the core agrees with") {
   std::size_t mutations = 0, replayed = 0;
   for (const std::string& path : repository_policies()) {
     auto original = load({path});
@@ -366,23 +367,32 @@ TEST_CASE("diff: a guarantee one GPU smaller anywhere in a repository policy giv
     if (!has_nodes) continue;  // nothing to run jobs on
     const std::string old_plan = plan_of(p);
     for (model::Index s = 0; s < p.scopes.size(); ++s) {
-      const model::Bound* b = model::bound_of(p, s, model::kGpu);
-      if (b == nullptr || b->guarantee < 1000 || b->lend) continue;
-      model::Policy changed = p;
-      changed.scopes[s].bounds[model::kGpu]->guarantee -= 1000;
-      INFO(path << ": " << p.scopes[s].path << " guarantees one GPU less");
-      const diff::PolicyDiff d = diff::compare(p, changed);
-      CHECK(d.relation == diff::Relation::stricter);
-      const std::string new_plan = plan_of(changed);
-      ++mutations;
-      for (const diff::ScopeDiff& sd : d.scopes) {
-        for (const diff::Witness& w : sd.witnesses) {
-          CHECK(w.allowed_by == diff::Side::old_policy);
-          if (!w.job) continue;
-          INFO("witness: a job to " << w.job->job.queue << ": " << w.job->reason);
-          CHECK(replay_text(old_plan, *w.job) == w.job->old_outcome);
-          CHECK(replay_text(new_plan, *w.job) == w.job->new_outcome);
-          ++replayed;
+      for (const bool limit : {false, true}) {
+        const model::Bound* b = model::bound_of(p, s, model::kGpu);
+        if (b == nullptr || b->lend) continue;
+        if (!limit && b->guarantee < 1000) continue;
+        if (limit && (!b->limit || *b->limit - 1000 < b->guarantee)) continue;
+        model::Policy changed = p;
+        model::Bound& nb = *changed.scopes[s].bounds[model::kGpu];
+        if (limit) {
+          *nb.limit -= 1000;
+        } else {
+          nb.guarantee -= 1000;
+        }
+        INFO(path << ": " << p.scopes[s].path << (limit ? " limits" : " guarantees") << " one GPU less");
+        const diff::PolicyDiff d = diff::compare(p, changed);
+        CHECK(d.relation == diff::Relation::stricter);
+        const std::string new_plan = plan_of(changed);
+        ++mutations;
+        for (const diff::ScopeDiff& sd : d.scopes) {
+          for (const diff::Witness& w : sd.witnesses) {
+            CHECK(w.allowed_by == diff::Side::old_policy);
+            if (!w.job) continue;
+            INFO("witness: a job to " << w.job->job.queue << ": " << w.job->reason);
+            CHECK(replay_text(old_plan, *w.job) == w.job->old_outcome);
+            CHECK(replay_text(new_plan, *w.job) == w.job->new_outcome);
+            ++replayed;
+          }
         }
       }
     }
