@@ -229,7 +229,18 @@ TEST_CASE("diff: reordering, reformatting and splitting into imports change noth
     for (auto it = parts.rbegin(); it != parts.rend(); ++it) reversed += *it + "\n";
     const std::string reordered_path = scratch.write("reordered.allot", reversed);
 
-    const std::string formatted_path = scratch.write("formatted.allot", format::format_policy(text));
+    // Another layout (no indentation, wide `=`), and `allot fmt` of it.
+    std::string messy;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      line.erase(0, line.find_first_not_of(' '));
+      for (std::size_t at = 0; (at = line.find(" = ", at)) != std::string::npos; at += 7)
+        line.replace(at, 3, "   =   ");
+      messy += line + "\n";
+    }
+    REQUIRE(messy != text);
+    const std::string messy_path = scratch.write("messy.allot", messy);
+    const std::string formatted_path = scratch.write("formatted.allot", format::format_policy(messy));
 
     // The first half of the declarations in an imported file.
     std::string head, tail = "import \"head.allot\"\n\n";
@@ -237,7 +248,7 @@ TEST_CASE("diff: reordering, reformatting and splitting into imports change noth
     scratch.write("head.allot", head);
     const std::string split_path = scratch.write("split.allot", tail);
 
-    for (const std::string& variant : {reordered_path, formatted_path, split_path}) {
+    for (const std::string& variant : {reordered_path, messy_path, formatted_path, split_path}) {
       INFO(variant);
       auto other = load({variant});
       const diff::PolicyDiff d = diff::compare(*original->policy, *other->policy);
