@@ -1,8 +1,11 @@
 #include "compiler/driver/cli.h"
 
+#include "compiler/driver/explain.h"
+
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <map>
 #include <memory>
 
@@ -31,6 +34,10 @@ struct Definitions {
   LspOptions lsp;
   long long lsp_timeout = 300;
   bool lsp_stdio = false;
+  DiffOptions diff;
+  std::vector<std::string> diff_sides;
+  long long diff_timeout = 10000;
+  ExplainOptions explain;
   long long fmt_max_bytes = 0;
   HelpOptions help;
   bool version = false;
@@ -143,6 +150,26 @@ void define_lsp(Definitions& d) {
   import_roots(*c, d.lsp.import_roots);
 }
 
+void define_diff(Definitions& d) {
+  CLI::App* c = d.app.add_subcommand(
+      "diff",
+      "compare two policies by meaning: guarantees and limits in effect, proven relations with witnesses, "
+      "preemption, permissions (docs/diff.md); exit status 0 no semantic change, 1 changed, 2 trouble");
+  DiffOptions& o = d.diff;
+  c->add_option("sides", d.diff_sides,
+                "OLD and NEW: files, directories or git revisions (`allot diff HEAD~1 HEAD -- policies/`)")
+      ->type_name("OLD NEW [-- PATH...]");
+  enum_option(*c, "--format", o.format,
+              {{"text", DiffFormat::text}, {"json", DiffFormat::json}, {"markdown", DiffFormat::markdown}}, "format",
+              "output format (default: text; markdown for a pull-request comment)")
+      ->type_name("text|json|markdown");
+  count(*c, "--timeout-ms", d.diff_timeout, "per-obligation solver timeout (default: 10000)",
+        cli::positive_count("`--timeout-ms` needs a number of milliseconds, at least 1"));
+  import_roots(*c, o.import_roots);
+  color_option(*c, o.color);
+}
+
+
 void define_compile(Definitions& d, bool dry_run) {
   const int i = dry_run ? 1 : 0;
   CLI::App* c = dry_run ? d.app.add_subcommand("plan", "check a policy and show what its plan would change")
@@ -204,6 +231,11 @@ void extend_client(Definitions& d) {
   submit->add_option("--map", d.submit_map, "`--backend slurm`: the queue map (`compile --target slurm` writes it)")
       ->type_name("FILE");
   submit->add_flag("--dry-run", d.submit_dry_run, "`--backend slurm`: print the `sbatch` command, run nothing");
+  CLI::App* explain = d.app.get_subcommand("explain");
+  explain->description(
+      "explain a diagnostic code with its example (`allot explain E0211`), or why a job of the local `allotd` waits "
+      "and whom it could preempt (`allot explain 7`)");
+  if (CLI::Option* subject = explain->get_option_no_throw("id")) subject->type_name("CODE|ID");
   CLI::App* apply = d.app.get_subcommand("apply");
   apply->description(
       "prove a change (a policy, or a compiled plan) against the live state of the local `allotd` and carry out its "
@@ -242,6 +274,7 @@ void define(Definitions& d) {
   define_fmt(d);
   define_graph(d);
   define_lsp(d);
+  define_diff(d);
   CLI::App* simulate = app.add_subcommand("simulate");
   runtime::sim::add_simulate_options(*simulate, d.simulate.sim);
   simulate->description(
@@ -341,6 +374,32 @@ tl::expected<Command, cli::UsageError> command_of(Definitions& d, const cli::Par
     LspOptions o = d.lsp;
     o.timeout = std::chrono::milliseconds(d.lsp_timeout);
     return o;
+  }
+  if (name == "diff") {
+    DiffOptions o = d.diff;
+    if (d.diff_sides.size() != 2) {
+      return usage("`diff` needs OLD and NEW: two files, directories or git revisions");
+    }
+    o.old_input = d.diff_sides[0];
+    o.new_input = d.diff_sides[1];
+    o.paths = rest;
+    o.timeout = std::chrono::milliseconds(d.diff_timeout);
+    return o;
+  }
+  // `explain` is one command of two forms: a diagnostic code is explained
+  // here, anything else is a job of the local allotd (the client's form).
+  if (name == "explain") {
+    std::vector<std::string> subjects = d.client.arguments;
+    subjects.insert(subjects.end(), rest.begin(), rest.end());
+    if (subjects.empty()) {
+      return usage("`explain` needs a diagnostic code (`allot explain E0211`) or a job id (`allot explain 7`)");
+    }
+    if (is_diagnostic_code(subjects[0]) || !std::isdigit(static_cast<unsigned char>(subjects[0][0]))) {
+      if (subjects.size() > 1) return usage(fmt::format("unexpected argument `{}`", subjects[1]));
+      ExplainOptions o = d.explain;
+      o.subject = subjects[0];
+      return o;
+    }
   }
   if (name == "simulate") {
     if (!rest.empty()) return usage(fmt::format("unexpected argument `{}`", rest[0]));

@@ -98,6 +98,22 @@ struct LspOptions {
   std::chrono::milliseconds timeout{300};  // per solver obligation: short, so that typing stays responsive
 };
 
+// `diff OLD NEW [-- PATH...]` (docs/diff.md).
+enum class DiffFormat { text, json, markdown };
+struct DiffOptions {
+  std::string old_input, new_input;  // files, directories or git revisions
+  std::vector<std::string> paths;    // after `--`: what to read at a revision
+  std::vector<std::string> import_roots;
+  std::chrono::milliseconds timeout{10000};
+  DiffFormat format = DiffFormat::text;
+  ColorMode color = ColorMode::automatic;
+};
+
+// `explain SUBJECT`: a diagnostic code (compiler/driver/explain.h).
+struct ExplainOptions {
+  std::string subject;
+};
+
 struct HelpOptions {
   std::string topic;  // a command, or empty for the overview
 };
@@ -107,8 +123,9 @@ struct CompletionOptions {
 };
 
 using Command = std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, FmtOptions,
-                             GraphOptions, LspOptions, SimulateOptions, api::ClientOptions, backend::SlurmSubmitOptions,
-                             backend::SlurmStateOptions, SlurmApplyOptions, LiveStateOptions, CheckedApplyOptions>;
+                             GraphOptions, LspOptions, DiffOptions, ExplainOptions, SimulateOptions, api::ClientOptions,
+                             backend::SlurmSubmitOptions, backend::SlurmStateOptions, SlurmApplyOptions, LiveStateOptions,
+                             CheckedApplyOptions>;
 
 // A command line that does not parse; `format` is the `--format` it asked
 // for, where it got that far, so that the error comes in that format.

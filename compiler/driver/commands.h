@@ -30,6 +30,10 @@ int run_graph(const GraphOptions& options, Streams& streams);
 
 int run_lsp(const LspOptions& options, Streams& streams);
 
+int run_diff(const DiffOptions& options, Streams& streams);
+
+int run_explain(const ExplainOptions& options, Streams& streams);
+
 int run_simulate(const SimulateOptions& options, Streams& streams);
 
 int run_slurm_apply(const SlurmApplyOptions& options, Streams& streams);

@@ -63,6 +63,8 @@ struct Dispatch {
   int operator()(const FmtOptions& o) const { return run_fmt(o, streams); }
   int operator()(const GraphOptions& o) const { return run_graph(o, streams); }
   int operator()(const LspOptions& o) const { return run_lsp(o, streams); }
+  int operator()(const DiffOptions& o) const { return run_diff(o, streams); }
+  int operator()(const ExplainOptions& o) const { return run_explain(o, streams); }
   int operator()(const SimulateOptions& o) const { return run_simulate(o, streams); }
   int operator()(const api::ClientOptions& o) const { return api::run_client(o, streams.out, streams.err); }
   int operator()(const backend::SlurmSubmitOptions& o) const {
