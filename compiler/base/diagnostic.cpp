@@ -78,14 +78,16 @@ std::string closest_match(std::string_view word, const std::vector<std::string_v
     }
   }
   if (best_distance <= budget) return std::string(best);
-  // A word cut short (`serve` for `serving`): the shortest candidate it
-  // begins, for words long enough to mean something.
-  if (word.size() < 4) return {};
+  // A word cut short or with another ending (`serve` for `serving`): the
+  // candidate that starts with all of it but its last letter, shortest
+  // first, for words long enough to mean something.
+  if (word.size() < 5) return {};
+  const std::size_t stem = word.size() - 1;
   best = {};
   for (std::string_view candidate : candidates) {
-    if (candidate.size() <= word.size() || candidate.size() > 2 * word.size()) continue;
+    if (candidate.size() <= stem || candidate.size() > 2 * word.size()) continue;
     bool prefix = true;
-    for (std::size_t i = 0; i < word.size() && prefix; ++i) {
+    for (std::size_t i = 0; i < stem && prefix; ++i) {
       prefix =
           std::tolower(static_cast<unsigned char>(word[i])) == std::tolower(static_cast<unsigned char>(candidate[i]));
     }

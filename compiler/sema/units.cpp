@@ -130,9 +130,8 @@ std::string memory_unit_help(std::string_view digits, std::string_view unit) {
     const std::string meant =
         k >= 1 && k <= 3 ? fmt::format(", or `{}{}` if you meant binary units", digits, kBinary[k]) : std::string();
     return fmt::format(
-        "memory is counted in binary units (`MiB`, `GiB`, `TiB`): `{}{}` is {} x 10^{} bytes, about `{}`; write "
-        "`{}`{}",
-        digits, unit, digits, exponent, equal, equal, meant);
+        "memory is counted in binary units (`MiB`, `GiB`, `TiB`): `{}{}` is {}10^{} bytes, about `{}`; write `{}`{}",
+        digits, unit, digits == "1" ? "" : fmt::format("{} x ", digits), exponent, equal, equal, meant);
   }
   return generic;
 }
