@@ -40,7 +40,7 @@ struct LiveAmount {
 struct LiveScope {
   std::string path;
   std::vector<LiveAmount> used;
-  std::int64_t active = 0;  // active deployments and jobs
+  std::int64_t active = 0;                // active deployments and jobs
   std::vector<std::string> active_names;  // those the state names (in lists), in order
   SourceRange range;
 };
