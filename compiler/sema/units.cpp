@@ -104,7 +104,7 @@ std::string memory_unit_help(std::string_view digits, std::string_view unit) {
   static constexpr std::array<std::string_view, 5> kBinary{"KiB", "MiB", "GiB", "TiB", "PiB"};
   std::string lower;
   for (char c : unit) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  const std::string generic = fmt::format("accepted units: `MiB`, `GiB`, `TiB`; e.g. `{}GiB`", digits);
+  std::string generic = fmt::format("accepted units: `MiB`, `GiB`, `TiB`; e.g. `{}GiB`", digits);
   for (std::size_t k = 0; k < kPrefixes.size(); ++k) {
     const std::string p(kPrefixes[k]);
     if (lower == p + "i" || lower == p + "ib") {  // `Gi`, `gib`: the binary unit, misspelt
