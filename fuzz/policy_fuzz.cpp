@@ -31,10 +31,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   SourceManager sources;
   DiagnosticSink sink;
   const FileId file = sources.add("fuzz.allot", std::string(reinterpret_cast<const char*>(data), size));
-  std::optional<ast::File> parsed = syntax::parse(sources, file, sink);
-  if (parsed) {
+  syntax::ParsedFile parsed = syntax::parse_recovering(sources, file, sink);
+  if (parsed.file && !parsed.complete) {
+    // What parsed of a broken file is still checked.
     std::vector<ast::File> files;
-    files.push_back(std::move(*parsed));
+    files.push_back(std::move(*parsed.file));
+    sema::analyze_partial(sources, files, sink);
+  } else if (parsed.file) {
+    std::vector<ast::File> files;
+    files.push_back(std::move(*parsed.file));
     std::optional<model::Policy> policy = sema::analyze(sources, files, sink);
     if (policy && !sink.has_errors()) {
       verify::Options options;

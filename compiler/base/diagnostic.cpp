@@ -16,8 +16,10 @@ Diagnostic& DiagnosticSink::push(Severity severity, std::string code, SourceRang
   }
   if (is_error) {
     ++error_count_;
-  } else {
+  } else if (severity == Severity::warning) {
     ++warning_count_;
+  } else {
+    ++notice_count_;
   }
   diagnostics_.push_back(Diagnostic{severity, std::move(code), std::move(message), range, {}, {}});
   return diagnostics_.back();
@@ -29,6 +31,10 @@ Diagnostic& DiagnosticSink::error(std::string code, SourceRange range, std::stri
 
 Diagnostic& DiagnosticSink::warning(std::string code, SourceRange range, std::string message) {
   return push(Severity::warning, std::move(code), range, std::move(message));
+}
+
+Diagnostic& DiagnosticSink::notice(std::string code, SourceRange range, std::string message) {
+  return push(Severity::note, std::move(code), range, std::move(message));
 }
 
 void DiagnosticSink::sort() {
@@ -71,7 +77,25 @@ std::string closest_match(std::string_view word, const std::vector<std::string_v
       best_distance = d;
     }
   }
-  return best_distance <= budget ? std::string(best) : std::string();
+  if (best_distance <= budget) return std::string(best);
+  // A word cut short or with another ending (`serve` for `serving`): the
+  // candidate that starts with all of it but its last letter, shortest
+  // first, for words long enough to mean something.
+  if (word.size() < 5) return {};
+  const std::size_t stem = word.size() - 1;
+  best = {};
+  for (std::string_view candidate : candidates) {
+    if (candidate.size() <= stem || candidate.size() > 2 * word.size()) continue;
+    bool prefix = true;
+    for (std::size_t i = 0; i < stem && prefix; ++i) {
+      prefix =
+          std::tolower(static_cast<unsigned char>(word[i])) == std::tolower(static_cast<unsigned char>(candidate[i]));
+    }
+    if (prefix &&
+        (best.empty() || candidate.size() < best.size() || (candidate.size() == best.size() && candidate < best)))
+      best = candidate;
+  }
+  return std::string(best);
 }
 
 }  // namespace allot

@@ -10,7 +10,9 @@
 
 namespace allot {
 
-enum class Severity { error, warning };
+// A note reports a fact worth knowing that needs no change (an assertion the
+// structure already implies): it never fails `--deny-warnings`.
+enum class Severity { error, warning, note };
 
 struct DiagnosticNote {
   std::string message;
@@ -43,10 +45,12 @@ class DiagnosticSink {
 
   Diagnostic& error(std::string code, SourceRange range, std::string message);
   Diagnostic& warning(std::string code, SourceRange range, std::string message);
+  Diagnostic& notice(std::string code, SourceRange range, std::string message);
 
   const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
   std::size_t error_count() const { return error_count_; }
   std::size_t warning_count() const { return warning_count_; }
+  std::size_t notice_count() const { return notice_count_; }
   std::size_t dropped_count() const { return dropped_; }
   bool has_errors() const { return error_count_ > 0; }
   bool saturated() const { return error_count_ >= max_errors_; }
@@ -63,6 +67,7 @@ class DiagnosticSink {
   std::size_t max_errors_;
   std::size_t error_count_ = 0;
   std::size_t warning_count_ = 0;
+  std::size_t notice_count_ = 0;
   std::size_t dropped_ = 0;
 };
 

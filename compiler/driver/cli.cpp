@@ -1,13 +1,13 @@
 #include "compiler/driver/cli.h"
 
-#include "compiler/driver/explain.h"
-
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <map>
 #include <memory>
+
+#include "compiler/driver/explain.h"
 
 namespace allot::driver {
 namespace {
@@ -168,7 +168,6 @@ void define_diff(Definitions& d) {
   import_roots(*c, o.import_roots);
   color_option(*c, o.color);
 }
-
 
 void define_compile(Definitions& d, bool dry_run) {
   const int i = dry_run ? 1 : 0;

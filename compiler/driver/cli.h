@@ -124,8 +124,8 @@ struct CompletionOptions {
 
 using Command = std::variant<HelpOptions, VersionOptions, CompletionOptions, CheckOptions, CompileOptions, FmtOptions,
                              GraphOptions, LspOptions, DiffOptions, ExplainOptions, SimulateOptions, api::ClientOptions,
-                             backend::SlurmSubmitOptions, backend::SlurmStateOptions, SlurmApplyOptions, LiveStateOptions,
-                             CheckedApplyOptions>;
+                             backend::SlurmSubmitOptions, backend::SlurmStateOptions, SlurmApplyOptions,
+                             LiveStateOptions, CheckedApplyOptions>;
 
 // A command line that does not parse; `format` is the `--format` it asked
 // for, where it got that far, so that the error comes in that format.

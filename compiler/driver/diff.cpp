@@ -199,7 +199,11 @@ int run_diff(const DiffOptions& options, Streams& streams) {
     request.timeout = options.timeout;
     results[i] = check_policy(request);
     results[i]->sink.sort();
-    streams.err << side_diagnostics(*results[i], sides[i], err_color);
+    // A side's notes alone (N0201: an assertion the structure implies) are
+    // `check`'s to show; the comparison is about the change.
+    if (results[i]->sink.error_count() + results[i]->sink.warning_count() > 0) {
+      streams.err << side_diagnostics(*results[i], sides[i], err_color);
+    }
     if (results[i]->sink.has_errors() || !results[i]->policy) failed = true;
   }
   if (failed) {

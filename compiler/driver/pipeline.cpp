@@ -228,7 +228,12 @@ std::unique_ptr<CheckResult> check_policy(const CheckRequest& request) {
       syntax::load(r.sources, files, r.sink, limits, import_policy(request.inputs, request.import_roots));
   r.policy_files = r.sources.file_count();
   if (loaded.io_error) return fail(Failure::input, FailedStage::load);
-  std::optional<model::Policy> policy = sema::analyze(r.sources, loaded.files, r.sink);
+  std::optional<model::Policy> policy;
+  if (loaded.partial) {
+    sema::analyze_partial(r.sources, loaded.files, r.sink);
+  } else {
+    policy = sema::analyze(r.sources, loaded.files, r.sink);
+  }
   r.policy_files = r.sources.file_count();
   if (!policy || r.sink.has_errors()) return fail(Failure::policy, FailedStage::analyze);
   r.policy = std::make_unique<model::Policy>(std::move(*policy));

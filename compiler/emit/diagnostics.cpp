@@ -125,8 +125,9 @@ std::string render_text(const SourceManager& sources, const DiagnosticSink& sink
   std::string out;
   for (const Diagnostic& d : sink.diagnostics()) {
     const bool error = d.severity == Severity::error;
-    const char* color = error ? kRed : kYellow;
-    const std::string head = fmt::format("{}[{}]", error ? "error" : "warning", d.code);
+    const bool warning = d.severity == Severity::warning;
+    const char* color = error ? kRed : warning ? kYellow : kCyan;
+    const std::string head = fmt::format("{}[{}]", error ? "error" : warning ? "warning" : "note", d.code);
     if (d.range.valid()) {
       out += fmt::format("{}: {}: {}\n", style.paint(location(sources, d.range), kBold), style.paint(head, color),
                          style.paint(escape_controls(d.message), kBold));
@@ -150,8 +151,11 @@ std::string render_text(const SourceManager& sources, const DiagnosticSink& sink
     out += fmt::format("{}: {} more diagnostics not shown\n", style.paint("note", kCyan), sink.dropped_count());
   }
   if (sink.error_count() > 0 || sink.warning_count() > 0) {
-    out += fmt::format("{} error{}, {} warning{}\n", sink.error_count(), sink.error_count() == 1 ? "" : "s",
+    out += fmt::format("{} error{}, {} warning{}", sink.error_count(), sink.error_count() == 1 ? "" : "s",
                        sink.warning_count(), sink.warning_count() == 1 ? "" : "s");
+    if (sink.notice_count() > 0)
+      out += fmt::format(", {} note{}", sink.notice_count(), sink.notice_count() == 1 ? "" : "s");
+    out += "\n";
   }
   return out;
 }
@@ -177,7 +181,10 @@ std::string render_json(const SourceManager& sources, const DiagnosticSink& sink
   json.key("diagnostics").begin_array();
   for (const Diagnostic& d : sink.diagnostics()) {
     json.begin_object();
-    json.key("severity").value(d.severity == Severity::error ? "error" : "warning");
+    json.key("severity")
+        .value(d.severity == Severity::error     ? "error"
+               : d.severity == Severity::warning ? "warning"
+                                                 : "note");
     json.key("code").value(d.code);
     json.key("message").value(d.message);
     write_location(json, sources, d.range);

@@ -77,7 +77,9 @@ std::string render_sarif(const SourceManager& sources, const DiagnosticSink& sin
     json.begin_object();
     json.key("ruleId").value(d.code);
     json.key("ruleIndex").value(rule_index(d.code));
-    json.key("level").value(d.severity == Severity::error ? "error" : "warning");
+    json.key("level").value(d.severity == Severity::error     ? "error"
+                            : d.severity == Severity::warning ? "warning"
+                                                              : "note");
     std::string text = d.message;
     for (const std::string& help : d.help) text += "\nhelp: " + help;
     json.key("message").begin_object().key("text").value(text).end_object();

@@ -137,7 +137,9 @@ json::Value diagnostic_json(const SourceManager& sources, const Diagnostic& d, S
   }
   const std::string_view text = at.valid() ? sources.text(at.file) : std::string_view{};
   json::Value out = json::Object{{"range", range_json(text, at)},
-                                 {"severity", d.severity == Severity::error ? 1 : 2},
+                                 {"severity", d.severity == Severity::error     ? 1
+                                              : d.severity == Severity::warning ? 2
+                                                                                : 3},
                                  {"code", d.code},
                                  {"source", "allot"},
                                  {"message", message}};

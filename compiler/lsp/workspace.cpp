@@ -20,8 +20,9 @@ bool inside(const std::string& path, const std::string& root) {
 }
 
 Diagnostic& copy_into(DiagnosticSink& sink, const Diagnostic& d) {
-  Diagnostic& out =
-      d.severity == Severity::error ? sink.error(d.code, d.range, d.message) : sink.warning(d.code, d.range, d.message);
+  Diagnostic& out = d.severity == Severity::error     ? sink.error(d.code, d.range, d.message)
+                    : d.severity == Severity::warning ? sink.warning(d.code, d.range, d.message)
+                                                      : sink.notice(d.code, d.range, d.message);
   out.notes = d.notes;
   out.help = d.help;
   return out;

@@ -1,6 +1,7 @@
 #include "compiler/sema/analyze.h"
 
 #include "compiler/sema/analyzer.h"
+#include "compiler/sema/codes.h"
 
 namespace allot::sema {
 
@@ -22,6 +23,20 @@ std::optional<model::Policy> analyze(const SourceManager& sources, const std::ve
   if (sink.has_errors()) return std::nullopt;
   Analyzer analyzer(sources, sink);
   return analyzer.run(files);
+}
+
+void analyze_partial(const SourceManager& sources, const std::vector<ast::File>& files, DiagnosticSink& sink) {
+  DiagnosticSink local;
+  Analyzer analyzer(sources, local);
+  analyzer.run(files);
+  for (const Diagnostic& d : local.diagnostics()) {
+    if (d.severity != Severity::error) continue;
+    const std::string_view c = d.code;
+    if (c == codes::kUnknownProperty || (c >= codes::kUnknownPool && c <= codes::kUnknownScope)) continue;
+    Diagnostic& copy = sink.error(d.code, d.range, d.message);
+    copy.notes = d.notes;
+    copy.help = d.help;
+  }
 }
 
 }  // namespace allot::sema

@@ -17,4 +17,12 @@ namespace allot::sema {
 std::optional<model::Policy> analyze(const SourceManager& sources, const std::vector<ast::File>& files,
                                      DiagnosticSink& sink);
 
+// Checks what parsed of a policy some of whose top-level items were left out
+// for syntax errors (syntax::parse_recovering), so that one syntax error does
+// not hide the other mistakes. Reports only errors that cannot be caused by
+// the missing items: no unknown references (the name may be declared in a
+// left-out item), no unknown properties (they may be resources declared
+// there), no warnings.
+void analyze_partial(const SourceManager& sources, const std::vector<ast::File>& files, DiagnosticSink& sink);
+
 }  // namespace allot::sema

@@ -78,6 +78,13 @@ class Analyzer {
   void lint();
   void check_reclaim();
 
+  // ---- dead rules (dead_rules.cpp): rules that can never take effect ----
+  void check_dead_rules();
+  void check_dead_preempts();
+  void check_dead_child_preemption();
+  void check_unbinding_limits();
+  void check_empty_roles();
+
   // ---- assertions (assertions.cpp) ----
   void check_assertion(const ast::Assertion& a);
 
@@ -108,6 +115,8 @@ class Analyzer {
   std::vector<const ast::Assertion*> assertions_;
   // Per scope: where `accepts` was written (null when defaulted).
   std::vector<const ast::Property*> accepts_written_;
+  // Per scope: where `child_preemption` was written (invalid when not).
+  std::vector<SourceRange> child_preemption_written_;
   // Per scope: the scope whose `reclaim` is in effect (kNone: the default).
   std::vector<Index> reclaim_origin_;
 };

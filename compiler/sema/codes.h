@@ -44,5 +44,9 @@ inline constexpr const char* kInferenceOnShared = code::W0101;
 inline constexpr const char* kUnusedRole = code::W0102;
 inline constexpr const char* kUnusedPriority = code::W0103;
 inline constexpr const char* kNeverReclaims = code::W0104;
+inline constexpr const char* kDeadPreempts = code::W0107;
+inline constexpr const char* kDeadChildPreemption = code::W0108;
+inline constexpr const char* kUnbindingLimit = code::W0109;
+inline constexpr const char* kEmptyRole = code::W0110;
 
 }  // namespace allot::sema::codes

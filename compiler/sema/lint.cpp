@@ -50,6 +50,7 @@ void Analyzer::check_reclaim() {
 
 void Analyzer::lint() {
   check_reclaim();
+  check_dead_rules();
   for (Index i = 0; i < policy_.roles.size(); ++i) {
     if (roles_.used[i]) continue;
     sink_

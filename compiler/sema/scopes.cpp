@@ -70,6 +70,7 @@ Index Analyzer::new_scope(ScopeKind kind, const ast::Declaration& decl, Index pa
   scope_paths_.emplace(s.path, index);
   policy_.scopes.push_back(std::move(s));
   accepts_written_.push_back(nullptr);
+  child_preemption_written_.emplace_back();
   return index;
 }
 
@@ -221,6 +222,7 @@ Index Analyzer::build_quota(Index node, Index parent) {
   scope_common(index, props);
   if (const auto* p = props.get("child_preemption")) {
     policy_.scopes[index].child_preemption = values_.boolean(p->value).value_or(false);
+    child_preemption_written_[index] = p->range;
   }
   for (const Index child : quota_nodes_[node].children) build_quota(child, index);
   return index;
@@ -397,11 +399,16 @@ void Analyzer::check_accepts(Index queue, const ast::Property* accepts_prop) {
   }
   const auto missing = static_cast<model::WorkloadSet>(q.accepts & ~pool.hosts);
   if (missing != 0) {
-    sink_
-        .error(codes::kNotHosted, accepts_prop->value.range,
-               fmt::format("queue `{}` accepts {}, which pool `{}` does not host", q.path, workload_names(missing),
-                           pool.name))
-        .note(fmt::format("pool `{}` hosts {}", pool.name, workload_names(pool.hosts)), pool.name_range);
+    // A queue that accepts nothing its pool hosts could never run a job.
+    const bool none = (q.accepts & pool.hosts) == 0;
+    Diagnostic& d =
+        sink_.error(codes::kNotHosted, accepts_prop->value.range,
+                    fmt::format("queue `{}` accepts {}, which pool `{}` does not host{}", q.path,
+                                workload_names(missing), pool.name, none ? ": no job could ever run in it" : ""));
+    d.note(fmt::format("pool `{}` hosts {}", pool.name, workload_names(pool.hosts)), pool.name_range);
+    if (none)
+      d.add_help(fmt::format("accept what the pool hosts ({}), or move the queue to a pool that hosts {}",
+                             workload_names(pool.hosts), workload_names(missing)));
   }
   const auto inference = static_cast<model::WorkloadSet>(model::WorkloadKind::inference);
   if (pool.type == model::PoolType::shared && (q.accepts & inference) != 0) {

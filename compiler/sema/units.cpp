@@ -1,6 +1,14 @@
 #include "compiler/sema/units.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <numeric>
+#include <string>
 
 namespace allot::sema {
 namespace {
@@ -89,6 +97,43 @@ std::optional<std::int64_t> memory_unit(std::string_view unit) {
   if (unit == "GiB") return 1024;
   if (unit == "TiB") return 1024 * 1024;
   return std::nullopt;
+}
+
+std::string memory_unit_help(std::string_view digits, std::string_view unit) {
+  static constexpr std::array<std::string_view, 5> kPrefixes{"k", "m", "g", "t", "p"};
+  static constexpr std::array<std::string_view, 5> kBinary{"KiB", "MiB", "GiB", "TiB", "PiB"};
+  std::string lower;
+  for (char c : unit) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  std::string generic = fmt::format("accepted units: `MiB`, `GiB`, `TiB`; e.g. `{}GiB`", digits);
+  for (std::size_t k = 0; k < kPrefixes.size(); ++k) {
+    const std::string p(kPrefixes[k]);
+    if (lower == p + "i" || lower == p + "ib") {  // `Gi`, `gib`: the binary unit, misspelt
+      if (k == 0 || k == 4) break;
+      return fmt::format("write `{}{}`", digits, kBinary[k]);
+    }
+    // `TB`, `tb`, `T`: a decimal unit (a bare lower-case letter is not one:
+    // `m` is milli).
+    const bool bare = unit.size() == 1 && std::isupper(static_cast<unsigned char>(unit[0]));
+    if (lower != p + "b" && !bare) continue;
+    if (bare && lower != p) continue;
+    const int exponent = 3 * static_cast<int>(k + 1);
+    const double bytes = std::strtod(std::string(digits).c_str(), nullptr) * std::pow(10.0, exponent);
+    const double mib = bytes / (1024.0 * 1024.0);
+    std::string equal;
+    if (mib >= 10.0 * 1024 * 1024) {
+      equal = fmt::format("{:.0f}TiB", mib / (1024.0 * 1024.0));
+    } else if (mib >= 1024.0) {
+      equal = fmt::format("{:.0f}GiB", mib / 1024.0);
+    } else {
+      equal = fmt::format("{:.0f}MiB", std::max(1.0, mib));
+    }
+    const std::string meant =
+        k >= 1 && k <= 3 ? fmt::format(", or `{}{}` if you meant binary units", digits, kBinary[k]) : std::string();
+    return fmt::format(
+        "memory is counted in binary units (`MiB`, `GiB`, `TiB`): `{}{}` is {}10^{} bytes, about `{}`; write `{}`{}",
+        digits, unit, digits == "1" ? "" : fmt::format("{} x ", digits), exponent, equal, equal, meant);
+  }
+  return generic;
 }
 
 std::optional<std::int64_t> duration_unit(std::string_view unit) {

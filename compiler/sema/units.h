@@ -41,6 +41,12 @@ model::Rational to_rational(const Decimal& value);
 std::optional<std::int64_t> count_unit(std::string_view unit);
 std::optional<std::int64_t> memory_unit(std::string_view unit);
 std::optional<std::int64_t> duration_unit(std::string_view unit);
+// The help for a memory amount written in a unit that is not `MiB`, `GiB` or
+// `TiB`. Decimal (SI) units are not accepted: `1TB` is 10^12 bytes, which is
+// no whole number of MiB, and amounts are exact. So the help gives the equal
+// binary amount (`1TB` is about `931GiB`), and the binary unit the author may
+// have meant (`1TiB`); `Gi`-style units get the same number in `GiB`.
+std::string memory_unit_help(std::string_view digits, std::string_view unit);
 
 // Brings num/den to lowest terms with a positive denominator, in 128 bits so
 // that products of two 64-bit rationals fit. `den` must not be 0.

@@ -69,8 +69,17 @@ PropertyMap ValueReader::properties(const ast::Body& body, std::string_view owne
       std::string best = suggest(d, key, candidates, [](std::string_view) { return SourceRange{}; });
       if (!best.empty()) {
         m.suggested.push_back(std::move(best));
-      } else if (resources) {
-        d.add_help(fmt::format("to use a resource of your own, declare it: `resource {} {{}}`", key));
+      } else {
+        // Nothing close: say what is valid here.
+        std::vector<std::string_view> valid(keys.begin(), keys.end());
+        std::sort(valid.begin(), valid.end());
+        std::string list;
+        for (std::string_view k : valid) list += fmt::format("{}`{}`", list.empty() ? "" : ", ", k);
+        if (resources)
+          list += fmt::format("{}resource amounts (`gpu`, `cpu`, `memory`, `cu` and declared resources)",
+                              list.empty() ? "" : ", and ");
+        if (!list.empty()) d.add_help(fmt::format("a {} takes {}", owner, list));
+        if (resources) d.add_help(fmt::format("to use a resource of your own, declare it: `resource {} {{}}`", key));
       }
       continue;
     }
@@ -171,7 +180,8 @@ bool ValueReader::amount(const ast::Expr& e, Index resource, model::Amount& out)
           lit->unit.empty()
               ? sink_.error(codes::kBadUnit, e.range, fmt::format("`{}` needs a unit", r.name))
               : sink_.error(codes::kBadUnit, e.range, fmt::format("`{}` is not a unit of `{}`", lit->unit, r.name));
-      d.add_help(fmt::format("accepted units: `MiB`, `GiB`, `TiB`; e.g. `{}GiB`", lit->digits));
+      d.add_help(lit->unit.empty() ? fmt::format("accepted units: `MiB`, `GiB`, `TiB`; e.g. `{}GiB`", lit->digits)
+                                   : memory_unit_help(lit->digits, lit->unit));
       return false;
     }
   }

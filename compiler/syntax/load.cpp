@@ -147,8 +147,10 @@ LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, D
         return;
       }
     } else {
-      file = parse(sources, id, sink, limits);
-      if (!file) return;
+      ParsedFile parsed = parse_recovering(sources, id, sink, limits);
+      if (!parsed.file) return;
+      if (!parsed.complete) result.partial = true;
+      file = std::move(parsed.file);
     }
     in_progress.insert(key);
     stack.push_back(shown_path);

@@ -1,4 +1,6 @@
-// The one file of the compiler that includes ANTLR-generated headers.
+// The one file of the compiler that includes ANTLR-generated headers (and so
+// longer than most: the token stream, error reporting and recovery and the
+// tree builder all need them).
 #include "compiler/syntax/parser.h"
 
 #include <fcntl.h>
@@ -161,15 +163,96 @@ std::string describe_token(const Token* token) {
   return fmt::format("`{}`", text);
 }
 
+bool is_word(std::size_t type) {
+  return type == AllotLexer::IDENT || type == AllotLexer::X || type == AllotLexer::ON || type == AllotLexer::AS ||
+         type == AllotLexer::AND || type == AllotLexer::OR || type == AllotLexer::NOT || type == AllotLexer::IMPORT ||
+         type == AllotLexer::ASSERT;
+}
+
+constexpr const char* kNameRule =
+    "a name contains ASCII letters, digits, `-` and `_`, starts with a letter or `_`, and does not end with `-`";
+
+// A declaration's name that is not one: `pool 1st-pool {` (a name starting
+// with a digit) or `pool train pool {` (a name with a space). Both are told
+// by what follows: the declaration goes on with `{`, `=` or `on`, so the
+// author meant a name, not a property (`cpu 4` lacks its `=`).
+std::optional<Diagnostic> explain_name(antlr4::Parser& parser, const Token* offending, FileId file) {
+  if (offending == nullptr || parser.getContext() == nullptr) return std::nullopt;
+  antlr4::TokenStream& tokens = *parser.getTokenStream();
+  const std::size_t at = offending->getTokenIndex();
+  const std::size_t rule = parser.getContext()->getRuleIndex();
+  auto tok = [&](std::size_t i) { return tokens.get(std::min(i, tokens.size() - 1)); };
+  auto continues_declaration = [&](const Token* t) {
+    return t->getType() == AllotLexer::LBRACE || t->getType() == AllotLexer::EQ || t->getType() == AllotLexer::ON;
+  };
+  const bool in_declaration = rule == G::RuleDeclName || rule == G::RuleDeclaration || rule == G::RuleTopItem ||
+                              rule == G::RuleMember || rule == G::RuleWord;
+  if (in_declaration && offending->getType() == AllotLexer::NUMBER) {
+    // The name runs as far as the tokens touch: `1st` `-` `pool`.
+    std::size_t last = at;
+    while (last + 1 < tokens.size() && tok(last + 1)->getStartIndex() == tok(last)->getStopIndex() + 1 &&
+           (is_word(tok(last + 1)->getType()) || tok(last + 1)->getType() == AllotLexer::NUMBER ||
+            tok(last + 1)->getType() == AllotLexer::MINUS))
+      ++last;
+    if (!continues_declaration(tok(last + 1))) return std::nullopt;
+    const SourceRange range{file, static_cast<std::uint32_t>(offending->getStartIndex()),
+                            static_cast<std::uint32_t>(tok(last)->getStopIndex() + 1)};
+    Diagnostic d{Severity::error, code::E0004, "", range, {}, {}};
+    d.message =
+        fmt::format("`{}` is not a valid name: a name cannot start with a digit", tokens.getText(tok(at), tok(last)));
+    d.add_help(kNameRule);
+    return d;
+  }
+  if (in_declaration && offending->getType() == AllotLexer::IDENT && at > 0 && is_word(tok(at - 1)->getType()) &&
+      tok(at - 1)->getLine() == offending->getLine()) {
+    std::size_t last = at;
+    while (last + 1 < tokens.size() && tok(last + 1)->getType() == AllotLexer::IDENT &&
+           tok(last + 1)->getLine() == offending->getLine())
+      ++last;
+    if (!continues_declaration(tok(last + 1))) return std::nullopt;
+    const Token* first = tok(at - 1);
+    std::string joined, spaced;
+    for (std::size_t i = at - 1; i <= last; ++i) {
+      joined += (joined.empty() ? "" : "-") + tok(i)->getText();
+      spaced += (spaced.empty() ? "" : " ") + tok(i)->getText();
+    }
+    const SourceRange range{file, static_cast<std::uint32_t>(first->getStartIndex()),
+                            static_cast<std::uint32_t>(tok(last)->getStopIndex() + 1)};
+    Diagnostic d{Severity::error, code::E0004, "", range, {}, {}};
+    d.message = fmt::format("a name cannot contain spaces: `{}`", spaced);
+    d.add_help(fmt::format("write `{}`; {}", joined, kNameRule));
+    return d;
+  }
+  return std::nullopt;
+}
+
 class ErrorReporter : public antlr4::BaseErrorListener {
  public:
-  ErrorReporter(FileId file, DiagnosticSink& sink, std::size_t max_errors, std::optional<SourceRange> unclosed)
-      : file_(file), sink_(sink), max_errors_(max_errors), unclosed_(unclosed) {}
+  // With `stop_after_first`, the first error ends the parse (by throwing
+  // ParseCancellationException): one error per top-level item.
+  ErrorReporter(FileId file, DiagnosticSink& sink, std::size_t max_errors, std::optional<SourceRange> unclosed,
+                bool stop_after_first = false)
+      : file_(file), sink_(sink), max_errors_(max_errors), unclosed_(unclosed), stop_after_first_(stop_after_first) {}
 
   void syntaxError(antlr4::Recognizer* recognizer, Token* offending, size_t /*line*/, size_t /*column*/,
                    const std::string& /*msg*/, std::exception_ptr /*e*/) override {
     ++count_;
     if (count_ > max_errors_) return;
+    report(recognizer, offending);
+    if (stop_after_first_) throw antlr4::ParseCancellationException("first error reported");
+  }
+
+  std::size_t count() const { return count_; }
+
+ private:
+  void report(antlr4::Recognizer* recognizer, Token* offending) {
+    if (auto* parser = dynamic_cast<antlr4::Parser*>(recognizer)) {
+      if (std::optional<Diagnostic> name = explain_name(*parser, offending, file_)) {
+        Diagnostic& d = sink_.error(name->code, name->range, name->message);
+        for (std::string& h : name->help) d.add_help(std::move(h));
+        return;
+      }
+    }
     SourceRange range{file_, 0, 0};
     if (offending != nullptr) {
       range.begin = static_cast<std::uint32_t>(offending->getStartIndex());
@@ -178,6 +261,18 @@ class ErrorReporter : public antlr4::BaseErrorListener {
     }
     Diagnostic& d = sink_.error(code::E0004, range, fmt::format("unexpected {}", describe_token(offending)));
     const bool at_end = offending == nullptr || offending->getType() == Token::EOF;
+    // `quta lab` and a new line: the declaration before ends without a body.
+    if (auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
+        parser && offending && !at_end && offending->getTokenIndex() > 0) {
+      const Token* before = parser->getTokenStream()->get(offending->getTokenIndex() - 1);
+      const std::size_t rule = parser->getContext() ? parser->getContext()->getRuleIndex() : 0;
+      if (before->getLine() < offending->getLine() && is_word(before->getType()) &&
+          (rule == G::RuleDeclaration || rule == G::RuleDeclName))
+        d.add_help(
+            fmt::format("the declaration ending with `{}` on line {} has no body: write `KIND NAME {{ ... }}` "
+                        "or `KIND NAME = VALUE`",
+                        before->getText(), before->getLine()));
+    }
     if (at_end && unclosed_) d.note("this bracket is never closed", *unclosed_);
     const bool value_token = offending != nullptr &&
                              (offending->getType() == AllotLexer::NUMBER || offending->getType() == AllotLexer::STRING);
@@ -217,9 +312,6 @@ class ErrorReporter : public antlr4::BaseErrorListener {
     }
   }
 
-  std::size_t count() const { return count_; }
-
- private:
   static std::string join_list(const std::vector<std::string>& items) {
     std::string out;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -233,6 +325,7 @@ class ErrorReporter : public antlr4::BaseErrorListener {
   DiagnosticSink& sink_;
   std::size_t max_errors_;
   std::optional<SourceRange> unclosed_;
+  bool stop_after_first_;
   std::size_t count_ = 0;
 };
 
@@ -267,8 +360,9 @@ bool is_operator(std::size_t type) {
 // Checks the token stream before parsing: lexical errors, and the nesting
 // and operator-chain limits that keep the recursive-descent parser and every
 // later tree walk far from the end of the stack.
-bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId file, DiagnosticSink& sink,
-             const ParseLimits& limits, std::optional<SourceRange>& unclosed) {
+enum class Prescan { ok, lexical_errors, too_deep };
+Prescan prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId file, DiagnosticSink& sink,
+                const ParseLimits& limits, std::optional<SourceRange>& unclosed) {
   bool ok = true;
   std::size_t depth = 0;
   std::vector<SourceRange> open;
@@ -296,7 +390,7 @@ bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId fi
       if (++depth > limits.max_nesting) {
         sink.error(code::E0005, range, fmt::format("nesting deeper than {} levels", limits.max_nesting))
             .add_help("flatten the structure; no policy needs this depth");
-        return false;
+        return Prescan::too_deep;
       }
     } else if (is_closer(type) && depth > 0) {
       --depth;
@@ -307,7 +401,7 @@ bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId fi
         sink.error(code::E0005, range,
                    fmt::format("expression longer than {} operators", limits.max_expression_operators))
             .add_help("split the expression into several assertions");
-        return false;
+        return Prescan::too_deep;
       }
     } else if (type != AllotLexer::IDENT && type != AllotLexer::NUMBER && type != AllotLexer::STRING &&
                type != AllotLexer::LPAREN && type != AllotLexer::RPAREN && type != AllotLexer::X) {
@@ -315,7 +409,7 @@ bool prescan(const std::vector<Lexeme>& tokens, std::string_view text, FileId fi
     }
   }
   if (!open.empty()) unclosed = open.back();
-  return ok;
+  return ok ? Prescan::ok : Prescan::lexical_errors;
 }
 
 std::string unescape(std::string_view quoted) {
@@ -612,71 +706,158 @@ class Builder {
 
 }  // namespace
 
-std::optional<ast::File> parse(const SourceManager& sources, FileId file, DiagnosticSink& sink,
-                               const ParseLimits& limits) {
+ParsedFile parse_recovering(const SourceManager& sources, FileId file, DiagnosticSink& sink,
+                            const ParseLimits& limits) {
   const std::string_view text = sources.text(file);
   // Offsets are 32-bit: larger files are refused whatever the limit says.
   if (text.size() > std::min<std::size_t>(limits.max_file_bytes, UINT32_MAX - 1)) {
     sink.error(code::E0006, SourceRange{file, 0, 0},
                fmt::format("file is {} bytes, more than the limit of {} bytes", text.size(), limits.max_file_bytes))
         .add_help("split the policy into several files joined with `import`");
-    return std::nullopt;
+    return ParsedFile{};
   }
   if (const std::size_t bad = find_invalid_utf8(text); bad != std::string_view::npos) {
     const auto at = static_cast<std::uint32_t>(bad);
     sink.error(code::E0001, SourceRange{file, at, at + 1},
                fmt::format("invalid UTF-8 byte `\\x{:02x}`", static_cast<unsigned char>(text[bad])))
         .add_help("policy files must be UTF-8 text");
-    return std::nullopt;
+    return ParsedFile{};
   }
 
   std::optional<SourceRange> unclosed;
   std::optional<LexemeTokenStream> stream;
+  bool lexical_ok = true;
   {
     const std::vector<Lexeme> lexemes = lex(text);
-    if (!prescan(lexemes, text, file, sink, limits, unclosed)) return std::nullopt;
+    const Prescan scanned = prescan(lexemes, text, file, sink, limits, unclosed);
+    // Too deep or too long: no parse is attempted at all.
+    if (scanned == Prescan::too_deep) return ParsedFile{};
+    lexical_ok = scanned == Prescan::ok;
     stream.emplace(lexemes, text);
   }
   LexemeTokenStream& tokens = *stream;
   AllotParser parser(&tokens);
   parser.removeErrorListeners();
+  Builder builder(file, text);
 
   // Fast path: SLL prediction, bailing out on the first problem; only then
   // pay for full LL prediction with error reporting and recovery.
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::SLL);
   parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
-  Builder builder(file, text);
   // Declaration by declaration: each top-level item's parse tree is turned
   // into AST and freed before the next is parsed, so that the parse tree of
   // a large policy never exists at once. This is `policyFile`'s
   // `importDecl* topItem* EOF`, driven from here.
-  try {
-    ast::File out;
-    out.id = file;
-    while (tokens.LA(1) == AllotLexer::IMPORT && tokens.LA(2) == AllotLexer::STRING) {
-      builder.add_import(out, parser.importDecl());
-      parser.getTreeTracker().reset();
+  if (lexical_ok) {
+    try {
+      ast::File out;
+      out.id = file;
+      while (tokens.LA(1) == AllotLexer::IMPORT && tokens.LA(2) == AllotLexer::STRING) {
+        builder.add_import(out, parser.importDecl());
+        parser.getTreeTracker().reset();
+      }
+      while (tokens.LA(1) != Token::EOF) {
+        builder.add_top_item(out, parser.topItem());
+        parser.getTreeTracker().reset();
+      }
+      return ParsedFile{std::move(out), true};
+    } catch (const antlr4::ParseCancellationException&) {
     }
-    while (tokens.LA(1) != Token::EOF) {
-      builder.add_top_item(out, parser.topItem());
-      parser.getTreeTracker().reset();
-    }
-    return out;
-  } catch (const antlr4::ParseCancellationException&) {
   }
-  tokens.seek(0);
-  parser.reset();
-  ErrorReporter reporter(file, sink, limits.max_syntax_errors_per_file, unclosed);
-  parser.addErrorListener(&reporter);
-  parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
-  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
-  parser.policyFile();
-  parser.removeErrorListeners();
-  if (reporter.count() > 0) return std::nullopt;
-  // SLL failed but LL succeeded: parse again to get the tree (rare).
-  tokens.seek(0);
-  parser.reset();
-  return builder.build(parser.policyFile());
+
+  // Recovery at the level of top-level items: an item that does not parse
+  // is reported once (its first error) and left out, and parsing goes on
+  // with the next item, the first word at the start of a line outside any
+  // bracket. One mistake gives one error, and the rest of the file is still
+  // read (for the semantic checks of what parsed).
+  ParsedFile result;
+  result.file.emplace();
+  result.file->id = file;
+  std::size_t reported = 0;
+  bool items_started = false;
+  // Parses the item at `start` in `mode`, bailing out on an error.
+  auto try_item = [&](std::size_t start, antlr4::atn::PredictionMode mode, bool is_import) {
+    parser.reset();
+    tokens.seek(start);
+    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(mode);
+    parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+    try {
+      if (is_import) {
+        builder.add_import(*result.file, parser.importDecl());
+      } else {
+        builder.add_top_item(*result.file, parser.topItem());
+      }
+      parser.getTreeTracker().reset();
+      return true;
+    } catch (const antlr4::ParseCancellationException&) {
+      parser.getTreeTracker().reset();
+      return false;
+    }
+  };
+  // The start of the next item after a broken one at `start`.
+  auto next_item = [&](std::size_t start) {
+    std::size_t depth = 0;
+    for (std::size_t i = start + 1; i < tokens.size(); ++i) {
+      const Token* prev = tokens.get(i - 1);
+      if (is_opener(prev->getType())) ++depth;
+      if (is_closer(prev->getType()) && depth > 0) --depth;
+      const Token* t = tokens.get(i);
+      if (t->getType() == Token::EOF) return i;
+      if (depth == 0 && t->getLine() > prev->getLine() && is_word(t->getType())) return i;
+    }
+    return tokens.size() - 1;
+  };
+  auto lexical_error_in = [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t type = tokens.get(i)->getType();
+      if (type == AllotLexer::UNEXPECTED_CHAR || type == AllotLexer::UNTERMINATED_STRING) return true;
+    }
+    return false;
+  };
+  std::size_t position = 0;
+  while (tokens.get(position)->getType() != Token::EOF) {
+    const bool is_import = !items_started && tokens.get(position)->getType() == AllotLexer::IMPORT &&
+                           tokens.get(std::min(position + 1, tokens.size() - 1))->getType() == AllotLexer::STRING;
+    if (try_item(position, antlr4::atn::PredictionMode::SLL, is_import) ||
+        try_item(position, antlr4::atn::PredictionMode::LL, is_import)) {
+      if (!is_import) items_started = true;
+      position = tokens.index();
+      continue;
+    }
+    if (!is_import) items_started = true;
+    const std::size_t end = next_item(position);
+    result.complete = false;
+    // A lexical error was reported already; its item needs no other.
+    if (!lexical_error_in(position, end) && reported < limits.max_syntax_errors_per_file) {
+      ++reported;
+      parser.reset();
+      tokens.seek(position);
+      ErrorReporter reporter(file, sink, 1, unclosed, true);
+      parser.addErrorListener(&reporter);
+      parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+      parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
+      try {
+        if (is_import) {
+          parser.importDecl();
+        } else {
+          parser.topItem();
+        }
+      } catch (const antlr4::ParseCancellationException&) {
+      }
+      parser.removeErrorListeners();
+      parser.getTreeTracker().reset();
+    }
+    position = end;
+  }
+  if (!lexical_ok) result.complete = false;
+  return result;
+}
+
+std::optional<ast::File> parse(const SourceManager& sources, FileId file, DiagnosticSink& sink,
+                               const ParseLimits& limits) {
+  ParsedFile parsed = parse_recovering(sources, file, sink, limits);
+  if (!parsed.complete) return std::nullopt;
+  return std::move(parsed.file);
 }
 
 std::vector<Lexeme> reference_lex(std::string_view text) {

@@ -25,6 +25,19 @@ struct ParseLimits {
 std::optional<ast::File> parse(const SourceManager& sources, FileId file, DiagnosticSink& sink,
                                const ParseLimits& limits = {});
 
+// Parses like `parse`, but goes on after a top-level item that does not
+// parse: that item is reported once (its first syntax error) and left out,
+// and the items after it are parsed. `file` is empty only when nothing could
+// be parsed at all (too large, not UTF-8, nested too deep); `complete` is
+// false when an item was left out or a lexical error reported. For checking
+// what did parse of a broken file.
+struct ParsedFile {
+  std::optional<ast::File> file;
+  bool complete = false;
+};
+ParsedFile parse_recovering(const SourceManager& sources, FileId file, DiagnosticSink& sink,
+                            const ParseLimits& limits = {});
+
 // Where imports may lead. By default an import must stay inside the
 // directory of a file named in `paths` (symbolic links resolved); `roots`
 // replaces those directories, `extra_roots` adds to them.
@@ -42,6 +55,9 @@ struct ImportPolicy {
 struct LoadResult {
   std::vector<ast::File> files;
   bool io_error = false;  // a file named on the command line could not be read
+  // A file named on the command line had top-level items left out for
+  // syntax errors (reported); `files` holds the rest of it.
+  bool partial = false;
 };
 LoadResult load(SourceManager& sources, const std::vector<std::string>& paths, DiagnosticSink& sink,
                 const ParseLimits& limits = {}, const ImportPolicy& imports = {});

@@ -260,7 +260,10 @@ std::optional<LiveState> parse_state(const SourceManager& sources, FileId file, 
             } else if (const auto* a = sv.as_array()) {
               scope.active += static_cast<std::int64_t>(a->size());
               for (const toml::node& item : *a) {
-                if (item.is_string()) continue;
+                if (const auto* name = item.as_string()) {
+                  scope.active_names.push_back(name->get());
+                  continue;
+                }
                 const auto* jt = item.as_table();
                 if (!jt || sks != "jobs") {
                   bad(item, sks == "jobs" ? "a job is a name or `{ id = 7, state = \"running\", kind = \"training\", "
@@ -523,22 +526,37 @@ std::size_t check_change(const Policy& deployed, const Policy& next, const LiveS
     const Scope& ds = deployed.scopes[d];
     if (to_next[d]) continue;
     if (ds.kind == ScopeKind::queue) {
-      const Index parent_in_next = ds.parent == kNone || !to_next[ds.parent] ? kNone : *to_next[ds.parent];
-      if (ds.name == "default-queue" && parent_in_next != kNone) {
-        sink.error(code::E0222, next.scopes[parent_in_next].name_range,
+      const Index next_parent = ds.parent == kNone || !to_next[ds.parent] ? kNone : *to_next[ds.parent];
+      if (ds.name == "default-queue" && next_parent != kNone) {
+        sink.error(code::E0222, next.scopes[next_parent].name_range,
                    fmt::format("the change deletes {}, and a `default-queue` is never deleted", name_of(ds)))
             .note("it is declared here in the deployed policy", ds.name_range);
       }
       // Only the queue itself: its own deployments.
       std::int64_t own = 0;
+      std::vector<std::string> names;
       for (const LiveScope& ls : state.scopes) {
-        if (ls.path == ds.path) own += ls.active;
+        if (ls.path != ds.path) continue;
+        own += ls.active;
+        names.insert(names.end(), ls.active_names.begin(), ls.active_names.end());
+        for (const LiveJob& job : ls.jobs) names.push_back(fmt::format("job {}", job.id));
       }
       if (own > 0) {
-        sink.error(code::E0221, active_at[d],
-                   fmt::format("the change deletes queue {}, which has {} active deployment{} or job{}", name_of(ds),
-                               own, own == 1 ? "" : "s", own == 1 ? "" : "s"))
-            .note("it is declared here in the deployed policy", ds.name_range)
+        // At the namespace of the new policy that lost the queue: the change
+        // to review is there, not in the state file.
+        const bool in_next = next_parent != kNone;
+        std::string listed;
+        constexpr std::size_t kNamed = 5;
+        for (std::size_t k = 0; k < names.size() && k < kNamed; ++k) {
+          listed += fmt::format("{}`{}`", k == 0 ? "" : ", ", names[k]);
+        }
+        if (names.size() > kNamed) listed += fmt::format(" and {} more", names.size() - kNamed);
+        Diagnostic& diag = sink.error(
+            code::E0221, in_next ? next.scopes[next_parent].name_range : active_at[d],
+            fmt::format("the change deletes queue {}, which has {} active deployment{} or job{}{}", name_of(ds), own,
+                        own == 1 ? "" : "s", own == 1 ? "" : "s", listed.empty() ? "" : ": " + listed));
+        if (in_next) diag.note("the state reports them here", active_at[d]);
+        diag.note("the queue is declared here in the deployed policy", ds.name_range)
             .add_help("stop or move its deployments and jobs first, then delete the queue");
       } else {
         for (Index r = 0; r < resources; ++r) {

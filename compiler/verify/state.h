@@ -58,7 +58,8 @@ struct LiveScope {
   // `used` counts as non-preemptible.
   std::vector<LiveAmount> held;
   bool held_given = false;
-  std::int64_t active = 0;  // active deployments and jobs
+  std::int64_t active = 0;                // active deployments and jobs
+  std::vector<std::string> active_names;  // the deployments the state names (in lists), in order
   std::vector<LiveJob> jobs;
   SourceRange range;
 };

@@ -36,7 +36,30 @@ void check_children(const Policy& policy, DiagnosticSink& sink, std::size_t reso
       const std::vector<Index> children = bounded_frontier(policy, p, r);
       Amount sum = 0;
       for (Index c : children) sum += guarantee_of(policy, c, r);
-      if (sum > pb->guarantee) {
+      // A hybrid workspace guarantees only its fixed (subscribed) part; the
+      // elastic ceiling is capacity on demand, never a guarantee.
+      const Bound* ceiling = parent.billing && parent.billing->mode == BillingMode::hybrid &&
+                                     r < parent.billing->ceiling.size() && parent.billing->ceiling[r]
+                                 ? &*parent.billing->ceiling[r]
+                                 : nullptr;
+      if (sum > pb->guarantee && ceiling != nullptr) {
+        const Amount elastic = ceiling->limit ? *ceiling->limit : ceiling->guarantee;
+        Diagnostic& d = sink.error(
+            code::E0201, bound_range(policy, p, r),
+            fmt::format("children of hybrid {} guarantee {}, more than its fixed part of {}", display_name(parent),
+                        format_amount(policy, r, sum), format_amount(policy, r, pb->guarantee)));
+        d.note(fmt::format("its elastic ceiling of {} is capacity on demand, not a guarantee: {} in total, of which "
+                           "only the fixed part is guaranteed",
+                           format_amount(policy, r, elastic), format_amount(policy, r, pb->guarantee + elastic)),
+               ceiling->range.valid() ? ceiling->range : parent.billing->range);
+        for (Index c : children) {
+          d.note(fmt::format("{} guarantees {}", display_name(policy.scopes[c]),
+                             format_amount(policy, r, guarantee_of(policy, c, r))),
+                 bound_range(policy, c, r));
+        }
+        d.add_help(fmt::format("lower the children's guarantees by {} in all, or raise the fixed part of {}",
+                               format_amount(policy, r, sum - pb->guarantee), display_name(parent)));
+      } else if (sum > pb->guarantee) {
         Diagnostic& d =
             sink.error(code::E0201, bound_range(policy, p, r),
                        fmt::format("children of {} guarantee {}, more than its {}", display_name(parent),

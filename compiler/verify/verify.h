@@ -29,5 +29,7 @@ std::size_t check_structure(const model::Policy& policy, DiagnosticSink& sink); 
 std::size_t check_preemption_graph(const model::Policy& policy, DiagnosticSink& sink);  // 5, part of check_structure
 std::size_t check_reachability(const model::Policy& policy, DiagnosticSink& sink, const Options& options);      // 6
 std::size_t check_assertions(const SourceManager& sources, const model::Policy& policy, DiagnosticSink& sink);  // 7
+// Notes (N0201) at assertions the structural invariants imply; returns how many.
+std::size_t check_implied_assertions(const model::Policy& policy, DiagnosticSink& sink, const Options& options);
 
 }  // namespace allot::verify

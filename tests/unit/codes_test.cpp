@@ -67,13 +67,14 @@ const std::map<std::string, std::string> kUnitTestedOnly{
 }  // namespace
 
 TEST_CASE("codes: the table is well formed") {
-  const std::regex shape("[EW][0-9]{4}");
+  const std::regex shape("[EWN][0-9]{4}");
   std::set<std::string> seen;
   for (const allot::CodeInfo& c : allot::all_codes()) {
     INFO(c.code);
     CHECK(std::regex_match(std::string(c.code), shape));
     CHECK(seen.insert(std::string(c.code)).second);
     if (c.code[0] == 'W') CHECK(c.severity == allot::Severity::warning);
+    if (c.code[0] == 'N') CHECK(c.severity == allot::Severity::note);
     REQUIRE(!c.title.empty());
     CHECK(c.title.back() != '.');
     CHECK(allot::find_code(c.code) == &c);
@@ -87,27 +88,30 @@ TEST_CASE("codes: docs/diagnostics.md documents exactly the codes of codes.def")
   const std::string doc = read_repository_file(kRoot / "docs" / "diagnostics.md");
   REQUIRE(!doc.empty());
   std::set<std::string> documented;
-  matches(doc, std::regex(R"(\n\| ([EW][0-9]{4}) \|)"), documented);
+  matches(doc, std::regex(R"(\n\| ([EWN][0-9]{4}) \|)"), documented);
   const std::set<std::string> table = table_codes();
   INFO("in codes.def, not documented: " << join(minus(table, documented)));
   INFO("documented, not in codes.def: " << join(minus(documented, table)));
   CHECK(documented == table);
 
   // Where the page gives a severity, it is the table's.
-  const std::regex row(R"(\n\| ([EW][0-9]{4}) \| (error|warning) \|)");
+  const std::regex row(R"(\n\| ([EWN][0-9]{4}) \| (error|warning|note) \|)");
   for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row); it != std::sregex_iterator(); ++it) {
     const allot::CodeInfo* c = allot::find_code((*it)[1].str());
     REQUIRE(c != nullptr);
     INFO((*it)[1].str());
-    CHECK(c->severity == ((*it)[2].str() == "error" ? allot::Severity::error : allot::Severity::warning));
+    const std::string severity = (*it)[2].str();
+    CHECK(c->severity == (severity == "error"     ? allot::Severity::error
+                          : severity == "warning" ? allot::Severity::warning
+                                                  : allot::Severity::note));
   }
 }
 
 TEST_CASE("codes: the sources report exactly the codes of codes.def") {
   // A literal "E0123" or a constant code::E0123 (sema names its codes
   // through compiler/sema/codes.h, which uses the constants).
-  const std::regex literal(R"re("([EW][0-9]{4})")re");
-  const std::regex constant(R"(code::([EW][0-9]{4}))");
+  const std::regex literal(R"re("([EWN][0-9]{4})")re");
+  const std::regex constant(R"(code::([EWN][0-9]{4}))");
   std::set<std::string> reported;
   for (const char* dir : {"compiler", "runtime"}) {
     for (const auto& entry : fs::recursive_directory_iterator(kRoot / dir)) {
@@ -128,7 +132,7 @@ TEST_CASE("codes: the sources report exactly the codes of codes.def") {
 TEST_CASE("codes: every code has a golden test") {
   // The output of a golden case names a code as `error[E0104]` in text and
   // as "E0104" in JSON and SARIF.
-  const std::regex named(R"re((?:\[|")([EW][0-9]{4})(?:\]|"))re");
+  const std::regex named(R"re((?:\[|")([EWN][0-9]{4})(?:\]|"))re");
   std::set<std::string> golden;
   for (const auto& entry : fs::recursive_directory_iterator(kRoot / "tests" / "golden")) {
     if (entry.is_regular_file() && entry.path().filename().string().rfind("expected", 0) == 0) {

@@ -25,8 +25,8 @@ bool is_source(const fs::path& p) { return p.extension() == ".cpp" || p.extensio
 }  // namespace
 
 TEST_CASE("layers: a compiler library includes only the libraries below it") {
-  const std::vector<std::string> order{"base", "smt",     "syntax", "sema", "verify", "plan",
-                                       "emit", "diff",    "backend", "format", "lsp", "driver"};
+  const std::vector<std::string> order{"base", "smt",  "syntax",  "sema",   "verify", "plan",
+                                       "emit", "diff", "backend", "format", "lsp",    "driver"};
   std::map<std::string, std::set<std::string>> allowed;
   for (std::size_t i = 0; i < order.size(); ++i) {
     for (std::size_t j = 0; j <= i; ++j) allowed[order[i]].insert(order[j]);

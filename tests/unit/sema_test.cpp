@@ -280,3 +280,48 @@ TEST_CASE("exact decimal arithmetic never overflows") {
   CHECK_FALSE(sema::rational_mul({INT64_MAX, 1}, {INT64_MAX, 1}, r));
   CHECK_FALSE(sema::rational_div({1, 1}, {0, 1}, r));
 }
+
+TEST_CASE("decimal memory units get the equal binary amount") {
+  CHECK(sema::memory_unit_help("1000", "GB") ==
+        "memory is counted in binary units (`MiB`, `GiB`, `TiB`): `1000GB` is 1000 x 10^9 bytes, about `931GiB`; "
+        "write `931GiB`, or `1000GiB` if you meant binary units");
+  CHECK(sema::memory_unit_help("512", "MB").find("about `488MiB`") != std::string::npos);
+  CHECK(sema::memory_unit_help("64", "Gi") == "write `64GiB`");
+  // `m` is milli, not a memory unit: the general help.
+  CHECK(sema::memory_unit_help("500", "m") == "accepted units: `MiB`, `GiB`, `TiB`; e.g. `500GiB`");
+}
+
+TEST_CASE("dead rules: a preempts entry acts only in a preemptible queue of the victim class") {
+  auto a = analyze_text(std::string(kBase) + R"(
+priority hot { value = 900, preempts = [cold] }
+priority cold = 100
+quota q on train-pool { gpu = 8 }
+workspace w on q {
+  namespace n {
+    queue default-queue { priority = hot }
+    queue c { priority = cold, preemptible = false }
+  }
+}
+)");
+  auto dead_hot = [](const Analyzed& x) {
+    const auto& ds = x.sink.diagnostics();
+    return std::any_of(ds.begin(), ds.end(), [](const Diagnostic& d) {
+      return d.code == "W0107" && d.message.rfind("`hot` preempts `cold`", 0) == 0;
+    });
+  };
+  REQUIRE(a->policy.has_value());
+  CHECK(dead_hot(*a));
+  auto b = analyze_text(std::string(kBase) + R"(
+priority hot { value = 900, preempts = [cold] }
+priority cold = 100
+quota q on train-pool { gpu = 8 }
+workspace w on q {
+  namespace n {
+    queue default-queue { priority = hot }
+    queue c { priority = cold }
+  }
+}
+)");
+  REQUIRE(b->policy.has_value());
+  CHECK_FALSE(dead_hot(*b));
+}

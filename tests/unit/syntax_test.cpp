@@ -168,3 +168,40 @@ TEST_CASE("closest_match suggests near names only") {
   CHECK(closest_match("gpus", {"gpu", "cpu", "memory"}) == "gpu");
   CHECK(closest_match("zzzzzz", {"gpu", "cpu"}).empty());
 }
+
+TEST_CASE("closest_match takes a word cut short, never a short one") {
+  CHECK(closest_match("serve", {"inference", "serving", "training"}) == "serving");
+  CHECK(closest_match("train", {"inference", "serving", "training"}) == "training");
+  CHECK(closest_match("ser", {"serving"}).empty());
+  CHECK(closest_match("sxrve", {"serving"}).empty());
+}
+
+TEST_CASE("a broken top-level item is reported once and the rest still parses") {
+  SourceManager sources;
+  DiagnosticSink sink;
+  const FileId id = sources.add("broken.allot",
+                                "pool 1st-pool {\n  type = shared\n  nodes = 2 x f\n}\n"
+                                "quota q on p { gpu = 8 }\n"
+                                "pool train pool {\n}\n"
+                                "role r { users = [a] }\n");
+  const syntax::ParsedFile parsed = syntax::parse_recovering(sources, id, sink);
+  REQUIRE(parsed.file.has_value());
+  CHECK_FALSE(parsed.complete);
+  REQUIRE(sink.error_count() == 2);
+  CHECK(sink.diagnostics()[0].message == "`1st-pool` is not a valid name: a name cannot start with a digit");
+  CHECK(sink.diagnostics()[1].message == "a name cannot contain spaces: `train pool`");
+  REQUIRE(parsed.file->declarations.size() == 2);
+  CHECK(parsed.file->declarations[0].name.text == "q");
+  CHECK(parsed.file->declarations[1].name.text == "r");
+
+  // parse() keeps its contract: no tree when anything was left out.
+  DiagnosticSink again;
+  CHECK_FALSE(syntax::parse(sources, id, again).has_value());
+  CHECK(again.error_count() == 2);
+}
+
+TEST_CASE("a property without `=` is not mistaken for a bad name") {
+  auto p = parse_text("quota q on p {\n  gpu = 8\n  cpu 4\n}\n");
+  REQUIRE(p->sink.error_count() == 1);
+  CHECK(p->sink.diagnostics()[0].message == "expected a name, found `4`");
+}
