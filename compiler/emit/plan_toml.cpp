@@ -220,6 +220,13 @@ std::string render_plan_toml(const plan::Plan& plan) {
     out += fmt::format("hosts = {}\n", strings(workloads(pool.hosts)));
     if (pool.placement != PoolPlacement::best_fit)  // absent: best_fit
       out += fmt::format("placement = {}\n", toml_string(placement_name(pool.placement)));
+    if (!pool.fair_sharing.empty()) {  // absent: off
+      std::vector<std::string> strategies;
+      for (model::FairStrategy st : pool.fair_sharing)
+        strategies.emplace_back(st == model::FairStrategy::at_most_final_share ? "at_most_final_share"
+                                                                               : "below_initial_share");
+      out += fmt::format("fair_sharing = {}\n", strings(strategies));
+    }
     out += fmt::format("billing = {}\n", toml_string(billing_mode(pool.billing.mode)));
     if (pool.billing.mode != BillingMode::pay_as_you_go) {
       out += fmt::format("term_months = {}\nauto_renew = {}\n", pool.billing.term_months, pool.billing.auto_renew);
@@ -289,6 +296,7 @@ std::string render_plan_toml(const plan::Plan& plan) {
         out += fmt::format("borrow_max_priority = {}\n", policy.priorities[scope.borrow_within.max_priority].value);
       }
     }
+    if (scope.weight_milli != 1000) out += fmt::format("weight_milli = {}\n", scope.weight_milli);
     if (scope.billing) {
       out += fmt::format("billing = {}\n", toml_string(billing_mode(scope.billing->mode)));
       if (scope.billing->mode != BillingMode::subscription) {

@@ -38,10 +38,11 @@ const KindInfo* find_kind(std::string_view kind) {
 
 // Property keys a scope may carry besides resource amounts. A user resource
 // may not take one of these names: `roles = ...` would be ambiguous.
-constexpr std::array<std::string_view, 18> kScopeKeys{
-    "child_preemption", "roles",     "description", "pool",  "billing", "priority",    "preemptible", "grace_period",
-    "on_preempt",       "accepts",   "gpu_sharing", "hosts", "nodes",   "system_disk", "lend",        "reclaim",
-    "borrow_within",    "preemption"};
+constexpr std::array<std::string_view, 20> kScopeKeys{
+    "child_preemption", "roles",         "description",  "pool",        "billing",
+    "priority",         "preemptible",   "grace_period", "on_preempt",  "accepts",
+    "gpu_sharing",      "hosts",         "nodes",        "system_disk", "lend",
+    "reclaim",          "borrow_within", "preemption",   "weight",      "fair_sharing"};
 
 }  // namespace
 

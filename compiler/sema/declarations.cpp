@@ -108,7 +108,8 @@ void Analyzer::flavor_body(Index index, const ast::Declaration& decl) {
 
 void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
   PropertyMap props = values_.properties(
-      *decl.body, "pool", {"type", "purpose", "billing", "nodes", "system_disk", "hosts", "placement", "description"},
+      *decl.body, "pool",
+      {"type", "purpose", "billing", "nodes", "system_disk", "hosts", "placement", "fair_sharing", "description"},
       false);
   model::Pool& pool = policy_.pools[index];
   bool type_known = true;
@@ -148,6 +149,7 @@ void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
                                  "placement policy"))
       pool.placement = static_cast<model::PoolPlacement>(*pl);
   }
+  if (const auto* p = props.get("fair_sharing")) fair_sharing(pool, *p);
   if (const auto* p = props.get("billing")) {
     if (auto b = values_.billing(p->value)) pool.billing = std::move(*b);
   } else {

@@ -101,6 +101,10 @@ struct NamedNode {
 // docs/scheduling.md "Placement").
 enum class PoolPlacement { best_fit, first_fit, spread, fgd };
 
+// Fair sharing among siblings (`fair_sharing`, docs/scheduling.md rule R5):
+// the strategies, any of which allows a fair-share preemption.
+enum class FairStrategy { at_most_final_share, below_initial_share };
+
 struct Pool {
   std::string name;
   PoolType type = PoolType::dedicated;
@@ -111,6 +115,8 @@ struct Pool {
   std::int64_t system_disk_gib = 200;  // per node, 200..2000
   WorkloadSet hosts = kAllWorkloads;   // derived from purpose unless written
   PoolPlacement placement = PoolPlacement::best_fit;
+  std::vector<FairStrategy> fair_sharing;  // empty: off
+  SourceRange fair_sharing_range;
   std::string description;
   SourceRange range;
   SourceRange name_range;
@@ -159,6 +165,9 @@ struct Scope {
   ReclaimPolicy reclaim = ReclaimPolicy::any;
   SourceRange reclaim_range;  // where the effective setting was written (invalid: default)
   BorrowWithin borrow_within;
+  // Fair-sharing weight in thousandths (`weight = 1.5` is 1500).
+  std::int64_t weight_milli = 1000;
+  SourceRange weight_range;        // invalid: not written
   std::vector<Index> roles;        // usable roles (indices into Policy::roles)
   std::optional<Billing> billing;  // workspaces with their own CU quota
 
