@@ -110,13 +110,20 @@ std::vector<std::uint32_t> Scheduler::fair_ranks(const std::vector<const JobReco
   return rank;
 }
 
-// A victim taken by R5 leaves every scope of its path below the meeting
-// point at or above what it covers, and where the victims are inside (at
-// and above the meeting point) the preemptor takes over at least their
-// room: fair sharing frees no room inside any guarantee and so creates no
-// claim under R2 and no upgrade. Its sibling's share must
-// strictly fall, so that every fair-share preemption lowers the multiset of
-// sibling shares (the potential of docs/scheduling.md).
+// Rule R5's plan condition (docs/scheduling.md, "Fair sharing"). Besides the
+// strategies, the guards that keep fair sharing from cycling with R2, R3 and
+// plain admissions (each found by the property tests):
+// - at the scopes where the victims are inside (at and above the meeting
+//   point) the preemptor takes over at least their room, and below it every
+//   scope of their paths stays at or above what it covers: no room inside a
+//   guarantee is freed, so no claim under R2 and no upgrade follows;
+// - the victims free no more than the job requests: nothing is left over
+//   for the target to refill at once;
+// - S's share is counted with the job and without its own side's victims,
+//   which would otherwise buy it more of T's work (Kueue's issue #14543);
+// - T's share strictly falls;
+// - below_initial_share, which may leave T below S, also needs T to end no
+//   lower than S was before and takes no victim of higher priority.
 bool Scheduler::fair_plan_holds(const JobRecord& rec, const std::vector<const JobRecord*>& victims,
                                 const std::vector<Justification>& why,
                                 const std::vector<std::pair<ScopeId, Resources>>& freed) const {
@@ -145,14 +152,15 @@ bool Scheduler::fair_plan_holds(const JobRecord& rec, const std::vector<const Jo
     for (Resource r : kAllResources)
       if ((info_[scope].covers & bit(r)) && room[r] > rec.job.request[r]) return false;
   Resources all_freed;
-  for (const JobRecord* v : victims) all_freed += v->job.request;
-  bool surplus = false, higher = false;
-  for (std::size_t i = 0; i < victims.size(); ++i)
+  bool higher = false;
+  for (std::size_t i = 0; i < victims.size(); ++i) {
+    all_freed += victims[i]->job.request;
     higher |= why[i].rule == PreemptionReason::fair_share && victims[i]->priority_value > rec.priority_value;
-  for (Resource r : kAllResources) surplus |= all_freed[r] > rec.job.request[r];
-  bool fair_victims = false;
-  for (const Justification& j : why) fair_victims |= j.rule == PreemptionReason::fair_share;
-  if (fair_victims && surplus) return false;
+  }
+  if (std::any_of(why.begin(), why.end(),
+                  [](const Justification& j) { return j.rule == PreemptionReason::fair_share; }))
+    for (Resource r : kAllResources)
+      if (all_freed[r] > rec.job.request[r]) return false;
   for (std::size_t i = 0; i < victims.size(); ++i) {
     if (why[i].rule != PreemptionReason::fair_share) continue;
     const ScopeId own = why[i].claim_scope, other = why[i].victim_scope;
@@ -166,14 +174,8 @@ bool Scheduler::fair_plan_holds(const JobRecord& rec, const std::vector<const Jo
     const std::int64_t before = fair_share(other, committed(other));
     const std::int64_t after = fair_share(other, committed(other) - freed_at(other));
     if (after >= before) return false;
-    // Victims on S's own side (R3, or R5 deeper down) do not lower S's
-    // share here: otherwise taking its own work would make more of T's
-    // borrowed work fair game, which can cycle (Kueue's issue #14543).
     const std::int64_t mine = fair_share(own, committed(own) + rec.job.request);
     const std::int64_t initial = fair_share(own, committed(own));
-    // below_initial_share may leave T below S; it is used only where the
-    // plan frees no more than the job takes, so that no room is left over
-    // for T to refill while S's job runs (docs/scheduling.md).
     bool holds = false;
     for (FairStrategy st : cluster_.fair_sharing)
       holds |= st == FairStrategy::at_most_final_share ? mine <= after : mine < before && after >= initial && !higher;
