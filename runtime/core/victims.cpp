@@ -1,7 +1,9 @@
 // The preemption rules R1..R5 of docs/scheduling.md and the victim search
 // that applies them. Every victim a search returns is justified by one rule
 // under the standing the preemptor will have once the victims are gone; the
-// conditions below are the rules' text, in the same order.
+// conditions below are the rules' text, in the same order. Longer than
+// most files: the search's shortcuts (the standing each candidate requires)
+// read the rules' exact conditions, so the two stay in one place.
 #include <algorithm>
 #include <bit>
 #include <tuple>

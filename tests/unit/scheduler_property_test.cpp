@@ -2,6 +2,9 @@
 // clusters and traces, checked after every event, and a brute-force oracle
 // that re-implements the rules from the document and compares the victims.
 //
+// One file although long: the generator, the oracle and the harness share
+// the instance types and must change together.
+//
 // ALLOT_PROPERTY_CASES sets the number of random cases (default 2000 per
 // family; the benchmark mode runs more).
 #include <algorithm>
