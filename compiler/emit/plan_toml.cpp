@@ -225,6 +225,13 @@ std::string render_plan_toml(const plan::Plan& plan) {
     if (pool.status != DeclaredStatus::running)  // absent: running; allotd admits only on a running pool
       out +=
           fmt::format("status = {}\n", toml_string(pool.status == DeclaredStatus::abnormal ? "abnormal" : "creating"));
+    if (!pool.fair_sharing.empty()) {  // absent: off
+      std::vector<std::string> strategies;
+      for (model::FairStrategy st : pool.fair_sharing)
+        strategies.emplace_back(st == model::FairStrategy::at_most_final_share ? "at_most_final_share"
+                                                                               : "below_initial_share");
+      out += fmt::format("fair_sharing = {}\n", strings(strategies));
+    }
     out += fmt::format("billing = {}\n", toml_string(billing_mode(pool.billing.mode)));
     if (pool.billing.mode != BillingMode::pay_as_you_go) {
       out += fmt::format("term_months = {}\nauto_renew = {}\n", pool.billing.term_months, pool.billing.auto_renew);
@@ -296,6 +303,7 @@ std::string render_plan_toml(const plan::Plan& plan) {
         out += fmt::format("borrow_max_priority = {}\n", policy.priorities[scope.borrow_within.max_priority].value);
       }
     }
+    if (scope.weight_milli != 1000) out += fmt::format("weight_milli = {}\n", scope.weight_milli);
     if (scope.billing) {
       out += fmt::format("billing = {}\n", toml_string(billing_mode(scope.billing->mode)));
       if (scope.billing->mode != BillingMode::subscription) {

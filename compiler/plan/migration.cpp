@@ -334,6 +334,7 @@ std::vector<std::string> changed_fields(const Policy& deployed, const Scope& a, 
       priority(deployed, a.borrow_within.max_priority) != priority(next, b.borrow_within.max_priority))
     out.push_back("borrow_within");
   if (a.within_queue != b.within_queue) out.push_back("preemption");
+  if (a.weight_milli != b.weight_milli) out.push_back("weight");
   return out;
 }
 

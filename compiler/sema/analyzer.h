@@ -74,6 +74,11 @@ class Analyzer {
   // Inherits `reclaim` and `borrow_within` down the tree (parents first).
   void inherit_preemption_options();
 
+  // ---- fair sharing (fair_sharing.cpp) ----
+  void weight(Index scope, const ast::Property& p);
+  void fair_sharing(model::Pool& pool, const ast::Property& p);
+  void check_fair_sharing();  // after inherit_preemption_options
+
   // ---- lint (lint.cpp) ----
   void lint();
   void check_reclaim();

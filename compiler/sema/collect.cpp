@@ -38,10 +38,12 @@ const KindInfo* find_kind(std::string_view kind) {
 
 // Property keys a scope may carry besides resource amounts. A user resource
 // may not take one of these names: `roles = ...` would be ambiguous.
-constexpr std::array<std::string_view, 19> kScopeKeys{
-    "child_preemption", "roles",      "description", "pool",  "billing", "priority",    "preemptible", "grace_period",
-    "on_preempt",       "accepts",    "gpu_sharing", "hosts", "nodes",   "system_disk", "lend",        "reclaim",
-    "borrow_within",    "preemption", "renamed_from"};
+constexpr std::array<std::string_view, 21> kScopeKeys{
+    "child_preemption", "roles",         "description",  "pool",         "billing",
+    "priority",         "preemptible",   "grace_period", "on_preempt",   "accepts",
+    "gpu_sharing",      "hosts",         "nodes",        "system_disk",  "lend",
+    "reclaim",          "borrow_within", "preemption",   "renamed_from", "weight",
+    "fair_sharing"};
 
 }  // namespace
 

@@ -107,10 +107,10 @@ void Analyzer::flavor_body(Index index, const ast::Declaration& decl) {
 }
 
 void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
-  PropertyMap props = values_.properties(
-      *decl.body, "pool",
-      {"type", "purpose", "billing", "provider", "status", "nodes", "system_disk", "hosts", "placement", "description"},
-      false);
+  PropertyMap props = values_.properties(*decl.body, "pool",
+                                         {"type", "purpose", "billing", "provider", "status", "nodes", "system_disk",
+                                          "hosts", "placement", "fair_sharing", "description"},
+                                         false);
   model::Pool& pool = policy_.pools[index];
   bool type_known = true;
   if (const auto* p = props.get("type")) {
@@ -159,6 +159,7 @@ void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
     if (auto st = values_.choice(p->value, {{"running", 0}, {"abnormal", 1}, {"creating", 2}}, "pool status"))
       pool.status = static_cast<model::DeclaredStatus>(*st);
   }
+  if (const auto* p = props.get("fair_sharing")) fair_sharing(pool, *p);
   if (const auto* p = props.get("billing")) {
     if (auto b = values_.billing(p->value)) pool.billing = std::move(*b);
     values_.check_term(pool.billing, pool.provider, pool.purpose == model::PoolPurpose::serving, provider_range);

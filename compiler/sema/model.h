@@ -108,6 +108,10 @@ enum class Provider { generic, eas, modelarts };
 // jobs (allotd).
 enum class DeclaredStatus { running, abnormal, creating };
 
+// Fair sharing among siblings (`fair_sharing`, docs/scheduling.md rule R5):
+// the strategies, any of which allows a fair-share preemption.
+enum class FairStrategy { at_most_final_share, below_initial_share };
+
 struct Pool {
   std::string name;
   PoolType type = PoolType::dedicated;
@@ -120,6 +124,8 @@ struct Pool {
   PoolPlacement placement = PoolPlacement::best_fit;
   Provider provider = Provider::generic;
   DeclaredStatus status = DeclaredStatus::running;
+  std::vector<FairStrategy> fair_sharing;  // empty: off
+  SourceRange fair_sharing_range;
   std::string description;
   SourceRange range;
   SourceRange name_range;
@@ -168,6 +174,9 @@ struct Scope {
   ReclaimPolicy reclaim = ReclaimPolicy::any;
   SourceRange reclaim_range;  // where the effective setting was written (invalid: default)
   BorrowWithin borrow_within;
+  // Fair-sharing weight in thousandths (`weight = 1.5` is 1500).
+  std::int64_t weight_milli = 1000;
+  SourceRange weight_range;        // invalid: not written
   std::vector<Index> roles;        // usable roles (indices into Policy::roles)
   std::optional<Billing> billing;  // workspaces with their own CU quota
 

@@ -48,6 +48,7 @@ void Analyzer::build_scopes() {
     if (w->kind.text == "workspace") build_workspace(*w);
   }
   inherit_preemption_options();
+  check_fair_sharing();
   for (Index i = 0; i < policy_.scopes.size(); ++i) {
     if (policy_.scopes[i].kind == ScopeKind::queue) check_accepts(i, accepts_written_[i]);
   }
@@ -115,6 +116,7 @@ void Analyzer::preemption_options(Index scope, const PropertyMap& props) {
       s.borrow_within.range = p->range;
     }
   }
+  if (const auto* p = props.get("weight")) weight(scope, *p);
 }
 
 void Analyzer::lend(Index scope, const ast::Property& p) {
@@ -208,7 +210,7 @@ Index Analyzer::build_quota(Index node, Index parent) {
   const ast::Declaration& decl = *quota_nodes_[node].decl;
   PropertyMap props = values_.properties(
       *decl.body, "quota",
-      {"child_preemption", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from"}, true);
+      {"child_preemption", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from", "weight"}, true);
   const Index index = new_scope(ScopeKind::quota, decl, parent, decl.name.text);
   if (parent == kNone) {
     if (decl.target) {
@@ -231,7 +233,7 @@ Index Analyzer::build_quota(Index node, Index parent) {
 void Analyzer::build_workspace(const ast::Declaration& decl) {
   PropertyMap props = values_.properties(
       *decl.body, "workspace",
-      {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from"}, true);
+      {"pool", "billing", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from", "weight"}, true);
   Index parent = kNone;
   if (decl.target) {
     const Index named = top_scopes_.find(decl.target->text);
@@ -295,8 +297,9 @@ void Analyzer::build_workspace(const ast::Declaration& decl) {
 }
 
 Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
-  PropertyMap props = values_.properties(
-      *decl.body, "namespace", {"roles", "description", "lend", "reclaim", "borrow_within", "renamed_from"}, true);
+  PropertyMap props =
+      values_.properties(*decl.body, "namespace",
+                         {"roles", "description", "lend", "reclaim", "borrow_within", "renamed_from", "weight"}, true);
   const Index index =
       new_scope(ScopeKind::namespace_, decl, workspace, policy_.scopes[workspace].path + "/" + decl.name.text);
   scope_common(index, props);
@@ -340,7 +343,7 @@ Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declar
   PropertyMap props =
       values_.properties(*decl.body, "queue",
                          {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing", "roles",
-                          "description", "lend", "reclaim", "borrow_within", "preemption", "renamed_from"},
+                          "description", "lend", "reclaim", "borrow_within", "preemption", "renamed_from", "weight"},
                          true);
   const Index index = new_scope(ScopeKind::queue, decl, ns, policy_.scopes[ns].path + "/" + decl.name.text);
   if (decl.name.text == "default-queue") declared_default = true;

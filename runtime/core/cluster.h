@@ -65,6 +65,14 @@ enum class WithinQueue : std::uint8_t {
   lower_or_newer_equal_priority,
 };
 
+// Fair sharing among siblings (rule R5): when a preemptor in a sibling of
+// lower share may take borrowed work of a sibling of higher share. Kueue's
+// `LessThanOrEqualToFinalShare` and `LessThanInitialShare`.
+enum class FairStrategy : std::uint8_t {
+  at_most_final_share,  // the preemptor's share after <= the target's share after
+  below_initial_share,  // the preemptor's share after < the target's share before
+};
+
 enum class WorkloadKind : std::uint8_t { inference = 1, training = 2, development = 4 };
 using WorkloadSet = std::uint8_t;  // bit set of WorkloadKind
 inline constexpr WorkloadSet kAllWorkloads = 7;
@@ -108,7 +116,10 @@ struct Scope {
   ReclaimPolicy reclaim = ReclaimPolicy::any;
   bool borrow_within = false;                       // rule R4 enabled
   std::optional<std::int64_t> borrow_max_priority;  // R4 victims' priority value at most this
-  QueueSettings queue;                              // read only when kind == queue
+  // Fair-sharing weight in thousandths (1000 = weight 1): a scope's share is
+  // divided by it, so a heavier sibling may borrow more before it gives way.
+  Amount weight_milli = 1000;
+  QueueSettings queue;  // read only when kind == queue
 };
 
 struct PriorityClass {
@@ -137,6 +148,10 @@ struct Cluster {
   // from the requests placed so far.
   std::vector<TaskType> workload;
   std::uint64_t placement_seed = 0;  // random: the seed of its choices
+  // Fair sharing among siblings (docs/scheduling.md, "Fair sharing"): the
+  // strategies of rule R5, any of which allows a preemption. Empty: off.
+  // When on, rule R4 (`borrow_within`) is not used.
+  std::vector<FairStrategy> fair_sharing;
 };
 
 }  // namespace allot::runtime

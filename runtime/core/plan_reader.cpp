@@ -60,6 +60,7 @@ std::int64_t int_field(const toml::table& t, std::string_view key, std::optional
 // +-10^9.
 constexpr std::int64_t kMaxPlanAmount = std::int64_t{1} << 50;
 constexpr std::int64_t kMaxGracePeriodMs = 24 * 3'600'000;
+constexpr std::int64_t kMaxWeightMilli = 1'000'000;  // `weight` at most 1000, as `allot check` allows
 constexpr std::int64_t kMaxPriorityValue = 1'000'000'000;
 
 std::int64_t bounded_field(const toml::table& t, std::string_view key, std::int64_t fallback, std::int64_t min,
@@ -240,6 +241,24 @@ LoadedPlan read(const toml::table& root) {
     break;
   }
 
+  // Fair sharing, likewise: the first pool's that turns it on.
+  for (const toml::table* t : tables(root, "pools")) {
+    if (!t->get("fair_sharing")) continue;
+    for (const std::string& name : strings_field(*t, "fair_sharing")) {
+      FairStrategy st = FairStrategy::at_most_final_share;
+      if (name == "below_initial_share")
+        st = FairStrategy::below_initial_share;
+      else if (name != "at_most_final_share")
+        fail(field(*t, "fair_sharing"), "unknown fair-sharing strategy `" + name +
+                                            "` (expected \"at_most_final_share\" or \"below_initial_share\")");
+      if (std::find(cluster.fair_sharing.begin(), cluster.fair_sharing.end(), st) != cluster.fair_sharing.end())
+        fail(field(*t, "fair_sharing"), "fair-sharing strategy `" + name + "` is listed twice");
+      cluster.fair_sharing.push_back(st);
+    }
+    if (cluster.fair_sharing.empty()) fail(field(*t, "fair_sharing"), "`fair_sharing` lists no strategy");
+    break;
+  }
+
   std::unordered_map<std::string, PriorityId> priority_ids;
   const std::vector<const toml::table*> priorities = tables(root, "priorities");
   for (const toml::table* t : priorities) {
@@ -296,6 +315,7 @@ LoadedPlan read(const toml::table& root) {
         fail(field(*t, "borrow_max_priority"), "`borrow_max_priority` needs `borrow_within = true`");
       s.borrow_max_priority = int_field(*t, "borrow_max_priority");
     }
+    s.weight_milli = bounded_field(*t, "weight_milli", 1000, 1, kMaxWeightMilli);
     std::vector<Grant> grants;
     for (const std::string& role : strings_field(*t, "roles")) {
       const auto it = roles.find(role);

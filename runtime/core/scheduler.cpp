@@ -51,6 +51,7 @@ Scheduler::Scheduler(Cluster cluster) : cluster_(std::move(cluster)) {
       if (b && b->lend && (*b->lend < 0 || *b->lend > b->guarantee))
         fail("scope " + scope.name + ": " + to_string(r) + " lend outside 0..guarantee");
     }
+    if (scope.weight_milli <= 0) fail("scope " + scope.name + " has a fair-sharing weight of 0 or less");
     if (scope.kind == ScopeKind::queue && scope.queue.default_priority != kNone &&
         scope.queue.default_priority >= cluster_.priorities.size())
       fail("queue " + scope.name + " has an unknown default priority");
@@ -61,6 +62,7 @@ Scheduler::Scheduler(Cluster cluster) : cluster_(std::move(cluster)) {
   topology_ = std::make_shared<const Topology>(cluster_.nodes);
   index_scopes();
   index_placement();
+  index_fair_sharing();
   usage_.assign(cluster_.scopes.size(), {});
   running_by_queue_.assign(cluster_.scopes.size(), {});
   waiting_.assign(cluster_.scopes.size(), {});
@@ -546,21 +548,32 @@ Decision Scheduler::schedule(Time now) {
   // Then the others, in the order of their claims' strength, so that room a
   // stronger claim would take back at once is not lent out first: own jobs
   // of quotas with child_preemption (R1), then by the standing they would
-  // have (inside more guarantees first, R2), then in line order.
+  // have (inside more guarantees first, R2), then, with fair sharing, the
+  // sibling of lowest share first, then in line order.
   struct Turn {
     int own;
     int standing;
+    std::uint32_t fair;
     PendingKey key;
     auto operator<=>(const Turn&) const = default;
   };
-  std::vector<Turn> turns;
-  turns.reserve(pending_.size());
+  std::vector<const JobRecord*> line;
+  line.reserve(pending_.size());
   for (const PendingKey& key : pending_) {
     const JobRecord& rec = *find_job(key.id);
     if (rec.nominated || rec.tried == pass_) continue;  // waiting for its victims, or tried above
+    line.push_back(&rec);
+  }
+  const std::vector<std::uint32_t> fair =
+      cluster_.fair_sharing.empty() ? std::vector<std::uint32_t>(line.size(), 0) : fair_ranks(line);
+  std::vector<Turn> turns;
+  turns.reserve(line.size());
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const JobRecord& rec = *line[i];
     const ScopeId owner = info_[rec.job.queue].owner_quota;
     const bool own = owner != kNone && cluster_.scopes[owner].child_preemption;
-    turns.push_back({own ? 0 : 1, -std::popcount(standing_for(rec.job.queue, rec.job.request, nullptr)), key});
+    turns.push_back(
+        {own ? 0 : 1, -std::popcount(standing_for(rec.job.queue, rec.job.request, nullptr)), fair[i], rec.key()});
   }
   std::sort(turns.begin(), turns.end());
   for (const Turn& turn : turns) {

@@ -111,6 +111,9 @@ class Scheduler {
     // Lending limit: what the scope keeps for itself of its guarantee.
     Resources kept;          // guarantee - lend where lend is set, else 0
     std::uint8_t lends = 0;  // bit per Resource with a lend
+    // Fair sharing: what the children may lend each other (the divisor of
+    // their shares), per resource; 0: the resource does not count.
+    Resources lendable;
   };
   struct ScopeUsage {
     Resources used;
@@ -224,6 +227,22 @@ class Scheduler {
   void upgrade_waiting();                                    // at every scope whose room grew
   bool is_inside(const JobRecord& rec, ScopeId scope) const;
 
+  // ---- fair sharing (fair_share.cpp) ----
+  void index_fair_sharing();
+  // The dominant-resource share of `scope` among its siblings if its
+  // committed usage were `usage` (docs/scheduling.md, "Fair sharing").
+  std::int64_t fair_share(ScopeId scope, const Resources& usage) const;
+  // Pass order among siblings: the rank of each job of `line` (pending
+  // jobs in line order) in the fair-sharing tournament (fair_share.cpp).
+  std::vector<std::uint32_t> fair_ranks(const std::vector<const JobRecord*>& line) const;
+  // Rule R5's plan condition: every sibling whose borrowed work the plan
+  // takes by R5 stays at or above its guarantee below the meeting point,
+  // its share strictly falls, and one of the strategies holds.
+  // `freed` is what the plan's victims free, per scope.
+  bool fair_plan_holds(const JobRecord& rec, const std::vector<const JobRecord*>& victims,
+                       const std::vector<Justification>& why,
+                       const std::vector<std::pair<ScopeId, Resources>>& freed) const;
+
   bool try_admit(JobRecord& rec, Time now, Decision& out);
   void start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time now, std::optional<std::uint64_t> inside);
   void stop_running(JobRecord& rec, bool return_gpus = true);
@@ -297,6 +316,7 @@ class Scheduler {
   std::vector<char> cordoned_;  // per node
   std::size_t cordoned_count_ = 0;
   bool all_cordoned() const { return !cordoned_.empty() && cordoned_count_ == cordoned_.size(); }
+  Resources pool_lendable_;  // fair sharing among the roots: ScopeInfo::lendable of the pool
 };
 
 }  // namespace allot::runtime

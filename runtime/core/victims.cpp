@@ -1,7 +1,9 @@
-// The preemption rules R1..R4 of docs/scheduling.md and the victim search
+// The preemption rules R1..R5 of docs/scheduling.md and the victim search
 // that applies them. Every victim a search returns is justified by one rule
 // under the standing the preemptor will have once the victims are gone; the
-// conditions below are the rules' text, in the same order.
+// conditions below are the rules' text, in the same order. Longer than
+// most files: the search's shortcuts (the standing each candidate requires)
+// read the rules' exact conditions, so the two stay in one place.
 #include <algorithm>
 #include <bit>
 #include <tuple>
@@ -112,15 +114,33 @@ std::optional<Scheduler::Justification> Scheduler::justify(const JobRecord& x, s
       if ((info_[S].covers & (1u << static_cast<unsigned>(r))) && x.job.request[r] > 0) claims = true;
     if (claims && dominates()) return Justification{PreemptionReason::reclaim_guarantee, S, T};
   }
+  // Victims of R4 and R5 borrow at every scope below the meeting point.
+  auto borrows_below = [&] {
+    for (std::size_t i = 0; i < v_levels.size(); ++i) {
+      if (in_subtree(xq, v_levels[i])) break;  // reached the shared part
+      if ((v.inside >> i) & 1) return false;
+    }
+    return true;
+  };
+  // R5: a lower fair share among siblings, against borrowed work of a
+  // sibling, under the reclaim policy of the claiming scope; nobody's own
+  // job under child_preemption. The shares are the plan's condition
+  // (fair_plan_holds): they depend on all of its victims.
+  // Shares of one GPU are left out: freeing them frees no whole GPU, so a
+  // plan's GPUs and its requests differ, and the strategies' accounting
+  // (fair_plan_holds) would not hold.
+  if (!cluster_.fair_sharing.empty()) {
+    if (is_whole(x.job.request.gpu_milli) && is_whole(v.job.request.gpu_milli) &&
+        claimant.reclaim != ReclaimPolicy::never && (claimant.reclaim == ReclaimPolicy::any || xp > vp) &&
+        !v_parent_own && borrows_below() && dominates())
+      return Justification{PreemptionReason::fair_share, S, T};
+    return std::nullopt;  // fair sharing replaces R4
+  }
   // R4: higher priority while borrowing, against work that borrows at every
   // scope below the meeting point and is nobody's own under child_preemption.
   if (claimant.borrow_within && xp > vp && !v_parent_own &&
       (!claimant.borrow_max_priority || vp <= *claimant.borrow_max_priority)) {
-    for (std::size_t i = 0; i < v_levels.size(); ++i) {
-      if (in_subtree(xq, v_levels[i])) break;  // reached the shared part
-      if ((v.inside >> i) & 1) return std::nullopt;
-    }
-    if (dominates()) return Justification{PreemptionReason::borrow_within, S, T};
+    if (borrows_below() && dominates()) return Justification{PreemptionReason::borrow_within, S, T};
   }
   return std::nullopt;
 }
@@ -135,6 +155,7 @@ bool Scheduler::may_preempt(const JobRecord& rec) const {
     return true;
   const ScopeId owner = info_[q].owner_quota;
   if (owner != kNone && cluster_.scopes[owner].child_preemption) return true;
+  if (!cluster_.fair_sharing.empty()) return true;  // R5
   for (ScopeId s = q; s != kNone; s = info_[s].parent) {
     const Scope& scope = cluster_.scopes[s];
     if (scope.borrow_within) return true;
@@ -411,10 +432,19 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     }
     return left;
   };
+  const bool fair = !cluster_.fair_sharing.empty();
   auto all_justified = [&](const Chosen& c, std::uint64_t inside) {
-    for (std::size_t i : c.picked)
-      if (!justify(rec, inside, *candidates[i])) return false;
-    return true;
+    std::vector<const JobRecord*> victims;
+    std::vector<Justification> why;
+    for (std::size_t i : c.picked) {
+      const std::optional<Justification> j = justify(rec, inside, *candidates[i]);
+      if (!j) return false;
+      if (fair) {
+        victims.push_back(candidates[i]);
+        why.push_back(*j);
+      }
+    }
+    return !fair || fair_plan_holds(rec, victims, why, c.freed_scopes);
   };
 
   std::optional<Chosen> best;
@@ -533,6 +563,11 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
       if (!claimant || claimant->state != JobState::pending || claimant->nominated) continue;
       const std::optional<VictimPlan> plan = find_victims(*claimant, 0);
       if (!plan || std::find(plan->victims.begin(), plan->victims.end(), &rec) == plan->victims.end()) continue;
+      // A fair-share claim may exist only because this job raised its
+      // sibling's share: it is not room the claimant had, so the job stays.
+      if (std::any_of(plan->why.begin(), plan->why.end(),
+                      [](const Justification& j) { return j.rule == PreemptionReason::fair_share; }))
+        continue;
       out.admitted.pop_back();
       stop_running(rec);
       rec.pass = 0;
@@ -564,7 +599,13 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
     // Jobs placed earlier in this pass have not started yet: if the claim
     // needs them, they are simply not started (they stay pending), and the
     // claim is tried again without them.
-    if (std::optional<VictimPlan> with_new = memo.placed > 0 ? find_victims(rec, 0) : std::nullopt) {
+    std::optional<VictimPlan> with_new = memo.placed > 0 ? find_victims(rec, 0) : std::nullopt;
+    // A fair-share plan may exist only because the jobs placed in this pass
+    // raised a sibling's share; without them it would not: they stay.
+    if (with_new && std::any_of(with_new->why.begin(), with_new->why.end(),
+                                [](const Justification& j) { return j.rule == PreemptionReason::fair_share; }))
+      with_new.reset();
+    if (with_new) {
       bool revoked = false;
       for (const JobRecord* v : with_new->victims) {
         if (v->pass != pass_ || std::find(memo.paid.begin(), memo.paid.end(), v->job.id) != memo.paid.end()) continue;
@@ -692,6 +733,15 @@ Preemption Scheduler::make_preemption(const JobRecord& preemptor, const JobRecor
       text += name(why.claim_scope) + " borrows with " + klass(preemptor) + " and takes borrowed work of " +
               name(why.victim_scope) + " at " + klass(victim);
       break;
+    case PreemptionReason::fair_share: {
+      const Resources leaving = why.victim_scope == kNone ? Resources{} : usage_[why.victim_scope].leaving;
+      text += name(why.claim_scope) + " has fair share " +
+              std::to_string(fair_share(why.claim_scope, committed(why.claim_scope) + preemptor.job.request)) +
+              " with this job, below the share " +
+              std::to_string(fair_share(why.victim_scope, committed(why.victim_scope) + leaving)) + " of " +
+              name(why.victim_scope) + ", which borrows beyond its guarantee";
+      break;
+    }
   }
   p.message = std::move(text);
   return p;
