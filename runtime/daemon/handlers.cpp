@@ -319,7 +319,10 @@ std::string Daemon::handle(const Identity&, const api::StateRequest&) {
   Json node;
   node.set("name", plan_.node.name);
   node.set("pool", plan_.node.pool);
-  node.set("status", "ready");
+  // In the state file's terms (docs/state.md): a drained node is still
+  // `draining`, the drain in force until `uncordon`.
+  const std::string state = node_state();
+  node.set("status", state == "schedulable" ? "ready" : state == "cordoned" ? "cordoned" : "draining");
   body.set("node", std::move(node));
   Json plan;
   plan.set("path", plan_.path);

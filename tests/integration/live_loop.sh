@@ -1,8 +1,8 @@
 # The loop from an edited policy to a running node (docs/state.md), against a
 # real allotd with real jobs: export the live state; an unsafe change (a busy
 # queue removed) refused by `allot apply`; a rebalance of two quotas applied
-# step by step, in order; a queue renamed without losing its jobs; a forced
-# change logged with the caller.
+# step by step, in order; a queue renamed without losing its jobs; the node
+# drained; why a job waits; a forced change logged with the caller.
 source "$ALLOT_SOURCE_DIR/tests/integration/fixtures/allotd_common.sh"
 : "${ALLOT:?ALLOT must name the allot binary}"
 LIVE="$FIXTURES/live"
@@ -79,11 +79,30 @@ job_state_is 4 pending && [ "$(job_field 4 3)" = "workspace-b/dlc/training" ] ||
 grep -q "job 1: moved from queue workspace-b/dlc/batch to workspace-b/dlc/training" "$DAEMON_LOG" || fail "no move logged"
 "$ALLOTD" status | grep -Eq '^workspace-b/dlc/training +queue ' || fail "status: $("$ALLOTD" status)"
 
-# ---- 5. drain the node: `allot node cordon|drain|uncordon pai-pool-0001` go here, with the
-#         node's status in `allot state` (`{ name = "pai-pool-0001", status = "draining" }`).
-# ---- 6. why a job is pending: job 4 waits (`workspace-b/dlc/training` may use 3 GPUs and
-#         job 1 holds one); its reason in `allot ps` and `allot explain 4` go here.
-# Both before the forced change below, which cancels jobs 1 and 4.
+# ---- 5. drain the node: the running jobs stop after their grace periods,
+#         requeued or cancelled per their queue; the export says so; uncordon
+#         resumes scheduling
+NODE=pai-pool-0001
+"$ALLOT" node drain "$NODE" >"$WORK/out" 2>&1 || fail "drain: $(cat "$WORK/out")"
+grep -q "^node $NODE drained$" "$WORK/out" || fail "drain: $(cat "$WORK/out")"
+for j in 1 2 3; do job_state_is "$j" running && fail "job $j still runs on a drained node: $("$ALLOTD" ps --all)"; done
+"$ALLOT" state --policy renamed.allot -o "$WORK/drained.toml" >/dev/null || fail "export of the drained node"
+grep -q "{ name = \"$NODE\", status = \"draining\" }" "$WORK/drained.toml" || fail "drained node: $(cat "$WORK/drained.toml")"
+"$ALLOT" status | grep -q "^node state: drained" || fail "status: $("$ALLOT" status)"
+
+# ---- 6. why a job is pending: on the drained node, because it is cordoned;
+#         once uncordoned, job 4 waits on its queue's limit (3 GPUs, job 1
+#         holds one)
+ps_reason() { "$ALLOT" ps | awk -v id="$1" '$1 == id { print $9 }'; }
+[ "$(ps_reason 4)" = node_cordoned ] || fail "job 4's reason on a drained node: $("$ALLOT" ps)"
+"$ALLOT" node uncordon "$NODE" >/dev/null || fail "uncordon"
+wait_for 10 job_state_is 1 running || fail "job 1 not back after uncordon: $("$ALLOT" ps --all)"
+wait_for 5 job_state_is 4 pending || fail "job 4 should still wait: $("$ALLOT" ps --all)"
+[[ "$(ps_reason 4)" == limit:workspace-b/dlc/training* ]] || fail "job 4's reason: $("$ALLOT" ps)"
+"$ALLOT" explain 4 >"$WORK/explain" || fail "explain 4"
+grep -q "^job 4 (\`workspace-b/dlc/training\`, user .*, 3 gpu) is pending" "$WORK/explain" || fail "$(cat "$WORK/explain")"
+grep -q "queue workspace-b/dlc/training: .* <- at its gpu limit" "$WORK/explain" || fail "$(cat "$WORK/explain")"
+# Before the forced change below, which cancels jobs 1 and 4.
 
 # ---- a forced change is applied and logged with the caller
 "$ALLOT" state --policy renamed.allot -o "$WORK/state2.toml" >/dev/null || fail "second export"
