@@ -128,7 +128,8 @@ diff::Outcome replay_text(const std::string& text, const diff::JobWitness& w) {
       runtime::Job j = make(jobs);
       const runtime::JobId job_id = j.id;
       INFO("background job in " << jobs.queue);
-      REQUIRE(std::holds_alternative<runtime::Queued>(s.submit(std::move(j), now)));
+      const auto submitted = s.submit(std::move(j), now);
+      REQUIRE(std::holds_alternative<runtime::Queued>(submitted));
       const runtime::Decision d = s.schedule(now);
       REQUIRE(d.preempted.empty());
       REQUIRE(d.admitted.size() == 1);

@@ -58,7 +58,8 @@ Job job(JobId id, ScopeId queue, Amount gpus, Time submit) {
 void run_now(Scheduler& s, Job j) {
   const JobId id = j.id;
   const Time t = j.submit_time;
-  REQUIRE(std::holds_alternative<Queued>(s.submit(std::move(j), t)));
+  const auto submitted = s.submit(std::move(j), t);
+  REQUIRE(std::holds_alternative<Queued>(submitted));
   const Decision d = s.schedule(t);
   REQUIRE(d.preempted.empty());
   REQUIRE(d.admitted.size() == 1);

@@ -59,7 +59,8 @@ std::vector<GpuSlice> place_after(Cluster c, const std::vector<RunningJob>& runn
   Scheduler s(std::move(c));
   REQUIRE(std::holds_alternative<Restored>(s.restore(running)));
   const JobId id = next.id;
-  REQUIRE(std::holds_alternative<Queued>(s.submit(std::move(next), 1)));
+  const auto submitted = s.submit(std::move(next), 1);
+  REQUIRE(std::holds_alternative<Queued>(submitted));
   const Decision d = s.schedule(1);
   for (const Admission& a : d.admitted)
     if (a.job == id) return a.gpus;

@@ -71,7 +71,8 @@ Job job(JobId id, ScopeId queue, Amount gpu_milli, Time submit, std::optional<Pr
 // Submits and schedules at `t`; the job must be admitted at once.
 void run_now(Scheduler& s, Job j, Time t) {
   const JobId id = j.id;
-  REQUIRE(std::holds_alternative<Queued>(s.submit(std::move(j), t)));
+  const auto submitted = s.submit(std::move(j), t);
+  REQUIRE(std::holds_alternative<Queued>(submitted));
   const Decision d = s.schedule(t);
   REQUIRE(d.preempted.empty());
   REQUIRE(d.admitted.size() == 1);

@@ -46,7 +46,10 @@ Job job(JobId id, Amount gpus, PriorityId priority = 0) {
   return j;
 }
 
-void submit(Scheduler& s, Job j) { REQUIRE(std::holds_alternative<Queued>(s.submit(std::move(j), 0))); }
+void submit(Scheduler& s, Job j) {
+  const auto submitted = s.submit(std::move(j), 0);
+  REQUIRE(std::holds_alternative<Queued>(submitted));
+}
 
 }  // namespace
 
