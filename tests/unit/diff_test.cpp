@@ -23,6 +23,7 @@
 #include "compiler/plan/placement.h"
 #include "compiler/plan/plan.h"
 #include "compiler/sema/model_queries.h"
+#include "plan_fixture.h"
 #include "repository_files.h"
 #include "runtime/core/plan_reader.h"
 #include "runtime/core/scheduler.h"
@@ -82,19 +83,6 @@ runtime::WorkloadKind kind_of(const std::string& kind) {
   if (kind == "inference") return runtime::WorkloadKind::inference;
   if (kind == "development") return runtime::WorkloadKind::development;
   return runtime::WorkloadKind::training;
-}
-
-// The plan of a model on the nodes its pools declare.
-std::string plan_of(const model::Policy& policy) {
-  plan::Plan p;
-  p.allot_version = "test";
-  p.policy = &policy;
-  p.inventory = plan::expand_policy_nodes(policy);
-  DiagnosticSink sink;
-  p.placement = plan::place(policy, p.inventory, nullptr, {}, sink);
-  REQUIRE_FALSE(sink.has_errors());
-  plan::fingerprint(p, {{"case.allot", "x"}});
-  return emit::render_plan_toml(p);
 }
 
 diff::Outcome replay_text(const std::string& text, const diff::JobWitness& w);
@@ -377,7 +365,7 @@ TEST_CASE(
     bool has_nodes = false;
     for (const model::Pool& pool : p.pools) has_nodes = has_nodes || !pool.node_groups.empty() || !pool.nodes.empty();
     if (!has_nodes) continue;  // nothing to run jobs on
-    const std::string old_plan = plan_of(p);
+    const std::string old_plan = allot::testing::plan_text(p);
     for (model::Index s = 0; s < p.scopes.size(); ++s) {
       for (const bool limit : {false, true}) {
         const model::Bound* b = model::bound_of(p, s, model::kGpu);
@@ -394,7 +382,7 @@ TEST_CASE(
         INFO(path << ": " << p.scopes[s].path << (limit ? " limits" : " guarantees") << " one GPU less");
         const diff::PolicyDiff d = diff::compare(p, changed);
         CHECK(d.relation == diff::Relation::stricter);
-        const std::string new_plan = plan_of(changed);
+        const std::string new_plan = allot::testing::plan_text(changed);
         ++mutations;
         for (const diff::ScopeDiff& sd : d.scopes) {
           for (const diff::Witness& w : sd.witnesses) {

@@ -13,6 +13,7 @@
 #include "compiler/plan/plan.h"
 #include "compiler/sema/analyze.h"
 #include "compiler/syntax/parser.h"
+#include "plan_fixture.h"
 #include "runtime/core/plan_reader.h"
 
 using namespace allot;
@@ -36,18 +37,7 @@ std::unique_ptr<Checked> check(const std::string& text) {
   return c;
 }
 
-std::string plan_text(const model::Policy& policy) {
-  plan::Plan p;
-  p.allot_version = "test";
-  p.policy = &policy;
-  p.inventory = plan::expand_policy_nodes(policy);
-  DiagnosticSink sink;
-  p.placement = plan::place(policy, p.inventory, nullptr, {}, sink);
-  REQUIRE_FALSE(sink.has_errors());
-  plan::fingerprint(p, {{"case.allot", "x"}});
-  return emit::render_plan_toml(p);
-}
-
+using allot::testing::plan_text;
 runtime::PlanReadResult read(const std::string& text) { return runtime::read_plan(text, "plan.toml"); }
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {

@@ -16,6 +16,7 @@
 #include "compiler/plan/plan.h"
 #include "compiler/sema/analyze.h"
 #include "compiler/syntax/parser.h"
+#include "plan_fixture.h"
 #include "runtime/core/plan_reader.h"
 
 using namespace allot;
@@ -103,18 +104,7 @@ workspace team-b on Quota1_2 {
 }
 )";
 
-std::string plan_text(const model::Policy& policy) {
-  plan::Plan p;
-  p.allot_version = "test";
-  p.policy = &policy;
-  p.inventory = plan::expand_policy_nodes(policy);
-  DiagnosticSink sink;
-  p.placement = plan::place(policy, p.inventory, nullptr, {}, sink);
-  REQUIRE_FALSE(sink.has_errors());
-  plan::fingerprint(p, {{"case.allot", "x"}});
-  return emit::render_plan_toml(p);
-}
-
+using allot::testing::plan_text;
 runtime::LoadedPlan read_back(const std::string& text) {
   runtime::PlanReadResult r = runtime::read_plan(text, "plan.toml");
   if (const auto* e = std::get_if<runtime::PlanError>(&r)) FAIL(e->to_string());
