@@ -555,29 +555,63 @@ class Builder {
     return out;
   }
 
-  // body : LBRACE member* RBRACE ; member : property | declaration | assertion
+  // body : LBRACE member* RBRACE
   ast::Body body(Rule* ctx) {
     ast::Body out;
     out.range = range(ctx);
     for (Tree* child : ctx->children) {
-      if (is_terminal(child)) continue;  // the braces
-      Rule* member = rule(rule(child)->children[0]);
-      switch (member->getRuleIndex()) {
-        case G::RuleProperty: {  // word EQ value SEP?
-          const auto& p = member->children;
-          out.properties.push_back(ast::Property{identifier(p[0]), value(rule(p[2])), range(member)});
-          break;
-        }
-        case G::RuleDeclaration:
-          out.declarations.push_back(declaration(member));
-          break;
-        default:
-          out.assertions.push_back(assertion(member));
-      }
+      if (!is_terminal(child)) add_member(out, rule(child));  // not the braces
     }
     return out;
   }
 
+ public:
+  // member : property | declaration | assertion
+  void add_member(ast::Body& out, Rule* ctx) {
+    Rule* member = rule(ctx->children[0]);
+    switch (member->getRuleIndex()) {
+      case G::RuleProperty: {  // word EQ value SEP?
+        const auto& p = member->children;
+        out.properties.push_back(ast::Property{identifier(p[0]), value(rule(p[2])), range(member)});
+        break;
+      }
+      case G::RuleDeclaration:
+        out.declarations.push_back(declaration(member));
+        break;
+      default:
+        out.assertions.push_back(assertion(member));
+    }
+  }
+
+  // The parts of `declaration` before the body, read from the tokens by
+  // the caller (parse_recovering), which then parses the members one by one.
+  struct Header {
+    const Token* kind;
+    const Token* name_first;
+    const Token* name_last;
+    const Token* target;  // null without `on`
+    const Token* lbrace;
+  };
+  ast::Declaration open_declaration(const Header& h) const {
+    ast::Declaration out;
+    out.kind = ast::Identifier{text_of(h.kind), range(h.kind)};
+    const SourceRange name_range{file_, range(h.name_first).begin, range(h.name_last).end};
+    out.name =
+        ast::Identifier{std::string(text_.substr(name_range.begin, name_range.end - name_range.begin)), name_range};
+    out.dotted_name = h.name_first != h.name_last;
+    if (h.target != nullptr) out.target = ast::Identifier{text_of(h.target), range(h.target)};
+    out.body.emplace();
+    out.body->range = range(h.lbrace);
+    out.range = range(h.kind);
+    return out;
+  }
+  // `last` is the closing brace, or the `,` after it.
+  void close_declaration(ast::Declaration& out, const Token* rbrace, const Token* last) const {
+    out.body->range.end = range(rbrace).end;
+    out.range.end = range(last).end;
+  }
+
+ private:
   // value : `[` list `]` | word? body | NUMBER X word | expr (RANGE expr?)?
   ast::Value value(Rule* ctx) {
     ast::Value out;
@@ -704,6 +738,58 @@ class Builder {
   std::string_view text_;
 };
 
+// The header of a declaration with a body (`word declName (ON word)? {`)
+// at the stream's position, consumed; nullopt, with nothing consumed, when
+// the tokens there are anything else. A member or top-level item that
+// starts so can only be such a declaration: an assertion's expression
+// never goes on with `{` or `on`, nor a property's key with a word.
+std::optional<Builder::Header> body_declaration_at(LexemeTokenStream& tokens) {
+  if (!is_word(tokens.LA(1)) || !is_word(tokens.LA(2))) return std::nullopt;
+  Builder::Header h{tokens.LT(1), tokens.LT(2), tokens.LT(2), nullptr, nullptr};
+  ssize_t k = 3;
+  while (tokens.LA(k) == AllotLexer::DOT && (is_word(tokens.LA(k + 1)) || tokens.LA(k + 1) == AllotLexer::NUMBER)) {
+    h.name_last = tokens.LT(k + 1);
+    k += 2;
+  }
+  if (tokens.LA(k) == AllotLexer::ON && is_word(tokens.LA(k + 1))) {
+    h.target = tokens.LT(k + 1);
+    k += 2;
+  }
+  if (tokens.LA(k) != AllotLexer::LBRACE) return std::nullopt;
+  h.lbrace = tokens.LT(k);
+  for (ssize_t i = 0; i < k; ++i) tokens.consume();
+  return h;
+}
+
+// The rest of `declaration` after its header, member by member: each
+// member's parse tree is turned into AST and freed before the next one is
+// parsed, and a member that is itself a declaration with a body is driven
+// the same way, so that no parse tree larger than one leaf member exists.
+// This is `body SEP?` of the grammar; an error throws
+// ParseCancellationException, as the bail strategy does.
+ast::Declaration parse_members(const Builder::Header& header, LexemeTokenStream& tokens, AllotParser& parser,
+                               Builder& builder) {
+  ast::Declaration out = builder.open_declaration(header);
+  while (tokens.LA(1) != AllotLexer::RBRACE) {
+    if (tokens.LA(1) == Token::EOF) throw antlr4::ParseCancellationException("unclosed body");
+    if (std::optional<Builder::Header> inner = body_declaration_at(tokens)) {
+      out.body->declarations.push_back(parse_members(*inner, tokens, parser, builder));
+    } else {
+      builder.add_member(*out.body, parser.member());
+      parser.getTreeTracker().reset();
+    }
+  }
+  const Token* rbrace = tokens.LT(1);
+  const Token* last = rbrace;
+  tokens.consume();
+  if (tokens.LA(1) == AllotLexer::SEP) {
+    last = tokens.LT(1);
+    tokens.consume();
+  }
+  builder.close_declaration(out, rbrace, last);
+  return out;
+}
+
 }  // namespace
 
 ParsedFile parse_recovering(const SourceManager& sources, FileId file, DiagnosticSink& sink,
@@ -757,8 +843,12 @@ ParsedFile parse_recovering(const SourceManager& sources, FileId file, Diagnosti
         parser.getTreeTracker().reset();
       }
       while (tokens.LA(1) != Token::EOF) {
-        builder.add_top_item(out, parser.topItem());
-        parser.getTreeTracker().reset();
+        if (std::optional<Builder::Header> header = body_declaration_at(tokens)) {
+          out.declarations.push_back(parse_members(*header, tokens, parser, builder));
+        } else {
+          builder.add_top_item(out, parser.topItem());
+          parser.getTreeTracker().reset();
+        }
       }
       return ParsedFile{std::move(out), true};
     } catch (const antlr4::ParseCancellationException&) {

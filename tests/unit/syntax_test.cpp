@@ -1,7 +1,11 @@
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "compiler/base/diagnostic.h"
 #include "compiler/syntax/parser.h"
+#include "repository_files.h"
 
 using namespace allot;
 
@@ -204,4 +208,69 @@ TEST_CASE("a property without `=` is not mistaken for a bad name") {
   auto p = parse_text("quota q on p {\n  gpu = 8\n  cpu 4\n}\n");
   REQUIRE(p->sink.error_count() == 1);
   CHECK(p->sink.diagnostics()[0].message == "expected a name, found `4`");
+}
+
+namespace {
+
+// The declarations of a tree, with every range, for comparing two parses.
+void dump(const ast::Body& body, std::string& out);
+void dump(const ast::Declaration& d, std::string& out) {
+  out += fmt::format("decl {}@{}-{} {}@{}-{} dotted={} [{}-{}]", d.kind.text, d.kind.range.begin, d.kind.range.end,
+                     d.name.text, d.name.range.begin, d.name.range.end, d.dotted_name, d.range.begin, d.range.end);
+  if (d.target) out += fmt::format(" on {}@{}-{}", d.target->text, d.target->range.begin, d.target->range.end);
+  if (d.value) out += fmt::format(" value {} [{}-{}]", d.value->node.index(), d.value->range.begin, d.value->range.end);
+  out += "\n";
+  if (d.body) dump(*d.body, out);
+}
+void dump(const ast::Body& body, std::string& out) {
+  out += fmt::format("body [{}-{}]\n", body.range.begin, body.range.end);
+  for (const ast::Property& p : body.properties)
+    out += fmt::format("prop {}@{}-{} [{}-{}] value {} [{}-{}]\n", p.key.text, p.key.range.begin, p.key.range.end,
+                       p.range.begin, p.range.end, p.value.node.index(), p.value.range.begin, p.value.range.end);
+  for (const ast::Declaration& d : body.declarations) dump(d, out);
+  for (const ast::Assertion& a : body.assertions) out += fmt::format("assert [{}-{}]\n", a.range.begin, a.range.end);
+  out += "end\n";
+}
+std::string dump(const ast::File& file) {
+  std::string out;
+  for (const ast::Declaration& d : file.declarations) dump(d, out);
+  for (const ast::Assertion& a : file.assertions) out += fmt::format("assert [{}-{}]\n", a.range.begin, a.range.end);
+  return out;
+}
+
+}  // namespace
+
+// A clean file's bodies are parsed member by member; a file with an error
+// is parsed item by item, each item's whole parse tree at once. Both must
+// give the same tree: a lexical error after the last item sends the same
+// text down the second path.
+TEST_CASE("member-by-member parsing gives the tree of the whole-item parse") {
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"edges",
+       "quota a.b.1 on p { gpu = 1..8, quota c { cpu = 4 }, assert c.gpu <= 8 }, \n"
+       "on on { on = 1 }\nx on on on { }\nassert x { x = 1 }\nquota q { billing = subscription { term = 12mo } }\n"
+       "quota r on p { }\npool p = 3\nassert 1 < 2 as \"one\"\n"}};
+  for (const char* dir : {"policies", "examples"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(testing::kRepository / dir)) {
+      if (entry.path().extension() == ".allot")
+        cases.emplace_back(entry.path().filename().string(), testing::read_repository_file(entry.path()));
+    }
+  }
+  REQUIRE(cases.size() > 5);
+  for (const auto& [name, text] : cases) {
+    INFO(name);
+    SourceManager sources;
+    DiagnosticSink clean_sink;
+    DiagnosticSink broken_sink;
+    const FileId clean_id = sources.add("clean.allot", text);
+    const FileId broken_id = sources.add("broken.allot", text + "\n$\n");
+    const syntax::ParsedFile clean = syntax::parse_recovering(sources, clean_id, clean_sink);
+    const syntax::ParsedFile broken = syntax::parse_recovering(sources, broken_id, broken_sink);
+    REQUIRE(clean.complete);
+    REQUIRE_FALSE(broken.complete);
+    REQUIRE(broken_sink.error_count() == 1);
+    REQUIRE(clean.file.has_value());
+    REQUIRE(broken.file.has_value());
+    CHECK(dump(*clean.file) == dump(*broken.file));
+  }
 }
