@@ -41,8 +41,11 @@ std::string written_amount(const model::Resource& r, model::Amount a) {
 void Analyzer::build_scopes() {
   // Quota trees first, so that every quota exists when a workspace binds to
   // it and parents precede children in `Policy::scopes`.
-  policy_.scopes.reserve(top_scopes_.decls.size());
-  scope_paths_.reserve(top_scopes_.decls.size());
+  // Every quota, and a workspace with a namespace and two queues: growing
+  // the vector moves every scope, which cost 4% of `allot check` at 100k.
+  const std::size_t expected = quota_nodes_.size() + 4 * top_scopes_.decls.size();
+  policy_.scopes.reserve(expected);
+  scope_paths_.reserve(expected);
   for (const Index q : quota_roots_) build_quota(q, kNone);
   for (const ast::Declaration* w : top_scopes_.decls) {
     if (w->kind.text == "workspace") build_workspace(*w);

@@ -601,6 +601,8 @@ class Builder {
     out.dotted_name = h.name_first != h.name_last;
     if (h.target != nullptr) out.target = ast::Identifier{text_of(h.target), range(h.target)};
     out.body.emplace();
+    // Most bodies have a property or two; growing from one to two moves it.
+    out.body->properties.reserve(2);
     out.body->range = range(h.lbrace);
     out.range = range(h.kind);
     return out;
