@@ -28,8 +28,9 @@ Diagnostic& copy_into(DiagnosticSink& sink, const Diagnostic& d) {
   return out;
 }
 
-void collect_symbols(const ast::Declaration& decl, const std::string& container, std::vector<Symbol>& out) {
-  out.push_back(Symbol{decl.kind.text, decl.name.text, container, decl.name.range, decl.range});
+void collect_symbols(const ast::Declaration& decl, std::string_view container, std::vector<Symbol>& out) {
+  out.push_back(Symbol{std::string(decl.kind.text), std::string(decl.name.text), std::string(container),
+                       decl.name.range, decl.range});
   if (!decl.body) return;
   for (const ast::Declaration& inner : decl.body->declarations) collect_symbols(inner, decl.kind.text, out);
 }

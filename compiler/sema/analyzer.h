@@ -105,7 +105,7 @@ class Analyzer {
   SymbolTable resources_, flavors_, pools_, roles_, priorities_, top_scopes_;
   // Scope path (see model::Scope::path) -> index in `Policy::scopes`, filled
   // while the tree is built.
-  std::unordered_map<std::string, Index> scope_paths_;
+  StringMap<Index> scope_paths_;
 
   ValueReader values_;
 

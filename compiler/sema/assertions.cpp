@@ -202,7 +202,7 @@ class ExprChecker {
         if (v.kind == Kind::scope) {
           const model::Scope& s = a_.policy_.scopes[v.scope];
           if (s.kind == model::ScopeKind::workspace || s.kind == model::ScopeKind::namespace_) {
-            auto child = a_.scope_paths_.find(s.path + "/" + id.text);
+            auto child = a_.scope_paths_.find(fmt::format("{}/{}", s.path, id.text));
             if (child != a_.scope_paths_.end()) {
               v.scope = child->second;
               v.range = range;
@@ -291,7 +291,7 @@ class ExprChecker {
   }
 
   Val eval_node(const ast::CallExpr& call, const ast::Expr& e) {
-    const std::string& f = call.callee.text;
+    const std::string_view f = call.callee.text;
     if (f == "children") {
       if (call.args.size() != 1) {
         a_.sink_.error(codes::kBadCall, e.range,

@@ -67,7 +67,7 @@ void Analyzer::collect(const std::vector<ast::File>& files) {
 
 bool Analyzer::check_name(const ast::Declaration& decl) {
   if (!decl.dotted_name) return true;
-  std::string fixed = decl.name.text;
+  std::string fixed(decl.name.text);
   std::replace(fixed.begin(), fixed.end(), '.', '_');
   sink_.error(codes::kInvalidName, decl.name.range, fmt::format("`{}` is not a valid name", decl.name.text))
       .add_help(fmt::format("names may not contain `.`; write `{}`", fixed));
@@ -75,7 +75,7 @@ bool Analyzer::check_name(const ast::Declaration& decl) {
 }
 
 bool Analyzer::check_form(const ast::Declaration& decl, bool needs_body, bool allows_value, bool allows_target) {
-  const std::string& kind = decl.kind.text;
+  const std::string_view kind = decl.kind.text;
   if (decl.target && !allows_target) {
     sink_
         .error(codes::kTargetNotAllowed, decl.target->range, fmt::format("a {} cannot be declared `on` anything", kind))
@@ -138,7 +138,7 @@ std::vector<const ast::Declaration*> Analyzer::nested(const ast::Body& body, std
 }
 
 void Analyzer::collect(const ast::Declaration& decl) {
-  const std::string& kind = decl.kind.text;
+  const std::string_view kind = decl.kind.text;
   const KindInfo* info = find_kind(kind);
   if (info == nullptr) {
     Diagnostic& d =

@@ -183,7 +183,8 @@ void Analyzer::pool_body(Index index, const ast::Declaration& decl) {
           group.count = static_cast<std::int64_t>(dec.mantissa);
         }
       }
-      group.flavor = resolve(flavors_, NameUse{n->flavor.text, n->flavor.range}, "flavor", codes::kUnknownFlavor);
+      group.flavor =
+          resolve(flavors_, NameUse{std::string(n->flavor.text), n->flavor.range}, "flavor", codes::kUnknownFlavor);
       total_nodes += group.count;
       pool.node_groups.push_back(group);
     } else {

@@ -214,11 +214,11 @@ Index Analyzer::build_quota(Index node, Index parent) {
   PropertyMap props = values_.properties(
       *decl.body, "quota",
       {"child_preemption", "roles", "description", "lend", "reclaim", "borrow_within", "renamed_from", "weight"}, true);
-  const Index index = new_scope(ScopeKind::quota, decl, parent, decl.name.text);
+  const Index index = new_scope(ScopeKind::quota, decl, parent, std::string(decl.name.text));
   if (parent == kNone) {
     if (decl.target) {
       policy_.scopes[index].pool =
-          resolve(pools_, NameUse{decl.target->text, decl.target->range}, "pool", codes::kUnknownPool);
+          resolve(pools_, NameUse{std::string(decl.target->text), decl.target->range}, "pool", codes::kUnknownPool);
     } else {
       sink_.error(codes::kMissingProperty, decl.name.range, fmt::format("quota `{}` has no pool", decl.name.text))
           .add_help(fmt::format("a top-level quota names its pool: `quota {} on POOL {{ ... }}`", decl.name.text));
@@ -260,7 +260,7 @@ void Analyzer::build_workspace(const ast::Declaration& decl) {
       parent = s->second;
     }
   }
-  const Index index = new_scope(ScopeKind::workspace, decl, parent, decl.name.text);
+  const Index index = new_scope(ScopeKind::workspace, decl, parent, std::string(decl.name.text));
   if (const auto* p = props.get("pool")) {
     if (decl.target) {
       sink_.error(codes::kConflict, p->key.range, "a workspace bound to a quota uses the quota's pool")
@@ -303,8 +303,8 @@ Index Analyzer::build_namespace(const ast::Declaration& decl, Index workspace) {
   PropertyMap props =
       values_.properties(*decl.body, "namespace",
                          {"roles", "description", "lend", "reclaim", "borrow_within", "renamed_from", "weight"}, true);
-  const Index index =
-      new_scope(ScopeKind::namespace_, decl, workspace, policy_.scopes[workspace].path + "/" + decl.name.text);
+  const Index index = new_scope(ScopeKind::namespace_, decl, workspace,
+                                fmt::format("{}/{}", policy_.scopes[workspace].path, decl.name.text));
   scope_common(index, props);
   std::unordered_map<std::string_view, const ast::Declaration*> seen;
   bool declared_default = false;
@@ -348,7 +348,8 @@ Index Analyzer::build_queue(const ast::Declaration& decl, Index ns, bool& declar
                          {"priority", "preemptible", "grace_period", "on_preempt", "accepts", "gpu_sharing", "roles",
                           "description", "lend", "reclaim", "borrow_within", "preemption", "renamed_from", "weight"},
                          true);
-  const Index index = new_scope(ScopeKind::queue, decl, ns, policy_.scopes[ns].path + "/" + decl.name.text);
+  const Index index =
+      new_scope(ScopeKind::queue, decl, ns, fmt::format("{}/{}", policy_.scopes[ns].path, decl.name.text));
   if (decl.name.text == "default-queue") declared_default = true;
   nested(*decl.body, "queue", "");
   scope_common(index, props);

@@ -26,21 +26,29 @@ struct NameUse {
 // One symbol table per kind of declaration. Index i of `decls` is index i of
 // the kind's model vector (`Policy::flavors`, ...); a null entry is built in.
 // The declarations are those of the syntax trees, which outlive the table.
+// Lets a map keyed by std::string be searched with a std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
 struct SymbolTable {
-  std::unordered_map<std::string, Index> index;
+  StringMap<Index> index;
   std::vector<const ast::Declaration*> decls;
   // Whether anything refers to entry i (for the unused-declaration lints).
   std::vector<bool> used;
 
-  Index find(const std::string& name) const {
+  Index find(std::string_view name) const {
     auto it = index.find(name);
     return it == index.end() ? kNone : it->second;
   }
   // Where entry i is named; invalid for a built-in.
   SourceRange range(Index i) const { return decls[i] != nullptr ? decls[i]->name.range : SourceRange{}; }
-  Index add(std::string name, const ast::Declaration* decl) {
+  Index add(std::string_view name, const ast::Declaration* decl) {
     const auto i = static_cast<Index>(decls.size());
-    index.emplace(std::move(name), i);
+    index.emplace(std::string(name), i);
     decls.push_back(decl);
     used.push_back(false);
     return i;

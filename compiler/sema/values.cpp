@@ -55,7 +55,7 @@ PropertyMap ValueReader::properties(const ast::Body& body, std::string_view owne
   PropertyMap m;
   m.by_key.reserve(body.properties.size());
   for (const ast::Property& p : body.properties) {
-    const std::string& key = p.key.text;
+    const std::string_view key = p.key.text;
     const bool known =
         std::find(keys.begin(), keys.end(), key) != keys.end() || (resources && resource_names_.index.count(key) != 0);
     if (!known) {
@@ -381,7 +381,7 @@ std::optional<std::string> ValueReader::string(const ast::Value& v) {
 std::optional<NameUse> ValueReader::name(const ast::Value& v, std::string_view expected, bool strings_too) {
   const ast::Expr* e = scalar(v, expected);
   if (e == nullptr) return std::nullopt;
-  if (const auto* n = std::get_if<ast::NameRef>(&e->node)) return NameUse{n->name, e->range};
+  if (const auto* n = std::get_if<ast::NameRef>(&e->node)) return NameUse{std::string(n->name), e->range};
   if (strings_too) {
     if (const auto* s = std::get_if<ast::StringLit>(&e->node)) return NameUse{s->value, e->range};
   }
@@ -466,9 +466,9 @@ void ValueReader::resource_amounts(const ast::Value& v, std::string_view example
     if (!help.empty()) d.add_help(std::string(help));
     return;
   }
-  object_members(object->body, owner);
+  object_members(*object->body, owner);
   std::unordered_map<std::string_view, const ast::Property*> seen;
-  for (const ast::Property& p : object->body.properties) {
+  for (const ast::Property& p : object->body->properties) {
     const Index r = resource_names_.find(p.key.text);
     if (r == kNone) {
       Diagnostic& d =
@@ -501,7 +501,7 @@ ValueReader::Tagged ValueReader::tagged(const ast::Value& v) const {
   Tagged out;
   if (const auto* object = std::get_if<ast::ObjectValue>(&v.node)) {
     out.tag = object->tag;
-    out.body = &object->body;
+    out.body = object->body.get();
   } else if (const auto* s = std::get_if<ast::ScalarValue>(&v.node)) {
     if (const auto* n = std::get_if<ast::NameRef>(&s->expr->node)) out.tag = ast::Identifier{n->name, s->expr->range};
   }

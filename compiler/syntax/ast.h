@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -12,8 +13,10 @@
 
 namespace allot::ast {
 
+// Names and numbers are slices of the source text, which the
+// SourceManager holds for longer than any tree of it.
 struct Identifier {
-  std::string text;
+  std::string_view text;
   SourceRange range;
 };
 
@@ -25,14 +28,14 @@ using ExprPtr = std::unique_ptr<Expr>;
 // A number as written, split into its digits and its glued unit suffix:
 // `500m` is {"500", "m"}, `0.5` is {"0.5", ""}.
 struct NumberLit {
-  std::string digits;
-  std::string unit;
+  std::string_view digits;
+  std::string_view unit;
 };
 struct StringLit {
   std::string value;  // escapes resolved
 };
 struct NameRef {
-  std::string name;
+  std::string_view name;
 };
 struct MemberExpr {
   ExprPtr object;
@@ -93,9 +96,11 @@ struct ListValue {
   std::vector<Value> items;
 };
 // `{ k = v }` or a tagged object such as `subscription { term = 12mo }`.
+// The body is boxed: objects are rare, and inline it would make every
+// value (and so every property) half as large again.
 struct ObjectValue {
   std::optional<Identifier> tag;
-  Body body;
+  std::unique_ptr<Body> body;  // never null
 };
 // `16 x a100-8`
 struct NodesValue {
@@ -122,7 +127,7 @@ struct Declaration {
   bool dotted_name = false;
   std::optional<Identifier> target;
   std::optional<Body> body;
-  std::optional<Value> value;
+  std::unique_ptr<Value> value;  // `= value` declarations are few: boxed
   SourceRange range;
 };
 

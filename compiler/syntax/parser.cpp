@@ -500,9 +500,10 @@ class Builder {
     return SourceRange{file_, static_cast<std::uint32_t>(token->getStartIndex()),
                        static_cast<std::uint32_t>(token->getStopIndex() + 1)};
   }
-  std::string text_of(const Token* token) const {
+  // A slice of the source, which outlives the tree (ast.h).
+  std::string_view text_of(const Token* token) const {
     const SourceRange r = range(token);
-    return std::string(text_.substr(r.begin, r.end - r.begin));
+    return text_.substr(r.begin, r.end - r.begin);
   }
   // A `word` rule: one terminal.
   ast::Identifier identifier(Tree* word) const {
@@ -510,7 +511,7 @@ class Builder {
     return ast::Identifier{text_of(t), range(t)};
   }
 
-  static ast::NumberLit number(const std::string& text) {
+  static ast::NumberLit number(std::string_view text) {
     std::size_t split = 0;
     while (split < text.size() && (std::isdigit(static_cast<unsigned char>(text[split])) || text[split] == '.'))
       ++split;
@@ -536,8 +537,7 @@ class Builder {
     out.kind = identifier(c[0]);
     Rule* name = rule(c[1]);
     const SourceRange name_range = range(name);
-    out.name =
-        ast::Identifier{std::string(text_.substr(name_range.begin, name_range.end - name_range.begin)), name_range};
+    out.name = ast::Identifier{text_.substr(name_range.begin, name_range.end - name_range.begin), name_range};
     out.dotted_name = name->children.size() > 1;
     for (std::size_t i = 2; i < c.size(); ++i) {
       if (is_terminal(c[i])) {
@@ -548,7 +548,7 @@ class Builder {
       if (part->getRuleIndex() == G::RuleBody) {
         out.body = body(part);
       } else {
-        out.value = value(part);
+        out.value = std::make_unique<ast::Value>(value(part));
       }
     }
     out.range = range(ctx);
@@ -596,8 +596,7 @@ class Builder {
     ast::Declaration out;
     out.kind = ast::Identifier{text_of(h.kind), range(h.kind)};
     const SourceRange name_range{file_, range(h.name_first).begin, range(h.name_last).end};
-    out.name =
-        ast::Identifier{std::string(text_.substr(name_range.begin, name_range.end - name_range.begin)), name_range};
+    out.name = ast::Identifier{text_.substr(name_range.begin, name_range.end - name_range.begin), name_range};
     out.dotted_name = h.name_first != h.name_last;
     if (h.target != nullptr) out.target = ast::Identifier{text_of(h.target), range(h.target)};
     out.body.emplace();
@@ -636,14 +635,14 @@ class Builder {
     switch (first->getRuleIndex()) {
       case G::RuleBody: {
         ast::ObjectValue o;
-        o.body = body(first);
+        o.body = std::make_unique<ast::Body>(body(first));
         out.node = std::move(o);
         break;
       }
       case G::RuleWord: {
         ast::ObjectValue o;
         o.tag = identifier(first);
-        o.body = body(rule(c[1]));
+        o.body = std::make_unique<ast::Body>(body(rule(c[1])));
         out.node = std::move(o);
         break;
       }

@@ -54,7 +54,7 @@ priority inference = 1000
   REQUIRE(billing != nullptr);
   REQUIRE(billing->tag.has_value());
   CHECK(billing->tag->text == "subscription");
-  CHECK(billing->body.properties.size() == 2);
+  CHECK(billing->body->properties.size() == 2);
 
   const ast::Declaration& quota = p->file->declarations[1];
   REQUIRE(quota.target.has_value());
@@ -67,7 +67,7 @@ priority inference = 1000
   CHECK(open->high == nullptr);
 
   const ast::Declaration& priority = p->file->declarations[2];
-  REQUIRE(priority.value.has_value());
+  REQUIRE(priority.value != nullptr);
   CHECK_FALSE(priority.body.has_value());
 }
 
