@@ -11,14 +11,18 @@ SourceRange join(SourceRange a, SourceRange b) {
 }
 
 FileId SourceManager::add(std::string path, std::string text) {
+  return add(std::move(path), std::make_shared<const std::string>(std::move(text)));
+}
+
+FileId SourceManager::add(std::string path, std::shared_ptr<const std::string> text) {
   auto file = std::make_unique<File>();
   file->path = std::move(path);
-  file->text = std::move(text);
+  file->text = text ? std::move(text) : std::make_shared<const std::string>();
   // The first line starts after a byte order mark, which no editor shows:
   // columns and quoted lines match what the user sees.
-  const bool bom = file->text.compare(0, 3, "\xef\xbb\xbf") == 0;
+  const std::string& t = *file->text;
+  const bool bom = t.compare(0, 3, "\xef\xbb\xbf") == 0;
   file->line_starts.push_back(bom ? 3 : 0);
-  const std::string& t = file->text;
   for (std::uint32_t i = 0; i < t.size(); ++i) {
     if (t[i] == '\n') file->line_starts.push_back(i + 1);
   }
@@ -28,14 +32,14 @@ FileId SourceManager::add(std::string path, std::string text) {
 
 LineColumn SourceManager::line_column(FileId id, std::uint32_t offset) const {
   const File& file = *files_.at(id);
-  offset = std::clamp<std::uint32_t>(offset, file.line_starts.front(), static_cast<std::uint32_t>(file.text.size()));
+  offset = std::clamp<std::uint32_t>(offset, file.line_starts.front(), static_cast<std::uint32_t>(file.text->size()));
   auto it = std::upper_bound(file.line_starts.begin(), file.line_starts.end(), offset);
   const auto line_index = static_cast<std::uint32_t>(it - file.line_starts.begin() - 1);
   const std::uint32_t start = file.line_starts[line_index];
   std::uint32_t column = 1;
   for (std::uint32_t i = start; i < offset; ++i) {
     // Count code points: skip UTF-8 continuation bytes.
-    if ((static_cast<unsigned char>(file.text[i]) & 0xC0) != 0x80) ++column;
+    if ((static_cast<unsigned char>((*file.text)[i]) & 0xC0) != 0x80) ++column;
   }
   return LineColumn{line_index + 1, column};
 }
@@ -45,9 +49,9 @@ std::string_view SourceManager::line_text(FileId id, std::uint32_t line) const {
   if (line == 0 || line > file.line_starts.size()) return {};
   const std::uint32_t start = file.line_starts[line - 1];
   std::uint32_t end =
-      line < file.line_starts.size() ? file.line_starts[line] - 1 : static_cast<std::uint32_t>(file.text.size());
-  if (end > start && file.text[end - 1] == '\r') --end;
-  return std::string_view(file.text).substr(start, end - start);
+      line < file.line_starts.size() ? file.line_starts[line] - 1 : static_cast<std::uint32_t>(file.text->size());
+  if (end > start && (*file.text)[end - 1] == '\r') --end;
+  return std::string_view(*file.text).substr(start, end - start);
 }
 
 std::string_view SourceManager::slice(SourceRange range) const {

@@ -35,10 +35,15 @@ class SourceManager {
  public:
   // Takes ownership of the text. Returns the new file's id.
   FileId add(std::string path, std::string text);
+  // Shares a text another manager holds: syntax trees point into their
+  // file's text (ast.h), so a tree kept beyond its manager (the language
+  // server's cache) stays valid for as long as its text is shared.
+  FileId add(std::string path, std::shared_ptr<const std::string> text);
 
   std::size_t file_count() const { return files_.size(); }
   const std::string& path(FileId id) const { return files_.at(id)->path; }
-  std::string_view text(FileId id) const { return files_.at(id)->text; }
+  std::string_view text(FileId id) const { return *files_.at(id)->text; }
+  const std::shared_ptr<const std::string>& shared_text(FileId id) const { return files_.at(id)->text; }
 
   LineColumn line_column(FileId id, std::uint32_t offset) const;
   // The text of a 1-based line without its line terminator.
@@ -48,7 +53,7 @@ class SourceManager {
  private:
   struct File {
     std::string path;
-    std::string text;
+    std::shared_ptr<const std::string> text;  // never null
     std::vector<std::uint32_t> line_starts;
   };
   std::vector<std::unique_ptr<File>> files_;

@@ -155,18 +155,19 @@ std::unique_ptr<Analysis> Workspace::run(const Document& doc, const Analysis* pr
             return;
           }
         }
-        const FileId id = a.sources.add(shown, text);
+        Parsed& cached = parsed_[key];
+        const bool reuse = cached.file && cached.id == a.sources.file_count() && cached.text && *cached.text == text;
+        const FileId id = reuse ? a.sources.add(shown, cached.text) : a.sources.add(shown, std::move(text));
         a.keys.push_back(key);
         loaded.emplace(key, id);
         if (imported_at.valid()) a.reached_through[id] = top_import;
 
-        Parsed& cached = parsed_[key];
-        if (cached.id != id || cached.text != text || !cached.file) {
+        if (!reuse) {
           DiagnosticSink parse_sink;
           ++parses_;
           cached.file = syntax::parse(a.sources, id, parse_sink, options_.limits);
           cached.id = id;
-          cached.text = std::move(text);
+          cached.text = a.sources.shared_text(id);
           cached.diagnostics = parse_sink.diagnostics();
           // A file that does not parse is parsed again next time: no tree to keep.
           if (!cached.file) cached.id = kNoFile;

@@ -85,8 +85,10 @@ class Workspace {
   std::size_t parses() const { return parses_; }
 
  private:
+  // A file's tree from an earlier analysis. The tree points into `text`,
+  // which the next analysis's SourceManager shares when the text is the same.
   struct Parsed {
-    std::string text;
+    std::shared_ptr<const std::string> text;
     FileId id = kNoFile;
     std::optional<ast::File> file;
     std::vector<Diagnostic> diagnostics;  // of the parse
