@@ -73,6 +73,7 @@ struct ReachabilityStats {
   std::size_t claims = 0;
   std::size_t proved_natively = 0;
   std::size_t refuted_natively = 0;    // claims refuted by a state built without the solver
+  std::size_t refuted_shared = 0;      // of those, decided with their parent's shared state, without an obligation
   std::size_t solver_obligations = 0;  // claims sent to the solver (not counting nicer counterexamples)
 };
 

@@ -20,6 +20,7 @@ namespace allot::verify {
 
 using namespace model;
 using namespace smt;
+using reach::distribute;
 using reach::encode_claim;
 using reach::Facts;
 using reach::for_each_claim;
@@ -45,25 +46,6 @@ std::string claimant_name(const Policy& policy, const Claim& claim) {
     }
   }
   return "jobs submitted to " + scope_name(s) + " itself";
-}
-
-// Puts `amount` of non-preemptible work on the non-preemptible queues of x's
-// subtree, in scope order, each subtree up to what it can hold.
-void distribute(const Facts& f, Index x, Amount amount, std::unordered_map<Index, Amount>& own, int depth = 0) {
-  if (amount <= 0) return;
-  const Scope& s = f.policy.scopes[x];
-  if (is_nonpreemptible_queue(s)) {
-    own[x] += amount;
-    return;
-  }
-  if (depth > 1000) return;
-  for (Index c : s.children) {
-    if (c >= f.policy.scopes.size() || f.maxnp[c] == 0) continue;
-    const Amount take = f.maxnp[c] == kUnbounded ? amount : std::min(amount, f.maxnp[c]);
-    distribute(f, c, take, own, depth + 1);
-    amount -= take;
-    if (amount <= 0) break;
-  }
 }
 
 }  // namespace
@@ -134,7 +116,40 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
   std::map<std::vector<Index>, std::size_t> group_of;
   // Past as many problems as the sink keeps, no claim is sent to the solver.
   constexpr std::size_t sink_limit = 200;
-  for_each_claim(policy, {}, [&](const Facts& f, ReachabilityQuery& q) {
+  // Claims whose native counterexample shares its culprits with a group
+  // already reported become that group's notes without an obligation of
+  // their own: at 100k quotas there are 99k of them, each beside about
+  // 1,100 summarised scopes.
+  std::unique_ptr<reach::LevelWitness> levels;
+  Index levels_pool = kNone, levels_resource = kNone;
+  auto settle = [&](const Facts& f, const Claim& claim) {
+    if (!options.shared_witnesses) return false;
+    if (sink.saturated()) {
+      ++counts.claims;
+      return true;
+    }
+    if (!levels || levels_pool != f.pool || levels_resource != f.r) {
+      levels = std::make_unique<reach::LevelWitness>(f);
+      levels_pool = f.pool;
+      levels_resource = f.r;
+    }
+    reach::SharedRefutation* shared = levels->refute(claim);
+    if (shared == nullptr) return false;
+    if (shared->group == static_cast<std::size_t>(-1)) {
+      auto it = group_of.find(shared->culprits);
+      if (it == group_of.end()) return false;  // the first claim of its group is reported in full
+      shared->group = it->second;
+      shared->culprits = {};
+    }
+    ++counts.claims;
+    ++counts.refuted_natively;
+    ++counts.refuted_shared;
+    blocked[shared->group].also.emplace_back(fmt::format("{} cannot obtain its {} either", claimant_name(policy, claim),
+                                                         format_amount(policy, claim.resource, claim.guarantee)),
+                                             bound_range(policy, claim.scope, claim.resource));
+    return true;
+  };
+  auto visit = [&](const Facts& f, ReachabilityQuery& q) {
     ++counts.claims;
     if (q.proved_natively) {
       ++counts.proved_natively;
@@ -239,7 +254,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         auto summarised = [&](Index c) {
           const Amount u = value(c);
           const Amount np = is_nonpreemptible_queue(policy.scopes[c]) ? u : std::min(u, value_n(c));
-          distribute(f, c, np, own);
+          distribute(f, c, np, [&](Index queue, Amount amount) { own[queue] += amount; });
           if (u - np > 0) own[c] += u - np;
         };
         std::vector<Index> path;
@@ -358,7 +373,8 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
                                format_amount(policy, r, q.claim.guarantee), unknown->reason))
           .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
     }
-  });
+  };
+  for_each_claim(policy, {}, visit, settle);
   constexpr std::size_t kListedAlso = 10;
   for (Blocked& b : blocked) {
     Diagnostic& e = sink.error(b.first.code, b.first.range, std::move(b.first.message));
