@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <unordered_map>
 
 #include "compiler/base/codes.h"
@@ -108,9 +109,18 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
   // E0211 errors, held back until every claim is seen so that the claims one
   // cause blocks are reported together; keyed by the non-preemptible queues
   // that block them.
+  // The further claims are listed up to kListedAlso and then only counted.
+  constexpr std::size_t kListedAlso = 10;
   struct Blocked {
     Diagnostic first;
     std::vector<std::pair<std::string, SourceRange>> also;
+    std::size_t also_count = 0;
+    void add(const Policy& policy, const Claim& claim, std::string_view who, SourceRange at) {
+      if (also_count++ < kListedAlso)
+        also.emplace_back(
+            fmt::format("{} cannot obtain its {} either", who, format_amount(policy, claim.resource, claim.guarantee)),
+            at);
+    }
   };
   std::vector<Blocked> blocked;
   std::map<std::vector<Index>, std::size_t> group_of;
@@ -144,9 +154,8 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     ++counts.claims;
     ++counts.refuted_natively;
     ++counts.refuted_shared;
-    blocked[shared->group].also.emplace_back(fmt::format("{} cannot obtain its {} either", claimant_name(policy, claim),
-                                                         format_amount(policy, claim.resource, claim.guarantee)),
-                                             bound_range(policy, claim.scope, claim.resource));
+    blocked[shared->group].add(policy, claim, claimant_name(policy, claim),
+                               bound_range(policy, claim.scope, claim.resource));
     return true;
   };
   auto visit = [&](const Facts& f, ReachabilityQuery& q) {
@@ -301,8 +310,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         if (!culprit_scopes.empty()) {
           auto [it, fresh] = group_of.try_emplace(culprit_scopes, blocked.size());
           if (!fresh) {
-            blocked[it->second].also.emplace_back(
-                fmt::format("{} cannot obtain its {} either", who, format_amount(policy, r, q.claim.guarantee)), at);
+            blocked[it->second].add(policy, q.claim, who, at);
             return;
           }
         }
@@ -375,15 +383,14 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
     }
   };
   for_each_claim(policy, {}, visit, settle);
-  constexpr std::size_t kListedAlso = 10;
   for (Blocked& b : blocked) {
     Diagnostic& e = sink.error(b.first.code, b.first.range, std::move(b.first.message));
     e.notes = std::move(b.first.notes);
-    if (!b.also.empty()) {
-      e.note(fmt::format("the same non-preemptible queues keep {} more guarantee{} from being reachable", b.also.size(),
-                         b.also.size() == 1 ? "" : "s"));
-      for (std::size_t i = 0; i < b.also.size() && i < kListedAlso; ++i) e.note(b.also[i].first, b.also[i].second);
-      if (b.also.size() > kListedAlso) e.note(fmt::format("and {} more", b.also.size() - kListedAlso));
+    if (b.also_count > 0) {
+      e.note(fmt::format("the same non-preemptible queues keep {} more guarantee{} from being reachable", b.also_count,
+                         b.also_count == 1 ? "" : "s"));
+      for (const auto& [text, range] : b.also) e.note(text, range);
+      if (b.also_count > kListedAlso) e.note(fmt::format("and {} more", b.also_count - kListedAlso));
     }
     e.help = std::move(b.first.help);
   }
