@@ -10,7 +10,9 @@
 // reachability.cpp). The others get one obligation each that encodes only
 // the path from the claimant to its root; every subtree hanging off that path
 // (and, for own-work claims, every child of the claimant) is summarised by its
-// `u/PATH` and `n/PATH`, which is exact for the model.
+// `u/PATH` and `n/PATH`, which is exact for the model. check_reachability
+// builds an obligation only for a claim that its parent's shared state
+// (reach::LevelWitness) does not settle.
 #pragma once
 
 #include <optional>
