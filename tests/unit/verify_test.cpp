@@ -1,5 +1,7 @@
 // Verification: invariants on policies built directly in C++ (independent of
-// sema), the solver interface, the live-state change check and SARIF.
+// sema), the solver interface, the live-state change check and SARIF. One
+// file past the usual length: the reachability checks share its Builder and
+// random trees.
 #include "compiler/verify/verify.h"
 
 #include <algorithm>
