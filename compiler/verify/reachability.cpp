@@ -471,7 +471,8 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
 }
 
 void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
-                    const std::function<void(const Facts&, ReachabilityQuery&)>& visit) {
+                    const std::function<void(const Facts&, ReachabilityQuery&)>& visit,
+                    const std::function<bool(const Facts&, const Claim&)>& settle) {
   std::size_t resources = policy.resources.size();
   for (const Scope& s : policy.scopes) resources = std::max(resources, s.bounds.size());
   for (Index p = 0; p < policy.pools.size(); ++p) {
@@ -501,6 +502,7 @@ void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
               q.proved_natively = true;
               visit(f, q);
             } else {
+              if (settle && settle(f, claim)) continue;
               ReachabilityQuery q = encode_claim(f, claim, root, how.full);
               visit(f, q);
             }

@@ -10,7 +10,9 @@
 // reachability.cpp). The others get one obligation each that encodes only
 // the path from the claimant to its root; every subtree hanging off that path
 // (and, for own-work claims, every child of the claimant) is summarised by its
-// `u/PATH` and `n/PATH`, which is exact for the model.
+// `u/PATH` and `n/PATH`, which is exact for the model. check_reachability
+// builds an obligation only for a claim that its parent's shared state
+// (reach::LevelWitness) does not settle.
 #pragma once
 
 #include <optional>
@@ -73,6 +75,7 @@ struct ReachabilityStats {
   std::size_t claims = 0;
   std::size_t proved_natively = 0;
   std::size_t refuted_natively = 0;    // claims refuted by a state built without the solver
+  std::size_t refuted_shared = 0;      // of those, decided with their parent's shared state, without an obligation
   std::size_t solver_obligations = 0;  // claims sent to the solver (not counting nicer counterexamples)
 };
 

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "compiler/sema/model.h"
@@ -87,7 +90,71 @@ ReachabilityQuery encode_claim(const Facts& f, const Claim& claim, Index root, b
 // (reachability_witness.cpp), checked against the claim's obligation; none
 // when that state does not refute it.
 std::optional<smt::Values> native_counterexample(const Facts& f, const ReachabilityQuery& q);
+// `settle`, when given, is asked first about each claim the native argument
+// does not prove; a claim it settles (returns true for) is neither encoded
+// nor visited.
 void for_each_claim(const Policy& policy, const ReachabilityBuild& how,
-                    const std::function<void(const Facts&, ReachabilityQuery&)>& visit);
+                    const std::function<void(const Facts&, ReachabilityQuery&)>& visit,
+                    const std::function<bool(const Facts&, const Claim&)>& settle = {});
+
+// Puts `amount` of non-preemptible work on the non-preemptible queues of x's
+// subtree, in scope order, each subtree up to what it can hold: `put(queue,
+// amount)` for each queue that gets some.
+void distribute(const Facts& f, Index x, Amount amount, const std::function<void(Index, Amount)>& put, int depth = 0);
+
+// What the claims below one parent share about their native counterexamples
+// (reachability_witness.cpp): the non-preemptible queues holding work in
+// that state, and the report's group of those culprits once known.
+struct SharedRefutation {
+  std::vector<Index> culprits;  // by position in the pool's order
+  std::size_t group = static_cast<std::size_t>(-1);
+};
+
+// native_counterexample for many claims without building their
+// obligations. For a claim whose subtree holds no non-preemptible work, the
+// state of native_counterexample (the filled one) differs from its
+// siblings' only by sums: the non-preemptible pass is the same for every
+// such claim below a parent, and each later pass takes, level by level, the
+// smaller of what its holders want and the room left, whichever holder is
+// left out. So the scopes off the path are gone through once per parent and
+// each such claim costs a walk up its path; any other claim (own work, a
+// claimant that can hold non-preemptible work) one pass over them, on plain
+// numbers. The state is evaluated against the same constraints and property
+// as the claim's obligation; what would need more (a pool without a known
+// capacity, `reclaim` other than `any` on the path, a fill that depends on
+// the holders' order) is left to native_counterexample.
+class LevelWitness {
+ public:
+  explicit LevelWitness(const Facts& f);
+  ~LevelWitness();
+  LevelWitness(const LevelWitness&) = delete;
+  LevelWitness& operator=(const LevelWitness&) = delete;
+  // The shared part of the claim's refutation when native_counterexample's
+  // filled state refutes it; null when it does not, or when this cannot
+  // tell (the caller then builds the claim's obligation).
+  SharedRefutation* refute(const Claim& claim);
+
+ private:
+  struct Parent;
+  struct Ancestor;
+  Parent& parent(Index p);
+  const Ancestor& ancestor(Index a);
+  // The passes over the holders off the path of a child of `p` other than
+  // `left_out` (kNone: any child that holds nothing), from each level's
+  // sums; false where the room runs out within a level, which build_exact
+  // then goes through holder by holder.
+  bool build(Parent& P, Index p, Index left_out);
+  void build_exact(Parent& P, Index p, Index left_out);
+  // The later passes and the claim's property on top of `used`.
+  bool refutes(const Parent& P, const Claim& claim, std::vector<Amount> used, Amount x_fill) const;
+  // The queues distribute() puts `amount` of c's work on, in order.
+  const std::vector<Index>& queues(Index c, Amount amount);
+  const Facts& f_;
+  std::unordered_map<Index, std::unique_ptr<Parent>> parents_;
+  std::unordered_map<Index, std::unique_ptr<Ancestor>> ancestors_;
+  std::vector<std::size_t> slot_;  // a scope's place among its parent's children in ancestors_
+  std::map<std::pair<Index, Amount>, std::vector<Index>> queues_;
+  SharedRefutation single_;
+};
 
 }  // namespace allot::verify::reach

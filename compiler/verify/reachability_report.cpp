@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <unordered_map>
 
 #include "compiler/base/codes.h"
@@ -20,6 +21,7 @@ namespace allot::verify {
 
 using namespace model;
 using namespace smt;
+using reach::distribute;
 using reach::encode_claim;
 using reach::Facts;
 using reach::for_each_claim;
@@ -45,25 +47,6 @@ std::string claimant_name(const Policy& policy, const Claim& claim) {
     }
   }
   return "jobs submitted to " + scope_name(s) + " itself";
-}
-
-// Puts `amount` of non-preemptible work on the non-preemptible queues of x's
-// subtree, in scope order, each subtree up to what it can hold.
-void distribute(const Facts& f, Index x, Amount amount, std::unordered_map<Index, Amount>& own, int depth = 0) {
-  if (amount <= 0) return;
-  const Scope& s = f.policy.scopes[x];
-  if (is_nonpreemptible_queue(s)) {
-    own[x] += amount;
-    return;
-  }
-  if (depth > 1000) return;
-  for (Index c : s.children) {
-    if (c >= f.policy.scopes.size() || f.maxnp[c] == 0) continue;
-    const Amount take = f.maxnp[c] == kUnbounded ? amount : std::min(amount, f.maxnp[c]);
-    distribute(f, c, take, own, depth + 1);
-    amount -= take;
-    if (amount <= 0) break;
-  }
 }
 
 }  // namespace
@@ -126,15 +109,56 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
   // E0211 errors, held back until every claim is seen so that the claims one
   // cause blocks are reported together; keyed by the non-preemptible queues
   // that block them.
+  // The further claims are listed up to kListedAlso and then only counted.
+  constexpr std::size_t kListedAlso = 10;
   struct Blocked {
     Diagnostic first;
     std::vector<std::pair<std::string, SourceRange>> also;
+    std::size_t also_count = 0;
+    void add(const Policy& policy, const Claim& claim, std::string_view who, SourceRange at) {
+      if (also_count++ < kListedAlso)
+        also.emplace_back(
+            fmt::format("{} cannot obtain its {} either", who, format_amount(policy, claim.resource, claim.guarantee)),
+            at);
+    }
   };
   std::vector<Blocked> blocked;
   std::map<std::vector<Index>, std::size_t> group_of;
   // Past as many problems as the sink keeps, no claim is sent to the solver.
   constexpr std::size_t sink_limit = 200;
-  for_each_claim(policy, {}, [&](const Facts& f, ReachabilityQuery& q) {
+  // Claims whose native counterexample shares its culprits with a group
+  // already reported become that group's notes without an obligation of
+  // their own: at 100k quotas there are 99k of them, each beside about
+  // 1,100 summarised scopes.
+  std::unique_ptr<reach::LevelWitness> levels;
+  Index levels_pool = kNone, levels_resource = kNone;
+  auto settle = [&](const Facts& f, const Claim& claim) {
+    if (!options.shared_witnesses) return false;
+    if (sink.saturated()) {
+      ++counts.claims;
+      return true;
+    }
+    if (!levels || levels_pool != f.pool || levels_resource != f.r) {
+      levels = std::make_unique<reach::LevelWitness>(f);
+      levels_pool = f.pool;
+      levels_resource = f.r;
+    }
+    reach::SharedRefutation* shared = levels->refute(claim);
+    if (shared == nullptr) return false;
+    if (shared->group == static_cast<std::size_t>(-1)) {
+      auto it = group_of.find(shared->culprits);
+      if (it == group_of.end()) return false;  // the first claim of its group is reported in full
+      shared->group = it->second;
+      shared->culprits = {};
+    }
+    ++counts.claims;
+    ++counts.refuted_natively;
+    ++counts.refuted_shared;
+    blocked[shared->group].add(policy, claim, claimant_name(policy, claim),
+                               bound_range(policy, claim.scope, claim.resource));
+    return true;
+  };
+  auto visit = [&](const Facts& f, ReachabilityQuery& q) {
     ++counts.claims;
     if (q.proved_natively) {
       ++counts.proved_natively;
@@ -239,7 +263,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         auto summarised = [&](Index c) {
           const Amount u = value(c);
           const Amount np = is_nonpreemptible_queue(policy.scopes[c]) ? u : std::min(u, value_n(c));
-          distribute(f, c, np, own);
+          distribute(f, c, np, [&](Index queue, Amount amount) { own[queue] += amount; });
           if (u - np > 0) own[c] += u - np;
         };
         std::vector<Index> path;
@@ -286,8 +310,7 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
         if (!culprit_scopes.empty()) {
           auto [it, fresh] = group_of.try_emplace(culprit_scopes, blocked.size());
           if (!fresh) {
-            blocked[it->second].also.emplace_back(
-                fmt::format("{} cannot obtain its {} either", who, format_amount(policy, r, q.claim.guarantee)), at);
+            blocked[it->second].add(policy, q.claim, who, at);
             return;
           }
         }
@@ -358,16 +381,16 @@ std::size_t check_reachability(const Policy& policy, DiagnosticSink& sink, const
                                format_amount(policy, r, q.claim.guarantee), unknown->reason))
           .add_help("raise the per-obligation timeout with `--timeout-ms`, or split the quota tree");
     }
-  });
-  constexpr std::size_t kListedAlso = 10;
+  };
+  for_each_claim(policy, {}, visit, settle);
   for (Blocked& b : blocked) {
     Diagnostic& e = sink.error(b.first.code, b.first.range, std::move(b.first.message));
     e.notes = std::move(b.first.notes);
-    if (!b.also.empty()) {
-      e.note(fmt::format("the same non-preemptible queues keep {} more guarantee{} from being reachable", b.also.size(),
-                         b.also.size() == 1 ? "" : "s"));
-      for (std::size_t i = 0; i < b.also.size() && i < kListedAlso; ++i) e.note(b.also[i].first, b.also[i].second);
-      if (b.also.size() > kListedAlso) e.note(fmt::format("and {} more", b.also.size() - kListedAlso));
+    if (b.also_count > 0) {
+      e.note(fmt::format("the same non-preemptible queues keep {} more guarantee{} from being reachable", b.also_count,
+                         b.also_count == 1 ? "" : "s"));
+      for (const auto& [text, range] : b.also) e.note(text, range);
+      if (b.also_count > kListedAlso) e.note(fmt::format("and {} more", b.also_count - kListedAlso));
     }
     e.help = std::move(b.first.help);
   }

@@ -18,6 +18,10 @@ struct Options {
   std::chrono::milliseconds timeout{10000};
   // The solver to use; null means a fresh Z3 solver.
   smt::Solver* solver = nullptr;
+  // Decide the claims that share a parent's native counterexample together
+  // (reach::LevelWitness); false builds every claim's own obligation, the
+  // reference the shortcut is tested against. The diagnostics are the same.
+  bool shared_witnesses = true;
 };
 
 // Checks invariants 1-7 and reports violations into `sink`.
