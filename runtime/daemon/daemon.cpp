@@ -81,6 +81,8 @@ int Daemon::run() {
                   gpu_source_, config_.socket_path, plan_.path, plan_.fingerprint, jobs_.size()));
   loop();
   commit();
+  // The processes that commit spawned: their pids synced, their gates opened.
+  if (!gates_.empty()) commit();
   wait_for_snapshot();
   write_snapshot();
   if (!config_.metrics_file.empty()) write_metrics_file();

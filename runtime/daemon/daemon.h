@@ -47,6 +47,7 @@
 #include "runtime/daemon/journal.h"
 #include "runtime/daemon/metrics.h"
 #include "runtime/daemon/node_plan.h"
+#include "runtime/daemon/process.h"
 
 namespace allot::daemon {
 
@@ -94,6 +95,15 @@ class Daemon {
     pid_t pid = 0;
     int fd = -1;
   };
+  // A job admitted in this iteration whose process is not spawned yet: its
+  // start record (starting, no pid) is journaled, and the fork comes after
+  // the commit that answers the clients (launch_admitted), so that no reply
+  // waits for a fork.
+  struct Launch {
+    runtime::JobId job = 0;
+    std::uint32_t run = 0;  // JobRecord::runs when admitted
+    SpawnSpec spec;
+  };
 
   // ---- setup
   bool prepare_state_dir();
@@ -133,6 +143,7 @@ class Daemon {
   // ---- jobs
   void run_schedule();
   void start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& slices);
+  void launch_admitted();  // after commit: spawns the processes start_job prepared
   void stop_job(JobRecord& rec, StopIntent intent, const std::string& reason);
   void on_job_exit(runtime::JobId id, std::optional<int> wait_status);
   bool signal_job(const JobRecord& rec, int signal);
@@ -221,6 +232,7 @@ class Daemon {
   std::map<int, Connection> connections_;
   std::unordered_map<uid_t, std::size_t> connections_by_uid_;
   std::vector<Gate> gates_;
+  std::vector<Launch> launches_;
   std::int64_t accept_paused_until_ms_ = 0;  // monotonic; after EMFILE/ENFILE
   bool client_timer_armed_ = false;
   std::uint64_t refused_connections_ = 0;

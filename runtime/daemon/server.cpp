@@ -154,6 +154,7 @@ void Daemon::loop() {
       timeout = static_cast<int>(std::clamp<std::int64_t>(timers_.begin()->first - mono_ms(), 0, 60000));
     for (const auto& [fd, c] : connections_)
       if (!c.http && !output_full(c) && c.in.find('\n') != std::string::npos) timeout = 0;  // lines waiting their turn
+    if (!gates_.empty()) timeout = 0;  // spawned after the last commit: the next one syncs and releases them
 
     fds.clear();
     fds.push_back({signal_fd_, POLLIN, 0});
@@ -465,6 +466,7 @@ void Daemon::commit() {
     exit_status_ = 1;
     replies_after_sync_.clear();
     close_gates();
+    launches_.clear();  // never spawned: recovery finds them starting without a pid
     return;
   }
   open_gates();
@@ -490,6 +492,9 @@ void Daemon::commit() {
     if (c.fd < 0) closed.push_back(fd);
   }
   for (int fd : closed) connections_.erase(fd);
+  // The replies are out: now the forks. Their start records (with the pids)
+  // are synced by the next commit, which opens their gates.
+  launch_admitted();
 }
 
 // The start records of this iteration are on disk: the waiting children may
