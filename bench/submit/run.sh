@@ -62,7 +62,12 @@ if [ "${ALLOT_BENCH_SLURM:-1}" != 0 ] && [ "$(id -u)" = 0 ] && slurm_stack_packa
   eval "SBATCH=($line)"
   SBATCH=("${SBATCH[@]:0:${#SBATCH[@]}-1}" --output=/dev/null "${SBATCH[-1]}")
   account=$(printf '%s\n' "${SBATCH[@]}" | sed -n 's/^--account=//p')
-  sacctmgr -i add user root account="$account" >/dev/null || die "cannot add root to account $account"
+  # root (who runs this) as a user of the queue's account, with the QOS
+  # the compiled associations give its users.
+  grant=$(grep -m1 -E "^sacctmgr -i add user [^ ]+ Account=$account " "$WORK/conf/assoc.sacctmgr" |
+    sed -E 's/^sacctmgr -i add user [^ ]+ /sacctmgr -i add user root /; s/ DefaultAccount=[^ ]+//')
+  [ -n "$grant" ] || die "no user of account $account in the compiled associations"
+  sh -c "$grant" >/dev/null || die "cannot add root to account $account: $grant"
   "${SBATCH[@]}" >/dev/null || die "sbatch refused the job: ${SBATCH[*]}"
   slurm_idle() { [ -z "$(squeue -h -o %i)" ]; }
 else
