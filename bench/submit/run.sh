@@ -8,7 +8,8 @@
 # `submit` itself as the single `allot` binary did before the split) and
 # `sbatch` is run TOTAL times from 1 and from 16 clients (bench/submit/clients.py),
 # each system drained of jobs before the next is measured. Prints one JSON line
-# per measurement, then a table of medians: rates, the sbatch ratio, p50/p99
+# per measurement, then a table of medians: rates, the ratio to sbatch (the
+# median of each round's ratio), p50/p99
 # of one call, CPU per call, and peak RSS of the client process (under
 # /usr/bin/time) and of the daemon (allotd, slurmctld: VmHWM).
 #
@@ -95,7 +96,7 @@ measure() {  # measure NAME DAEMON CLIENTS CMD...
   shift 3
   drain "$idle"
   python3 "$ROOT/bench/submit/clients.py" "$clients" "$TOTAL" -- "$@" |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); r["system"]=sys.argv[1]; print(json.dumps(r))' "$name" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); r["system"]=sys.argv[1]; r["round"]=int(sys.argv[2]); print(json.dumps(r))' "$name" "$round" |
     tee -a "$RESULTS"
 }
 cd "$WORK"
@@ -133,12 +134,14 @@ print(f"\nmedians of {max(1, len([r for r in rows if r['system'] == 'allot']) //
 print("| clients | client | rate (submits/s) | vs sbatch | p50 | p99 | CPU per call | client peak RSS | daemon peak RSS |")
 print("|---|---|---|---|---|---|---|---|---|")
 for c in sorted({r["clients"] for r in rows}):
-    base = med("sbatch", c, "rate")
     for system in ("allot", "allot-compiler", "sbatch"):
         rate = med(system, c, "rate")
         if rate is None:
             continue
-        ratio = f"{rate / base:.2f}x" if base else "-"
+        # The ratio of each round (measured minutes apart at most), then their median.
+        ratios = [r["rate"] / b["rate"] for r in rows for b in rows if r["system"] == system and r["clients"] == c
+                  and b["system"] == "sbatch" and b["clients"] == c and b["round"] == r["round"]]
+        ratio = f"{statistics.median(ratios):.2f}x" if ratios else "-"
         print(f"| {c} | `{system} submit`" if system != "sbatch" else f"| {c} | `sbatch`", end="")
         print(f" | {rate:.0f} | {ratio} | {med(system, c, 'p50_ms'):.2f} ms | {med(system, c, 'p99_ms'):.2f} ms"
               f" | {med(system, c, 'cpu_ms_p50'):.2f} ms | {rss[system] / 1024:.1f} MiB | {daemon[system] / 1024:.1f} MiB |")
