@@ -1,9 +1,9 @@
 // `allot`: client commands here, everything else by the compiler binary
 // (front.h).
-#include <limits.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <iostream>
 #include <string>

@@ -26,9 +26,14 @@ std::optional<ClientOptions> local_client_command(const std::vector<std::string>
 }
 
 std::optional<std::string> find_compiler(const std::string& own_dir, const std::string& relative_libexec) {
-  for (const std::string& path : {own_dir + "/allot-compiler", own_dir + "/" + relative_libexec + "/allot-compiler"}) {
-    if (::access(path.c_str(), X_OK) == 0) return path;
-  }
+  std::string beside = own_dir;
+  beside += "/allot-compiler";
+  if (::access(beside.c_str(), X_OK) == 0) return beside;
+  std::string installed = own_dir;
+  installed += '/';
+  installed += relative_libexec;
+  installed += "/allot-compiler";
+  if (::access(installed.c_str(), X_OK) == 0) return installed;
   return std::nullopt;
 }
 

@@ -83,7 +83,7 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
   std::vector<std::pair<std::string, std::string>> env = {
       {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", home}, {"USER", rec.user}, {"LOGNAME", rec.user}};
   for (const auto& [k, v] : rec.env) {
-    auto it = std::find_if(env.begin(), env.end(), [&](const auto& e) { return e.first == k; });
+    auto it = std::find_if(env.begin(), env.end(), [&key = k](const auto& e) { return e.first == key; });
     if (it != env.end()) {
       it->second = v;
     } else {
@@ -97,7 +97,7 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
       {"CUDA_VISIBLE_DEVICES", ids},
       {"NVIDIA_VISIBLE_DEVICES", ids.empty() ? "none" : ids}};
   for (const auto& [k, v] : ours) {
-    std::erase_if(env, [&](const auto& e) { return e.first == k; });
+    std::erase_if(env, [&key = k](const auto& e) { return e.first == key; });
     env.emplace_back(k, v);
   }
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
