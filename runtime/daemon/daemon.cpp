@@ -80,7 +80,9 @@ int Daemon::run() {
   log(fmt::format("serving node {} ({} GPUs, {}) on {}; plan {} ({}); {} jobs known", plan_.node.name, plan_.node.gpus,
                   gpu_source_, config_.socket_path, plan_.path, plan_.fingerprint, jobs_.size()));
   loop();
-  commit();
+  commit(true);
+  // The processes that commit spawned: their pids synced, their gates opened.
+  if (!gates_.empty()) commit(true);
   wait_for_snapshot();
   write_snapshot();
   if (!config_.metrics_file.empty()) write_metrics_file();

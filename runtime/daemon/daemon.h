@@ -47,6 +47,7 @@
 #include "runtime/daemon/journal.h"
 #include "runtime/daemon/metrics.h"
 #include "runtime/daemon/node_plan.h"
+#include "runtime/daemon/process.h"
 
 namespace allot::daemon {
 
@@ -63,6 +64,11 @@ class Daemon {
 
  private:
   static constexpr std::int64_t kLivenessIntervalMs = 1000;  // re-adopted processes without a pidfd
+  // Records no reply waits for (a start's pid, an exit) are synced at most
+  // this long after the first of them, with the next reply's sync when one
+  // comes sooner: one fdatasync per submit instead of three when jobs start
+  // and end between requests. A start gate opens only after the sync.
+  static constexpr std::int64_t kLazySyncMs = 5;
 
   // Limits on clients (docs/runtime-api.md, "Limits"): a connection whose
   // replies are not read is not read either (backpressure); one that idles,
@@ -94,6 +100,15 @@ class Daemon {
     pid_t pid = 0;
     int fd = -1;
   };
+  // A job admitted in this iteration whose process is not spawned yet: its
+  // start record (starting, no pid) is journaled, and the fork comes after
+  // the commit that answers the clients (launch_admitted), so that no reply
+  // waits for a fork.
+  struct Launch {
+    runtime::JobId job = 0;
+    std::uint32_t run = 0;  // JobRecord::runs when admitted
+    SpawnSpec spec;
+  };
 
   // ---- setup
   bool prepare_state_dir();
@@ -122,7 +137,10 @@ class Daemon {
   void open_gates();                      // after a successful journal sync
   void close_gates();                     // the journal failed: the waiting children exit unrun
   void fire_timers();
-  void commit();  // fsync the journal, then release replies
+  // fsync the journal, then release replies, open gates and spawn what was
+  // admitted; with nothing waiting, not before kLazySyncMs (unless `force`).
+  void commit(bool force = false);
+  std::int64_t unsynced_since_ms_ = 0;  // monotonic; 0 while the journal is synced
 
   // ---- plan
   std::string install_plan(NodePlan next, const std::string& why);  // error message, empty on success
@@ -133,6 +151,7 @@ class Daemon {
   // ---- jobs
   void run_schedule();
   void start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& slices);
+  void launch_admitted();  // after commit: spawns the processes start_job prepared
   void stop_job(JobRecord& rec, StopIntent intent, const std::string& reason);
   void on_job_exit(runtime::JobId id, std::optional<int> wait_status);
   bool signal_job(const JobRecord& rec, int signal);
@@ -221,6 +240,7 @@ class Daemon {
   std::map<int, Connection> connections_;
   std::unordered_map<uid_t, std::size_t> connections_by_uid_;
   std::vector<Gate> gates_;
+  std::vector<Launch> launches_;
   std::int64_t accept_paused_until_ms_ = 0;  // monotonic; after EMFILE/ENFILE
   bool client_timer_armed_ = false;
   std::uint64_t refused_connections_ = 0;

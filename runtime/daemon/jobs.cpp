@@ -83,7 +83,7 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
   std::vector<std::pair<std::string, std::string>> env = {
       {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", home}, {"USER", rec.user}, {"LOGNAME", rec.user}};
   for (const auto& [k, v] : rec.env) {
-    auto it = std::find_if(env.begin(), env.end(), [&](const auto& e) { return e.first == k; });
+    auto it = std::find_if(env.begin(), env.end(), [&key = k](const auto& e) { return e.first == key; });
     if (it != env.end()) {
       it->second = v;
     } else {
@@ -97,7 +97,7 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
       {"CUDA_VISIBLE_DEVICES", ids},
       {"NVIDIA_VISIBLE_DEVICES", ids.empty() ? "none" : ids}};
   for (const auto& [k, v] : ours) {
-    std::erase_if(env, [&](const auto& e) { return e.first == k; });
+    std::erase_if(env, [&key = k](const auto& e) { return e.first == key; });
     env.emplace_back(k, v);
   }
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
@@ -106,33 +106,53 @@ void Daemon::start_job(JobRecord& rec, const std::vector<runtime::GpuSlice>& sli
     spec.gid = rec.gid;
     spec.user = rec.user;
   }
-  std::variant<Spawned, std::string> spawned = spawn_job(spec);
-  if (const auto* e = std::get_if<std::string>(&spawned)) {
-    scheduler_->finish(rec.id);
-    rec.phase = JobPhase::failed;
-    rec.reason = "could not start: " + *e;
-    rec.finished_at = wall_ms();
-    log(fmt::format("job {}: {}", rec.id, rec.reason));
-    journal(rec);
-    schedule_needed_ = true;
-    return;
-  }
-  const Spawned& s = std::get<Spawned>(spawned);
   rec.phase = JobPhase::running;
-  rec.starting = true;  // until commit() has synced this record and opened the gate
-  gates_.push_back({rec.id, s.pid, s.release_fd});
+  rec.starting = true;  // until commit() has synced the record with its pid and opened the gate
   rec.stop_intent = StopIntent::none;
-  rec.pid = s.pid;
-  rec.start_ticks = s.start_ticks;
+  rec.pid = 0;  // spawned by launch_admitted, after this iteration's commit
+  rec.start_ticks = 0;
   rec.started_at = wall_ms();
   rec.finished_at = 0;
   rec.kill_at = 0;
   rec.exit_code.reset();
   rec.signal.reset();
   ++rec.runs;
-  children_[s.pid] = rec.id;
-  log(fmt::format("job {} started: pid {}, GPUs [{}], queue {}, user {}", rec.id, s.pid, ids, rec.queue, rec.user));
+  launches_.push_back({rec.id, rec.runs, std::move(spec)});
   journal(rec);
+}
+
+// Nothing happens between the commit and this call (one thread), so every
+// admitted job is still as start_job left it; the checks guard that
+// assumption.
+void Daemon::launch_admitted() {
+  std::vector<Launch> launches;
+  launches.swap(launches_);
+  for (Launch& l : launches) {
+    const auto it = jobs_.find(l.job);
+    if (it == jobs_.end()) continue;
+    JobRecord& rec = it->second;
+    if (rec.phase != JobPhase::running || !rec.starting || rec.pid != 0 || rec.runs != l.run) continue;
+    std::variant<Spawned, std::string> spawned = spawn_job(l.spec);
+    if (const auto* e = std::get_if<std::string>(&spawned)) {
+      scheduler_->finish(rec.id);
+      rec.phase = JobPhase::failed;
+      rec.starting = false;
+      rec.reason = "could not start: " + *e;
+      rec.finished_at = wall_ms();
+      log(fmt::format("job {}: {}", rec.id, rec.reason));
+      journal(rec);
+      schedule_needed_ = true;
+      continue;
+    }
+    const Spawned& s = std::get<Spawned>(spawned);
+    gates_.push_back({rec.id, s.pid, s.release_fd});
+    rec.pid = s.pid;
+    rec.start_ticks = s.start_ticks;
+    children_[s.pid] = rec.id;
+    log(fmt::format("job {} started: pid {}, GPUs [{}], queue {}, user {}", rec.id, s.pid, rec.gpu_ids, rec.queue,
+                    rec.user));
+    journal(rec);
+  }
 }
 
 void Daemon::stop_job(JobRecord& rec, StopIntent intent, const std::string& reason) {

@@ -146,11 +146,18 @@ void Daemon::recover_processes() {
       // or before the record saying it was opened reached the disk.
       rec.starting = false;
       const bool alive = same_process_alive(rec.pid, rec.start_ticks);
-      if (alive && waits_at_gate(rec.pid)) {
+      // No pid: allotd stopped after journaling the admission and before it
+      // spawned the process (launch_admitted), so nothing ran.
+      const bool never_spawned = rec.pid == 0;
+      if (never_spawned || (alive && waits_at_gate(rec.pid))) {
         // It never ran the job (its gate closed with the old allotd; it is
         // on its way out): the job runs again, once, from here.
-        signal_group(rec.pid, SIGKILL);
-        log(fmt::format("job {}: its process {} never passed the start gate; pending again", id, rec.pid));
+        if (never_spawned) {
+          log(fmt::format("job {}: allotd stopped before it spawned the job's process; pending again", id));
+        } else {
+          signal_group(rec.pid, SIGKILL);
+          log(fmt::format("job {}: its process {} never passed the start gate; pending again", id, rec.pid));
+        }
         rec.phase = rec.stop_intent == StopIntent::cancel ? JobPhase::cancelled : JobPhase::pending;
         rec.stop_intent = StopIntent::none;
         rec.pid = 0;

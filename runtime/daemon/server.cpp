@@ -154,6 +154,9 @@ void Daemon::loop() {
       timeout = static_cast<int>(std::clamp<std::int64_t>(timers_.begin()->first - mono_ms(), 0, 60000));
     for (const auto& [fd, c] : connections_)
       if (!c.http && !output_full(c) && c.in.find('\n') != std::string::npos) timeout = 0;  // lines waiting their turn
+    if (unsynced_since_ms_ != 0)  // records commit() left for later (gates among them)
+      timeout = static_cast<int>(std::clamp<std::int64_t>(unsynced_since_ms_ + kLazySyncMs - mono_ms(), 0,
+                                                          timeout < 0 ? kLazySyncMs : timeout));
 
     fds.clear();
     fds.push_back({signal_fd_, POLLIN, 0});
@@ -457,7 +460,12 @@ void Daemon::write_client(Connection& c) {
   if (c.close_after_write && c.owed == 0 && (c.http || c.in.find('\n') == std::string::npos)) close_client(c, "");
 }
 
-void Daemon::commit() {
+void Daemon::commit(bool force) {
+  if (!force && replies_after_sync_.empty() && journal_.unsynced() > 0) {
+    if (unsynced_since_ms_ == 0) unsynced_since_ms_ = mono_ms();
+    if (mono_ms() - unsynced_since_ms_ < kLazySyncMs) return;  // the loop polls until then
+  }
+  unsynced_since_ms_ = 0;
   std::string error;
   if (!journal_.sync(error)) {
     log("FATAL: " + error + "; stopping without answering (jobs keep running)");
@@ -465,6 +473,7 @@ void Daemon::commit() {
     exit_status_ = 1;
     replies_after_sync_.clear();
     close_gates();
+    launches_.clear();  // never spawned: recovery finds them starting without a pid
     return;
   }
   open_gates();
@@ -490,6 +499,9 @@ void Daemon::commit() {
     if (c.fd < 0) closed.push_back(fd);
   }
   for (int fd : closed) connections_.erase(fd);
+  // The replies are out: now the forks. Their start records (with the pids)
+  // are synced by the next commit, which opens their gates.
+  launch_admitted();
 }
 
 // The start records of this iteration are on disk: the waiting children may

@@ -1,7 +1,8 @@
 # The start protocol (docs/runtime-api.md, "Starting a job"): a job's
 # process waits at a gate until its start is journaled. Recovery of a record
 # still marked `starting`: a process still at the gate never ran the job (it
-# is killed, the job runs once more), one past the gate is re-adopted, a
+# is killed, the job runs once more), as a record without a pid (allotd
+# stopped before the fork) never did; one past the gate is re-adopted, a
 # vanished one is lost, never started again. Also: a plan change does not
 # signal a job that is already stopping again.
 source "$ALLOT_SOURCE_DIR/tests/integration/fixtures/allotd_common.sh"
@@ -20,16 +21,17 @@ sed -i 's/^grace_period_ms = 1000$/grace_period_ms = 4000/' "$PLAN"
 cd "$WORK"
 start_daemon
 
-# Three jobs that count their own starts.
+# Four jobs that count their own starts.
 runner='echo "$$" >> "starts-$ALLOT_JOB_ID"; exec sleep 600'
-for _ in 1 2 3; do submit_id --queue workspace-b/dlc --gpus 1 -- sh -c "$runner" >/dev/null; done
-for j in 1 2 3; do wait_for 10 job_state_is "$j" running || fail "job $j not running"; done
-for j in 1 2 3; do wait_for 5 test -s "starts-$j" || fail "job $j did not start"; done
-real_pids=$(for j in 1 2 3; do job_field "$j" 7; done)
+for _ in 1 2 3 4; do submit_id --queue workspace-b/dlc --gpus 1 -- sh -c "$runner" >/dev/null; done
+for j in 1 2 3 4; do wait_for 10 job_state_is "$j" running || fail "job $j not running"; done
+for j in 1 2 3 4; do wait_for 5 test -s "starts-$j" || fail "job $j did not start"; done
+real_pids=$(for j in 1 2 3 4; do job_field "$j" 7; done)
 
 # Stop allotd cleanly (its snapshot then holds every job), and put in place
 # of the three processes what a crash between "starting" and the gate
-# opening can leave: a process still at the gate, one past it, none.
+# opening can leave: a process still at the gate, one past it, none; and for
+# the fourth, a record of a job admitted but not yet forked (no pid).
 kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=""
 for p in $real_pids; do kill -9 -- "-$p" 2>/dev/null || true; done
@@ -58,6 +60,8 @@ for job in snap["jobs"]:
     if job["id"] in (1, 2, 3):
         pid = pids[job["id"] - 1]
         job.update(state="running", starting=True, pid=pid, start_ticks=ticks(pid))
+    if job["id"] == 4:
+        job.update(state="running", starting=True, pid=0, start_ticks=0)
 json.dump(snap, open(path, "w"))
 EOF
 start_daemon
@@ -68,6 +72,10 @@ wait_for 5 bash -c "! kill -0 $gate_pid 2>/dev/null || grep -q '^State:.Z' /proc
   fail "the process at the gate was not killed"
 wait_for 10 job_state_is 1 running || fail "job 1 did not run again: $(job_field 1 2)"
 wait_for 5 bash -c '[ "$(wc -l < starts-1)" = 2 ]' || fail "job 1 started $(wc -l < starts-1) times in all"
+grep -q "job 4: allotd stopped before it spawned the job's process; pending again" "$DAEMON_LOG" ||
+  fail "the record without a pid was not recognised"
+wait_for 10 job_state_is 4 running || fail "job 4 did not run again: $(job_field 4 2)"
+wait_for 5 bash -c '[ "$(wc -l < starts-4)" = 2 ]' || fail "job 4 started $(wc -l < starts-4) times in all"
 job_state_is 2 running && [ "$(job_field 2 7)" = "$past_pid" ] || fail "job 2 not re-adopted: $("$ALLOTD" ps --all)"
 job_state_is 3 lost || fail "job 3 should be lost: $(job_field 3 2)"
 [ "$(wc -l < starts-2)" = 1 ] && [ "$(wc -l < starts-3)" = 1 ] || fail "jobs 2 or 3 were started again"
@@ -77,14 +85,16 @@ kill -9 "$past_pid" 2>/dev/null || true
 # A job being stopped keeps its one SIGTERM and its deadline across plan
 # changes (applying the plan used to signal it again each time).
 "$ALLOTD" cancel 1 >/dev/null
-wait_for 10 job_state_is 1 cancelled || fail "job 1 not cancelled"
-submit_id --queue workspace-b/dlc --gpus 1 -- sh -c 'trap "echo term >> terms" TERM; while :; do sleep 0.1; done' >/dev/null
-wait_for 10 job_state_is 4 running || fail "job 4 not running"
-sleep 0.3  # its trap is set
 "$ALLOTD" cancel 4 >/dev/null
+wait_for 10 job_state_is 1 cancelled || fail "job 1 not cancelled"
+wait_for 10 job_state_is 4 cancelled || fail "job 4 not cancelled"
+submit_id --queue workspace-b/dlc --gpus 1 -- sh -c 'trap "echo term >> terms" TERM; while :; do sleep 0.1; done' >/dev/null
+wait_for 10 job_state_is 5 running || fail "job 5 not running"
+sleep 0.3  # its trap is set
+"$ALLOTD" cancel 5 >/dev/null
 "$ALLOTD" apply "$PLAN" >/dev/null || fail "apply failed"
 "$ALLOTD" apply "$PLAN" >/dev/null || fail "apply failed"
-wait_for 15 job_state_is 4 cancelled || fail "job 4 not stopped: $(job_field 4 2)"
-[ "$(wc -l < terms)" = 1 ] || fail "job 4 got SIGTERM $(wc -l < terms) times"
-[ "$(grep -c 'job 4: grace period over, SIGKILL' "$DAEMON_LOG")" = 1 ] || fail "job 4 was not killed exactly once"
+wait_for 15 job_state_is 5 cancelled || fail "job 5 not stopped: $(job_field 5 2)"
+[ "$(wc -l < terms)" = 1 ] || fail "job 5 got SIGTERM $(wc -l < terms) times"
+[ "$(grep -c 'job 5: grace period over, SIGKILL' "$DAEMON_LOG")" = 1 ] || fail "job 5 was not killed exactly once"
 echo ok

@@ -32,6 +32,10 @@ check_tree() {
   "$prefix/bin/allot" compile "$doc/examples/quickstart/cluster.allot" -o "$work/$name-plan.toml" >/dev/null 2>&1 ||
     fail "$name: compile failed"
   grep -q '^format_version' "$work/$name-plan.toml" || fail "$name: no plan written"
+  # The client commands load no compiler: `allot` links neither Z3 nor ANTLR
+  # and runs the compiler binary from libexec/allot for the commands above.
+  [ -x "$prefix/libexec/allot/allot-compiler" ] || fail "$name: no libexec/allot/allot-compiler"
+  if command -v ldd >/dev/null && ldd "$prefix/bin/allot" | grep -q libz3; then fail "$name: bin/allot links libz3"; fi
   "$prefix/bin/allotd" --help >"$work/help.out" 2>&1 || fail "$name: allotd --help: $(cat "$work/help.out")"
   grep -q "^usage: allotd" "$work/help.out" || fail "$name: allotd --help said: $(cat "$work/help.out")"
   for page in README.md language.md diagnostics.md runtime-api.md examples/allotd.toml; do
