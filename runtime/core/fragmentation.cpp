@@ -20,21 +20,25 @@ bool accepts_model(std::string_view accepted, std::string_view model) {
 
 std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage, std::uint32_t step,
                                        bool cpu_only_types) {
-  using Key = std::tuple<Amount, std::uint32_t, Amount, std::string>;
+  // Keyed as the authors' PodResource orders itself: cpu, milli per GPU,
+  // GPUs, models.
+  using Key = std::tuple<Amount, Amount, std::uint32_t, std::string>;
   std::map<Key, double> count;
   double total = 0;
   for (const TaskType& r : requests) {
     const bool gpu = r.gpus > 0 && r.milli_per_gpu > 0;
     if (!gpu && !cpu_only_types) continue;
-    count[{r.cpu_milli, gpu ? r.gpus : 0, gpu ? r.milli_per_gpu : 0, gpu ? r.gpu_models : std::string()}] +=
+    count[{r.cpu_milli, gpu ? r.milli_per_gpu : 0, gpu ? r.gpus : 0, gpu ? r.gpu_models : std::string()}] +=
         r.popularity;
     total += r.popularity;
   }
   std::vector<TaskType> types;
   types.reserve(count.size());
-  for (const auto& [key, n] : count)
-    types.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), n});
-  // std::map order breaks popularity ties: smaller cpu, fewer GPUs, ... first.
+  // Reverse map order, so that popularity ties go to the larger request
+  // (the authors sort by (popularity, request) descending).
+  for (auto it = count.rbegin(); it != count.rend(); ++it)
+    types.push_back(
+        {std::get<0>(it->first), std::get<2>(it->first), std::get<1>(it->first), std::get<3>(it->first), it->second});
   std::stable_sort(types.begin(), types.end(),
                    [](const TaskType& a, const TaskType& b) { return a.popularity > b.popularity; });
   if (types.empty()) return types;

@@ -37,8 +37,8 @@ bool accepts_model(std::string_view accepted, std::string_view model);
 // With `cpu_only_types`, requests without a GPU are types too (the paper's
 // simulator counts them; every idle GPU is fragmented for them, so they add
 // the same to every choice of fgd but take part in the coverage).
-std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage = 0.6,
-                                       std::uint32_t step = 10, bool cpu_only_types = false);
+std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage = 0.95,
+                                       std::uint32_t step = 1, bool cpu_only_types = false);
 
 // What a node has free. `gpu_free[i]` is the free milli of its i-th GPU.
 struct NodeFree {

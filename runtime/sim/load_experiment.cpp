@@ -69,7 +69,7 @@ std::vector<TaskType> workload_of(const std::vector<SimJob>& jobs) {
                                 : g,
                         j.job.gpu_models, 1.0});
   }
-  return typical_workload(requests, 0.6, 10, /*cpu_only_types=*/true);
+  return typical_workload(requests, 0.95, 1, /*cpu_only_types=*/true);
 }
 
 LoadCurve run_one(Cluster cluster, const std::vector<SimJob>& jobs, const std::vector<std::uint32_t>& draws,

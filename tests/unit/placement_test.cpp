@@ -113,7 +113,7 @@ TEST_CASE("fragmentation: the typical workload of a request list", "[placement]"
   CHECK(two[0].popularity == Approx(5.0 / 8));
   CHECK(two[1].gpus == 1);
   CHECK(two[1].popularity == Approx(3.0 / 8));
-  // The default steps of ten take all three.
+  // The default, 95% in steps of one, takes all three (80% after two).
   const std::vector<TaskType> all = typical_workload(requests);
   REQUIRE(all.size() == 3);
   CHECK(all[2].gpus == 8);
@@ -134,12 +134,14 @@ TEST_CASE("fragmentation: CPU-only task types", "[placement]") {
   REQUIRE(with_cpu.size() == 2);
   CHECK(with_cpu[0].gpus == 0);
   CHECK(with_cpu[0].popularity == Approx(4.0 / 7));
-  // Ties in popularity go to the smaller request: the share (cpu 0) first.
-  CHECK(with_cpu[1].milli_per_gpu == 500);
+  // Ties in popularity go to the larger request, as the authors sort: the
+  // whole GPU (1 core) before the share (no cores).
+  CHECK(with_cpu[1].gpus == 1);
+  CHECK(with_cpu[1].milli_per_gpu == kMilliPerGpu);
   const std::vector<TaskType> gpu_only = typical_workload(requests, 0.6, 1);
   REQUIRE(gpu_only.size() == 2);
-  CHECK(gpu_only[0].milli_per_gpu == 500);
-  CHECK(gpu_only[1].gpus == 1);
+  CHECK(gpu_only[0].milli_per_gpu == kMilliPerGpu);
+  CHECK(gpu_only[1].milli_per_gpu == 500);
 }
 
 TEST_CASE("fragmentation: accepted GPU models", "[placement]") {
