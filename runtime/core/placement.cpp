@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 
 namespace allot::runtime {
 
@@ -32,6 +33,14 @@ std::optional<PlacementPolicy> parse_placement_policy(std::string_view name) {
 namespace {
 
 constexpr std::uint32_t kMaxGpus = 64;
+
+// The authors' FGD score of a choice: the fall of F_n(M), in GPUs, through a
+// sigmoid scaled to 0..100 and truncated to an integer (Kubernetes' node
+// score). Choices whose growth differs by less than about 40 milli-GPU
+// score the same; the lower node id, or GPU index, then wins.
+std::int32_t fgd_score(double growth_milli) {
+  return static_cast<std::int32_t>(100.0 / (1.0 + std::exp(growth_milli / 1000.0)));
+}
 
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -162,17 +171,18 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
       for (std::uint32_t j = 0; j < i && !seen; ++j) seen = buffer[j] == room;
       if (seen) continue;
       buffer[i] = room - g;
-      const double d = after() - before;
+      const std::int32_t score = fgd_score(after() - before);
       buffer[i] = room;
-      // Ties go to the fuller GPU (best fit), then the lower index.
-      if (!found || d < best.delta || (d == best.delta && room < buffer[best.gpu])) best = {s, d, i};
+      // The highest score, the lowest index among equals (GPUs with the same
+      // room were skipped above: they score the same as the first).
+      if (!found || score > best.score) best = {s, score, i};
       found = true;
     }
   } else {
     std::uint32_t need = static_cast<std::uint32_t>(g / kMilliPerGpu);
     for (std::uint32_t i = 0; i < free.gpu_count && need > 0; ++i)
       if (buffer[i] == kMilliPerGpu) buffer[i] = 0, --need;
-    best.delta = after() - before;
+    best.score = fgd_score(after() - before);
   }
   cached = best;
   return best;
@@ -263,7 +273,7 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
     }
     if (policy_ == PlacementPolicy::fgd) {
       const DeltaEntry d = fgd_delta(n, request, gpus, shape);
-      c.delta = d.delta;
+      c.score = d.score;
       if (g > 0 && !whole) {
         c.gpu = d.gpu;
         c.gpu_free = kMilliPerGpu - gpus.used(topology_->first_gpu[n] + d.gpu);
@@ -274,8 +284,8 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
       continue;
     }
     // best_fit: least room left on the GPU (shares), fewest free GPUs on the
-    // node, least CPU left; spread: the opposite; fgd: least growth of
-    // fragmentation, then as best_fit. Lower node ids win ties.
+    // node, least CPU left; spread: the opposite; fgd: the highest score
+    // (fgd_score). Lower node ids win ties.
     const auto fit_key = [&](const Candidate& x) {
       return std::tuple<Amount, std::uint32_t, Amount>{g > 0 && !whole ? x.gpu_free : 0, x.node_free,
                                                        cpu_free_[x.node]};
@@ -283,8 +293,8 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
     bool better = false;
     if (policy_ == PlacementPolicy::spread) {
       better = fit_key(c) > fit_key(*best);
-    } else if (policy_ == PlacementPolicy::fgd && c.delta != best->delta) {
-      better = c.delta < best->delta;
+    } else if (policy_ == PlacementPolicy::fgd) {
+      better = c.score > best->score;
     } else {
       better = fit_key(c) < fit_key(*best);
     }

@@ -62,11 +62,11 @@ class Placer {
     std::uint32_t gpu = 0;        // share: the GPU's index on the node
     Amount gpu_free = 0;          // share: that GPU's free milli before
     std::uint32_t node_free = 0;  // whole GPUs free on the node before
-    double delta = 0;             // fgd: growth of F_n(M)
+    std::int32_t score = 0;       // fgd: score of the fall of F_n(M), higher is better
   };
   struct DeltaEntry {
     std::uint64_t stamp = ~0ull;
-    double delta = 0;
+    std::int32_t score = 0;  // fgd_score of the growth of F_n(M)
     std::uint32_t gpu = 0;
   };
   std::uint64_t stamp(NodeId node, const GpuState& gpus) const;
