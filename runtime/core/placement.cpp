@@ -63,13 +63,14 @@ Placer::Placer(const Cluster& cluster, std::shared_ptr<const Topology> topology)
   cpu_free_ = cpu_capacity_;
   memory_free_ = memory_capacity_;
   cpu_version_.assign(n, 0);
-  node_fragmentation_.assign(n, {~0ull, 0.0});
+  node_fragmentation_.assign(n, {~0ull, 0});
   learn_workload_ = cluster.workload.empty();
   set_workload(cluster.workload);
 }
 
 void Placer::set_workload(std::vector<TaskType> workload) {
   workload_ = std::move(workload);
+  weights_ = fragmentation_weights(workload_);
   const std::size_t types = workload_.size();
   type_model_ok_.assign(node_model_.size() * types, 0);
   for (std::size_t n = 0; n < node_model_.size(); ++n)
@@ -131,21 +132,23 @@ NodeFree Placer::node_free(NodeId node, const GpuState& gpus, Amount* buffer) co
   return {cpu_free_[node], cpu_capacity_[node] > 0, buffer, count};
 }
 
-double Placer::fragmentation(NodeId node, const GpuState& gpus) const {
+std::int64_t Placer::fragmentation(NodeId node, const GpuState& gpus) const {
   auto& cached = node_fragmentation_[node];
   const std::uint64_t s = stamp(node, gpus);
   if (cached.first == s) return cached.second;
   std::array<Amount, kMaxGpus> buffer{};
   const NodeFree free = node_free(node, gpus, buffer.data());
-  const double f = node_fragmentation(free, workload_, type_model_ok_.data() + node * workload_.size());
+  prepare_fragmentation(free.cpu_milli, free.cpu_modelled, workload_, weights_,
+                        type_model_ok_.data() + node * workload_.size(), terms_);
+  const std::int64_t f = scaled_fragmentation(terms_, free.gpu_free, free.gpu_count);
   cached = {s, f};
   return f;
 }
 
 double Placer::fragmented_milli(const GpuState& gpus) const {
-  double total = 0;
+  std::int64_t total = 0;
   for (NodeId n = 0; n < node_model_.size(); ++n) total += fragmentation(n, gpus);
-  return total;
+  return static_cast<double>(total) / FragTerms::kScale;
 }
 
 Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, const GpuState& gpus,
@@ -153,12 +156,16 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
   DeltaEntry& cached = deltas_[shape][node];
   const std::uint64_t s = stamp(node, gpus);
   if (cached.stamp == s) return cached;
-  const double before = fragmentation(node, gpus);
+  const std::int64_t before = fragmentation(node, gpus);
   std::array<Amount, kMaxGpus> buffer{};
-  NodeFree free = node_free(node, gpus, buffer.data());
-  free.cpu_milli -= request.cpu_milli;
-  const char* model_ok = type_model_ok_.data() + node * workload_.size();
-  auto after = [&] { return node_fragmentation(free, workload_, model_ok); };
+  const NodeFree free = node_free(node, gpus, buffer.data());
+  prepare_fragmentation(free.cpu_milli - request.cpu_milli, free.cpu_modelled, workload_, weights_,
+                        type_model_ok_.data() + node * workload_.size(), terms_);
+  // The growth of F_n(M) in milli-GPU once the request takes `buffer`'s GPUs.
+  auto growth = [&] {
+    return static_cast<double>(scaled_fragmentation(terms_, buffer.data(), free.gpu_count) - before) /
+           FragTerms::kScale;
+  };
   const Amount g = request.gpu_milli;
   DeltaEntry best{s, 0, 0};
   if (g > 0 && g < kMilliPerGpu) {
@@ -171,7 +178,7 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
       for (std::uint32_t j = 0; j < i && !seen; ++j) seen = buffer[j] == room;
       if (seen) continue;
       buffer[i] = room - g;
-      const std::int32_t score = fgd_score(after() - before);
+      const std::int32_t score = fgd_score(growth());
       buffer[i] = room;
       // The highest score, the lowest index among equals (GPUs with the same
       // room were skipped above: they score the same as the first).
@@ -182,7 +189,7 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
     std::uint32_t need = static_cast<std::uint32_t>(g / kMilliPerGpu);
     for (std::uint32_t i = 0; i < free.gpu_count && need > 0; ++i)
       if (buffer[i] == kMilliPerGpu) buffer[i] = 0, --need;
-    best.score = fgd_score(after() - before);
+    best.score = fgd_score(growth());
   }
   cached = best;
   return best;
@@ -232,8 +239,7 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
   const std::vector<char>* mask = gpu_models.empty() ? nullptr : &model_mask(gpu_models);
   std::uint32_t shape = 0;
   if (policy_ == PlacementPolicy::fgd) {
-    auto [it, added] = shapes_.try_emplace({request.cpu_milli, g, std::string(gpu_models)},
-                                           static_cast<std::uint32_t>(deltas_.size()));
+    auto [it, added] = shapes_.try_emplace({request.cpu_milli, g}, static_cast<std::uint32_t>(deltas_.size()));
     if (added) deltas_.emplace_back(node_model_.size());
     shape = it->second;
   }
