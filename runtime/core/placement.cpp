@@ -156,9 +156,18 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
   DeltaEntry& cached = deltas_[shape][node];
   const std::uint64_t s = stamp(node, gpus);
   if (cached.stamp == s) return cached;
-  const std::int64_t before = fragmentation(node, gpus);
   std::array<Amount, kMaxGpus> buffer{};
   const NodeFree free = node_free(node, gpus, buffer.data());
+  const Amount g = request.gpu_milli;
+  const bool share = g > 0 && g < kMilliPerGpu;
+  // Whether the GPUs have room; CPU and memory are the caller's to check.
+  std::uint32_t fitting = 0;
+  for (std::uint32_t i = 0; i < free.gpu_count; ++i) fitting += buffer[i] >= (share ? g : kMilliPerGpu) ? 1 : 0;
+  if (fitting < (share ? 1 : static_cast<std::uint32_t>(g / kMilliPerGpu))) {
+    cached = {s, 0, 0, false};
+    return cached;
+  }
+  const std::int64_t before = fragmentation(node, gpus);
   prepare_fragmentation(free.cpu_milli - request.cpu_milli, free.cpu_modelled, workload_, weights_,
                         type_model_ok_.data() + node * workload_.size(), terms_);
   // The growth of F_n(M) in milli-GPU once the request takes `buffer`'s GPUs.
@@ -166,9 +175,8 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
     return static_cast<double>(scaled_fragmentation(terms_, buffer.data(), free.gpu_count) - before) /
            FragTerms::kScale;
   };
-  const Amount g = request.gpu_milli;
-  DeltaEntry best{s, 0, 0};
-  if (g > 0 && g < kMilliPerGpu) {
+  DeltaEntry best{s, 0, 0, true};
+  if (share) {
     // Each distinct amount of free room is one choice; the first GPU with it.
     bool found = false;
     for (std::uint32_t i = 0; i < free.gpu_count; ++i) {
@@ -182,7 +190,7 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
       buffer[i] = room;
       // The highest score, the lowest index among equals (GPUs with the same
       // room were skipped above: they score the same as the first).
-      if (!found || score > best.score) best = {s, score, i};
+      if (!found || score > best.score) best = {s, score, i, true};
       found = true;
     }
   } else {
@@ -245,8 +253,23 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
   }
   const std::uint32_t need = whole ? static_cast<std::uint32_t>(g / kMilliPerGpu) : 1;
   std::optional<Candidate> best;
+  if (policy_ == PlacementPolicy::fgd) {
+    // The cached entry says whether the node's GPUs have room, and where.
+    for (NodeId n = 0; n < node_model_.size(); ++n) {
+      if (mask && !(*mask)[n]) continue;
+      if (cordoned_count_ > 0 && cordoned_[n]) continue;
+      if (!node_fits(n, request)) continue;
+      const DeltaEntry d = fgd_delta(n, request, gpus, shape);
+      if (!d.fits || (best && d.score <= best->score)) continue;  // lower ids win ties
+      Candidate c;
+      c.node = n;
+      c.gpu = d.gpu;
+      c.score = d.score;
+      best = c;
+    }
+  }
   std::uint64_t seen = 0;  // random: feasible nodes so far (reservoir sampling)
-  for (NodeId n = 0; n < node_model_.size(); ++n) {
+  for (NodeId n = 0; policy_ != PlacementPolicy::fgd && n < node_model_.size(); ++n) {
     if (mask && !(*mask)[n]) continue;
     if (cordoned_count_ > 0 && cordoned_[n]) continue;
     if (!node_fits(n, request)) continue;
@@ -277,21 +300,12 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
       if (next_random() % ++seen == 0) best = c;
       continue;
     }
-    if (policy_ == PlacementPolicy::fgd) {
-      const DeltaEntry d = fgd_delta(n, request, gpus, shape);
-      c.score = d.score;
-      if (g > 0 && !whole) {
-        c.gpu = d.gpu;
-        c.gpu_free = kMilliPerGpu - gpus.used(topology_->first_gpu[n] + d.gpu);
-      }
-    }
     if (!best) {
       best = c;
       continue;
     }
     // best_fit: least room left on the GPU (shares), fewest free GPUs on the
-    // node, least CPU left; spread: the opposite; fgd: the highest score
-    // (fgd_score). Lower node ids win ties.
+    // node, least CPU left; spread: the opposite. Lower node ids win ties.
     const auto fit_key = [&](const Candidate& x) {
       return std::tuple<Amount, std::uint32_t, Amount>{g > 0 && !whole ? x.gpu_free : 0, x.node_free,
                                                        cpu_free_[x.node]};
@@ -299,8 +313,6 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
     bool better = false;
     if (policy_ == PlacementPolicy::spread) {
       better = fit_key(c) > fit_key(*best);
-    } else if (policy_ == PlacementPolicy::fgd) {
-      better = c.score > best->score;
     } else {
       better = fit_key(c) < fit_key(*best);
     }

@@ -68,6 +68,7 @@ class Placer {
     std::uint64_t stamp = ~0ull;
     std::int32_t score = 0;  // fgd_score of the growth of F_n(M)
     std::uint32_t gpu = 0;
+    bool fits = false;  // the node's GPUs have room for the request
   };
   std::uint64_t stamp(NodeId node, const GpuState& gpus) const;
   bool node_fits(NodeId node, const Resources& request) const;
