@@ -1,6 +1,7 @@
 #include "runtime/core/fragmentation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -20,21 +21,25 @@ bool accepts_model(std::string_view accepted, std::string_view model) {
 
 std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage, std::uint32_t step,
                                        bool cpu_only_types) {
-  using Key = std::tuple<Amount, std::uint32_t, Amount, std::string>;
+  // Keyed as the authors' PodResource orders itself: cpu, milli per GPU,
+  // GPUs, models.
+  using Key = std::tuple<Amount, Amount, std::uint32_t, std::string>;
   std::map<Key, double> count;
   double total = 0;
   for (const TaskType& r : requests) {
     const bool gpu = r.gpus > 0 && r.milli_per_gpu > 0;
     if (!gpu && !cpu_only_types) continue;
-    count[{r.cpu_milli, gpu ? r.gpus : 0, gpu ? r.milli_per_gpu : 0, gpu ? r.gpu_models : std::string()}] +=
+    count[{r.cpu_milli, gpu ? r.milli_per_gpu : 0, gpu ? r.gpus : 0, gpu ? r.gpu_models : std::string()}] +=
         r.popularity;
     total += r.popularity;
   }
   std::vector<TaskType> types;
   types.reserve(count.size());
-  for (const auto& [key, n] : count)
-    types.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), n});
-  // std::map order breaks popularity ties: smaller cpu, fewer GPUs, ... first.
+  // Reverse map order, so that popularity ties go to the larger request
+  // (the authors sort by (popularity, request) descending).
+  for (auto it = count.rbegin(); it != count.rend(); ++it)
+    types.push_back(
+        {std::get<0>(it->first), std::get<2>(it->first), std::get<1>(it->first), std::get<3>(it->first), it->second});
   std::stable_sort(types.begin(), types.end(),
                    [](const TaskType& a, const TaskType& b) { return a.popularity > b.popularity; });
   if (types.empty()) return types;
@@ -92,6 +97,51 @@ double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& wor
       if (fitting >= task.gpus) frag = short_of;
     }
     f += task.popularity * static_cast<double>(frag);
+  }
+  return f;
+}
+
+std::vector<std::int64_t> fragmentation_weights(const std::vector<TaskType>& workload) {
+  std::vector<std::int64_t> out;
+  out.reserve(workload.size());
+  for (const TaskType& t : workload) out.push_back(std::llround(t.popularity * FragTerms::kScale));
+  return out;
+}
+
+void prepare_fragmentation(Amount cpu_free, bool cpu_modelled, const std::vector<TaskType>& workload,
+                           const std::vector<std::int64_t>& weights, const char* model_ok, FragTerms& out) {
+  out.all_idle_weight = 0;
+  out.terms.clear();
+  for (std::size_t m = 0; m < workload.size(); ++m) {
+    const TaskType& task = workload[m];
+    if (task.gpus == 0 || model_ok[m] == 0 || (cpu_modelled && cpu_free < task.cpu_milli)) {
+      out.all_idle_weight += weights[m];
+      continue;
+    }
+    const Amount per_gpu = std::min(task.milli_per_gpu, kMilliPerGpu);
+    auto it = std::find_if(out.terms.begin(), out.terms.end(),
+                           [&](const FragTerms::Term& t) { return t.per_gpu == per_gpu && t.gpus == task.gpus; });
+    if (it == out.terms.end())
+      out.terms.push_back({per_gpu, task.gpus, weights[m]});
+    else
+      it->weight += weights[m];
+  }
+}
+
+std::int64_t scaled_fragmentation(const FragTerms& terms, const Amount* gpu_free, std::uint32_t count) {
+  Amount idle = 0;
+  for (std::uint32_t i = 0; i < count; ++i) idle += gpu_free[i];
+  if (idle == 0) return 0;
+  std::int64_t f = terms.all_idle_weight * idle;
+  for (const FragTerms::Term& t : terms.terms) {
+    std::uint32_t fitting = 0;
+    Amount short_of = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const Amount free = gpu_free[i];
+      fitting += free >= t.per_gpu ? 1 : 0;
+      short_of += free >= t.per_gpu ? 0 : free;
+    }
+    f += t.weight * (fitting >= t.gpus ? short_of : idle);
   }
   return f;
 }

@@ -37,8 +37,8 @@ bool accepts_model(std::string_view accepted, std::string_view model);
 // With `cpu_only_types`, requests without a GPU are types too (the paper's
 // simulator counts them; every idle GPU is fragmented for them, so they add
 // the same to every choice of fgd but take part in the coverage).
-std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage = 0.6,
-                                       std::uint32_t step = 10, bool cpu_only_types = false);
+std::vector<TaskType> typical_workload(const std::vector<TaskType>& requests, double coverage = 0.95,
+                                       std::uint32_t step = 1, bool cpu_only_types = false);
 
 // What a node has free. `gpu_free[i]` is the free milli of its i-th GPU.
 struct NodeFree {
@@ -62,5 +62,30 @@ double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& wor
 // The same with `model_ok` pointing at one flag per type; the node's idle
 // capacity is summed once (the placement's inner loop).
 double node_fragmentation(const NodeFree& node, const std::vector<TaskType>& workload, const char* model_ok);
+
+// F_n(M) prepared for repeated evaluation on one node whose free CPU is
+// fixed while its GPUs vary (the placement's inner loop). Popularities are
+// fixed-point weights (p_m * 2^24, rounded), so the same state always gives
+// the same integer, whatever the order of the sums: a choice that changes
+// nothing grows F_n(M) by exactly 0. Types that cannot run on the node
+// whatever its GPUs (model, CPU, or no GPUs at all) count every idle milli;
+// the others are merged by (milli per GPU, GPUs).
+struct FragTerms {
+  static constexpr double kScale = 16777216.0;  // 2^24
+  struct Term {
+    Amount per_gpu = 0;
+    std::uint32_t gpus = 0;
+    std::int64_t weight = 0;
+  };
+  std::int64_t all_idle_weight = 0;
+  std::vector<Term> terms;
+};
+
+// `weights[m]` = llround(p_m * FragTerms::kScale), see fragmentation_weights.
+std::vector<std::int64_t> fragmentation_weights(const std::vector<TaskType>& workload);
+void prepare_fragmentation(Amount cpu_free, bool cpu_modelled, const std::vector<TaskType>& workload,
+                           const std::vector<std::int64_t>& weights, const char* model_ok, FragTerms& out);
+// F_n(M) * kScale for the GPUs `gpu_free[0..count)`.
+std::int64_t scaled_fragmentation(const FragTerms& terms, const Amount* gpu_free, std::uint32_t count);
 
 }  // namespace allot::runtime

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 
 namespace allot::runtime {
 
@@ -33,6 +34,14 @@ namespace {
 
 constexpr std::uint32_t kMaxGpus = 64;
 
+// The authors' FGD score of a choice: the fall of F_n(M), in GPUs, through a
+// sigmoid scaled to 0..100 and truncated to an integer (Kubernetes' node
+// score). Choices whose growth differs by less than about 40 milli-GPU
+// score the same; the lower node id, or GPU index, then wins.
+std::int32_t fgd_score(double growth_milli) {
+  return static_cast<std::int32_t>(100.0 / (1.0 + std::exp(growth_milli / 1000.0)));
+}
+
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -54,13 +63,14 @@ Placer::Placer(const Cluster& cluster, std::shared_ptr<const Topology> topology)
   cpu_free_ = cpu_capacity_;
   memory_free_ = memory_capacity_;
   cpu_version_.assign(n, 0);
-  node_fragmentation_.assign(n, {~0ull, 0.0});
+  node_fragmentation_.assign(n, {~0ull, 0});
   learn_workload_ = cluster.workload.empty();
   set_workload(cluster.workload);
 }
 
 void Placer::set_workload(std::vector<TaskType> workload) {
   workload_ = std::move(workload);
+  weights_ = fragmentation_weights(workload_);
   const std::size_t types = workload_.size();
   type_model_ok_.assign(node_model_.size() * types, 0);
   for (std::size_t n = 0; n < node_model_.size(); ++n)
@@ -122,21 +132,23 @@ NodeFree Placer::node_free(NodeId node, const GpuState& gpus, Amount* buffer) co
   return {cpu_free_[node], cpu_capacity_[node] > 0, buffer, count};
 }
 
-double Placer::fragmentation(NodeId node, const GpuState& gpus) const {
+std::int64_t Placer::fragmentation(NodeId node, const GpuState& gpus) const {
   auto& cached = node_fragmentation_[node];
   const std::uint64_t s = stamp(node, gpus);
   if (cached.first == s) return cached.second;
   std::array<Amount, kMaxGpus> buffer{};
   const NodeFree free = node_free(node, gpus, buffer.data());
-  const double f = node_fragmentation(free, workload_, type_model_ok_.data() + node * workload_.size());
+  prepare_fragmentation(free.cpu_milli, free.cpu_modelled, workload_, weights_,
+                        type_model_ok_.data() + node * workload_.size(), terms_);
+  const std::int64_t f = scaled_fragmentation(terms_, free.gpu_free, free.gpu_count);
   cached = {s, f};
   return f;
 }
 
 double Placer::fragmented_milli(const GpuState& gpus) const {
-  double total = 0;
+  std::int64_t total = 0;
   for (NodeId n = 0; n < node_model_.size(); ++n) total += fragmentation(n, gpus);
-  return total;
+  return static_cast<double>(total) / FragTerms::kScale;
 }
 
 Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, const GpuState& gpus,
@@ -144,15 +156,27 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
   DeltaEntry& cached = deltas_[shape][node];
   const std::uint64_t s = stamp(node, gpus);
   if (cached.stamp == s) return cached;
-  const double before = fragmentation(node, gpus);
   std::array<Amount, kMaxGpus> buffer{};
-  NodeFree free = node_free(node, gpus, buffer.data());
-  free.cpu_milli -= request.cpu_milli;
-  const char* model_ok = type_model_ok_.data() + node * workload_.size();
-  auto after = [&] { return node_fragmentation(free, workload_, model_ok); };
+  const NodeFree free = node_free(node, gpus, buffer.data());
   const Amount g = request.gpu_milli;
-  DeltaEntry best{s, 0, 0};
-  if (g > 0 && g < kMilliPerGpu) {
+  const bool share = g > 0 && g < kMilliPerGpu;
+  // Whether the GPUs have room; CPU and memory are the caller's to check.
+  std::uint32_t fitting = 0;
+  for (std::uint32_t i = 0; i < free.gpu_count; ++i) fitting += buffer[i] >= (share ? g : kMilliPerGpu) ? 1 : 0;
+  if (fitting < (share ? 1 : static_cast<std::uint32_t>(g / kMilliPerGpu))) {
+    cached = {s, 0, 0, false};
+    return cached;
+  }
+  const std::int64_t before = fragmentation(node, gpus);
+  prepare_fragmentation(free.cpu_milli - request.cpu_milli, free.cpu_modelled, workload_, weights_,
+                        type_model_ok_.data() + node * workload_.size(), terms_);
+  // The growth of F_n(M) in milli-GPU once the request takes `buffer`'s GPUs.
+  auto growth = [&] {
+    return static_cast<double>(scaled_fragmentation(terms_, buffer.data(), free.gpu_count) - before) /
+           FragTerms::kScale;
+  };
+  DeltaEntry best{s, 0, 0, true};
+  if (share) {
     // Each distinct amount of free room is one choice; the first GPU with it.
     bool found = false;
     for (std::uint32_t i = 0; i < free.gpu_count; ++i) {
@@ -162,17 +186,18 @@ Placer::DeltaEntry Placer::fgd_delta(NodeId node, const Resources& request, cons
       for (std::uint32_t j = 0; j < i && !seen; ++j) seen = buffer[j] == room;
       if (seen) continue;
       buffer[i] = room - g;
-      const double d = after() - before;
+      const std::int32_t score = fgd_score(growth());
       buffer[i] = room;
-      // Ties go to the fuller GPU (best fit), then the lower index.
-      if (!found || d < best.delta || (d == best.delta && room < buffer[best.gpu])) best = {s, d, i};
+      // The highest score, the lowest index among equals (GPUs with the same
+      // room were skipped above: they score the same as the first).
+      if (!found || score > best.score) best = {s, score, i, true};
       found = true;
     }
   } else {
     std::uint32_t need = static_cast<std::uint32_t>(g / kMilliPerGpu);
     for (std::uint32_t i = 0; i < free.gpu_count && need > 0; ++i)
       if (buffer[i] == kMilliPerGpu) buffer[i] = 0, --need;
-    best.delta = after() - before;
+    best.score = fgd_score(growth());
   }
   cached = best;
   return best;
@@ -222,15 +247,29 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
   const std::vector<char>* mask = gpu_models.empty() ? nullptr : &model_mask(gpu_models);
   std::uint32_t shape = 0;
   if (policy_ == PlacementPolicy::fgd) {
-    auto [it, added] = shapes_.try_emplace({request.cpu_milli, g, std::string(gpu_models)},
-                                           static_cast<std::uint32_t>(deltas_.size()));
+    auto [it, added] = shapes_.try_emplace({request.cpu_milli, g}, static_cast<std::uint32_t>(deltas_.size()));
     if (added) deltas_.emplace_back(node_model_.size());
     shape = it->second;
   }
   const std::uint32_t need = whole ? static_cast<std::uint32_t>(g / kMilliPerGpu) : 1;
   std::optional<Candidate> best;
+  if (policy_ == PlacementPolicy::fgd) {
+    // The cached entry says whether the node's GPUs have room, and where.
+    for (NodeId n = 0; n < node_model_.size(); ++n) {
+      if (mask && !(*mask)[n]) continue;
+      if (cordoned_count_ > 0 && cordoned_[n]) continue;
+      if (!node_fits(n, request)) continue;
+      const DeltaEntry d = fgd_delta(n, request, gpus, shape);
+      if (!d.fits || (best && d.score <= best->score)) continue;  // lower ids win ties
+      Candidate c;
+      c.node = n;
+      c.gpu = d.gpu;
+      c.score = d.score;
+      best = c;
+    }
+  }
   std::uint64_t seen = 0;  // random: feasible nodes so far (reservoir sampling)
-  for (NodeId n = 0; n < node_model_.size(); ++n) {
+  for (NodeId n = 0; policy_ != PlacementPolicy::fgd && n < node_model_.size(); ++n) {
     if (mask && !(*mask)[n]) continue;
     if (cordoned_count_ > 0 && cordoned_[n]) continue;
     if (!node_fits(n, request)) continue;
@@ -261,21 +300,12 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
       if (next_random() % ++seen == 0) best = c;
       continue;
     }
-    if (policy_ == PlacementPolicy::fgd) {
-      const DeltaEntry d = fgd_delta(n, request, gpus, shape);
-      c.delta = d.delta;
-      if (g > 0 && !whole) {
-        c.gpu = d.gpu;
-        c.gpu_free = kMilliPerGpu - gpus.used(topology_->first_gpu[n] + d.gpu);
-      }
-    }
     if (!best) {
       best = c;
       continue;
     }
     // best_fit: least room left on the GPU (shares), fewest free GPUs on the
-    // node, least CPU left; spread: the opposite; fgd: least growth of
-    // fragmentation, then as best_fit. Lower node ids win ties.
+    // node, least CPU left; spread: the opposite. Lower node ids win ties.
     const auto fit_key = [&](const Candidate& x) {
       return std::tuple<Amount, std::uint32_t, Amount>{g > 0 && !whole ? x.gpu_free : 0, x.node_free,
                                                        cpu_free_[x.node]};
@@ -283,8 +313,6 @@ std::optional<Placement> Placer::place(const Resources& request, std::string_vie
     bool better = false;
     if (policy_ == PlacementPolicy::spread) {
       better = fit_key(c) > fit_key(*best);
-    } else if (policy_ == PlacementPolicy::fgd && c.delta != best->delta) {
-      better = c.delta < best->delta;
     } else {
       better = fit_key(c) < fit_key(*best);
     }

@@ -62,17 +62,18 @@ class Placer {
     std::uint32_t gpu = 0;        // share: the GPU's index on the node
     Amount gpu_free = 0;          // share: that GPU's free milli before
     std::uint32_t node_free = 0;  // whole GPUs free on the node before
-    double delta = 0;             // fgd: growth of F_n(M)
+    std::int32_t score = 0;       // fgd: score of the fall of F_n(M), higher is better
   };
   struct DeltaEntry {
     std::uint64_t stamp = ~0ull;
-    double delta = 0;
+    std::int32_t score = 0;  // fgd_score of the growth of F_n(M)
     std::uint32_t gpu = 0;
+    bool fits = false;  // the node's GPUs have room for the request
   };
   std::uint64_t stamp(NodeId node, const GpuState& gpus) const;
   bool node_fits(NodeId node, const Resources& request) const;
   NodeFree node_free(NodeId node, const GpuState& gpus, Amount* buffer) const;
-  double fragmentation(NodeId node, const GpuState& gpus) const;  // F_n(M), cached
+  std::int64_t fragmentation(NodeId node, const GpuState& gpus) const;  // F_n(M) * FragTerms::kScale, cached
   // The fgd choice on one node: the growth of F_n(M) and the GPU (shares).
   DeltaEntry fgd_delta(NodeId node, const Resources& request, const GpuState& gpus, std::uint32_t shape) const;
   const std::vector<char>& model_mask(std::string_view gpu_models);
@@ -93,6 +94,7 @@ class Placer {
   // The expected workload and, per node, whether each task type accepts its
   // GPU model ([node * types + type]).
   std::vector<TaskType> workload_;
+  std::vector<std::int64_t> weights_;  // fragmentation_weights(workload_)
   std::vector<char> type_model_ok_;
   bool learn_workload_ = false;  // no workload given: learn it from the requests placed
   std::map<std::tuple<Amount, std::uint32_t, Amount, std::string>, double> history_;  // request type -> count
@@ -101,8 +103,11 @@ class Placer {
 
   std::map<std::string, std::vector<char>, std::less<>> model_masks_;  // per `gpu_models`: accepted, per node
   // Caches of the fgd computation, valid while the node's stamp is unchanged.
-  mutable std::vector<std::pair<std::uint64_t, double>> node_fragmentation_;  // (stamp, F_n(M))
-  std::map<std::tuple<Amount, Amount, std::string>, std::uint32_t, std::less<>> shapes_;
+  mutable std::vector<std::pair<std::uint64_t, std::int64_t>> node_fragmentation_;  // (stamp, scaled F_n(M))
+  // The growth depends on the request's CPU and GPUs only (its GPU models
+  // decide which nodes are candidates), so shapes are keyed by those two.
+  std::map<std::pair<Amount, Amount>, std::uint32_t> shapes_;
+  mutable FragTerms terms_;                              // scratch of fragmentation() and fgd_delta()
   mutable std::vector<std::vector<DeltaEntry>> deltas_;  // [shape][node]
 };
 

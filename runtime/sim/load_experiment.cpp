@@ -23,31 +23,31 @@ std::uint64_t splitmix64(std::uint64_t& state) {
 }
 
 // Indices into `jobs`, the arrivals of one seed, as the authors' simulator
-// tunes a trace to a load: all of them in order, then pods drawn with
-// replacement until the GPUs asked for pass `limit_milli`; or, if the trace
-// alone asks for more, the trace less pods removed at random until it asks
-// for at most that.
+// tunes a trace to a load (their runs pass --shuffle-pod=true): all of them
+// in a random order, then pods drawn with replacement until the GPUs asked
+// for pass `limit_milli`; or, if the trace alone asks for more, the shuffled
+// trace less pods removed at random until it asks for at most that.
 std::vector<std::uint32_t> draw(const std::vector<SimJob>& jobs, std::uint64_t seed, double limit_milli) {
   const auto n = static_cast<std::uint32_t>(jobs.size());
-  std::vector<std::uint32_t> out;
+  std::vector<std::uint32_t> out(n);
   double total = 0;
   for (const SimJob& j : jobs) total += static_cast<double>(j.job.request.gpu_milli);
   std::uint64_t state = seed;
+  for (std::uint32_t i = 0; i < n; ++i) out[i] = i;
+  for (std::uint32_t i = n; i > 1; --i)  // Fisher-Yates
+    std::swap(out[i - 1], out[static_cast<std::uint32_t>(splitmix64(state) % i)]);
   if (total > limit_milli) {
-    std::vector<std::uint32_t> order(n);
-    for (std::uint32_t i = 0; i < n; ++i) order[i] = i;
     std::vector<char> removed(n, 0);
+    std::vector<std::uint32_t> order = out;
     for (std::uint32_t i = 0; i < n && total > limit_milli; ++i) {  // a random permutation's prefix
       const auto k = i + static_cast<std::uint32_t>(splitmix64(state) % (n - i));
       std::swap(order[i], order[k]);
       removed[order[i]] = 1;
       total -= static_cast<double>(jobs[order[i]].job.request.gpu_milli);
     }
-    for (std::uint32_t i = 0; i < n; ++i)
-      if (!removed[i]) out.push_back(i);
+    std::erase_if(out, [&](std::uint32_t j) { return removed[j] != 0; });
     return out;
   }
-  for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
   if (total <= 0) return out;
   while (total <= limit_milli) {
     const auto j = static_cast<std::uint32_t>(splitmix64(state) % n);
@@ -69,7 +69,7 @@ std::vector<TaskType> workload_of(const std::vector<SimJob>& jobs) {
                                 : g,
                         j.job.gpu_models, 1.0});
   }
-  return typical_workload(requests, 0.6, 10, /*cpu_only_types=*/true);
+  return typical_workload(requests, 0.95, 1, /*cpu_only_types=*/true);
 }
 
 LoadCurve run_one(Cluster cluster, const std::vector<SimJob>& jobs, const std::vector<std::uint32_t>& draws,

@@ -1,7 +1,7 @@
 // The fragmentation experiment of `allot simulate --load --placement LIST`
 // (docs/simulate.md, "Placement experiment"), as Weng et al., "Beware of
 // Fragmentation" (USENIX ATC 2023) ran it: the trace's pods arrive one by
-// one in trace order, never to leave, followed by pods drawn at random (with
+// one in a seeded random order, never to leave, followed by pods drawn at random (with
 // replacement) from the trace until the GPUs they ask for exceed
 // `max_percent` of the cluster's capacity. A pod the Scheduler leaves
 // pending has failed and is withdrawn. Every placement policy runs on the

@@ -100,6 +100,29 @@ TEST_CASE("fragmentation: the expectation over a workload", "[placement]") {
   CHECK(node_fragmentation(node(free, 8000), workload, {0, 1, 1}) == Approx(1450.0));
 }
 
+TEST_CASE("fragmentation: the fixed-point form the placement uses", "[placement]") {
+  const std::vector<Amount> free = {1000, 500, 200, 0};
+  const std::vector<TaskType> workload = {share(300, 0, 0.5), whole(1, 0, 0.25), whole(2, 0, 0.25),
+                                          share(300, 16000, 0.0)};
+  const std::vector<std::int64_t> weights = fragmentation_weights(workload);
+  const std::vector<char> ok = {1, 1, 1, 1};
+  FragTerms terms;
+  prepare_fragmentation(8000, true, workload, weights, ok.data(), terms);
+  // The two whole-GPU types stay apart (1 and 2 GPUs); the share too big
+  // for the cores counts all idle.
+  CHECK(terms.terms.size() == 3);
+  const double scaled = static_cast<double>(scaled_fragmentation(terms, free.data(), 4)) / FragTerms::kScale;
+  CHECK(scaled == Approx(node_fragmentation(node(free, 8000), workload, ok)));
+  CHECK(scaled == Approx(700.0));
+  // 4 cores left: the first share type still fits (it asks for none).
+  prepare_fragmentation(4000, true, workload, weights, ok.data(), terms);
+  CHECK(static_cast<double>(scaled_fragmentation(terms, free.data(), 4)) / FragTerms::kScale == Approx(700.0));
+  // The same state gives the same integer however the terms were merged.
+  const std::vector<Amount> reordered = {0, 200, 1000, 500};
+  prepare_fragmentation(8000, true, workload, weights, ok.data(), terms);
+  CHECK(scaled_fragmentation(terms, free.data(), 4) == scaled_fragmentation(terms, reordered.data(), 4));
+}
+
 TEST_CASE("fragmentation: the typical workload of a request list", "[placement]") {
   std::vector<TaskType> requests;
   for (int i = 0; i < 5; ++i) requests.push_back(share(500, 4000));
@@ -113,7 +136,7 @@ TEST_CASE("fragmentation: the typical workload of a request list", "[placement]"
   CHECK(two[0].popularity == Approx(5.0 / 8));
   CHECK(two[1].gpus == 1);
   CHECK(two[1].popularity == Approx(3.0 / 8));
-  // The default steps of ten take all three.
+  // The default, 95% in steps of one, takes all three (80% after two).
   const std::vector<TaskType> all = typical_workload(requests);
   REQUIRE(all.size() == 3);
   CHECK(all[2].gpus == 8);
@@ -134,12 +157,14 @@ TEST_CASE("fragmentation: CPU-only task types", "[placement]") {
   REQUIRE(with_cpu.size() == 2);
   CHECK(with_cpu[0].gpus == 0);
   CHECK(with_cpu[0].popularity == Approx(4.0 / 7));
-  // Ties in popularity go to the smaller request: the share (cpu 0) first.
-  CHECK(with_cpu[1].milli_per_gpu == 500);
+  // Ties in popularity go to the larger request, as the authors sort: the
+  // whole GPU (1 core) before the share (no cores).
+  CHECK(with_cpu[1].gpus == 1);
+  CHECK(with_cpu[1].milli_per_gpu == kMilliPerGpu);
   const std::vector<TaskType> gpu_only = typical_workload(requests, 0.6, 1);
   REQUIRE(gpu_only.size() == 2);
-  CHECK(gpu_only[0].milli_per_gpu == 500);
-  CHECK(gpu_only[1].gpus == 1);
+  CHECK(gpu_only[0].milli_per_gpu == kMilliPerGpu);
+  CHECK(gpu_only[1].milli_per_gpu == 500);
 }
 
 TEST_CASE("fragmentation: accepted GPU models", "[placement]") {
@@ -183,6 +208,27 @@ TEST_CASE("placement: fgd keeps room for multi-GPU tasks where best fit breaks i
   CHECK(fgd[0].gpu.index != 0);
 }
 
+TEST_CASE("placement: fgd compares the authors' integer scores, ties to the lower id", "[placement]") {
+  // Both nodes keep the 500 share usable (growth 0, score 50); best fit
+  // takes the fuller node 1, fgd the lower id.
+  const std::vector<RunningJob> used = {{job(1, 100), {{{1, 0}, 100}}, 0}};
+  const auto tie = place_after(cluster({1, 1}, PlacementPolicy::fgd, {share(500)}), used, job(2, 300));
+  REQUIRE(tie.size() == 1);
+  CHECK(tie[0].gpu.node == 0);
+  // Workload 97% shares of 500, 3% of 800. A 300 share grows F_n(M) by
+  // 0.03 * 700 = 21 on node 0 and by 0.03 * 600 = 18 on node 1: the exact
+  // growth prefers node 1, but both score trunc(100 sigmoid(-0.02)) = 49.
+  const std::vector<TaskType> workload = {share(500, 0, 0.97), share(800, 0, 0.03)};
+  const auto close = place_after(cluster({1, 1}, PlacementPolicy::fgd, workload), used, job(2, 300));
+  REQUIRE(close.size() == 1);
+  CHECK(close[0].gpu.node == 0);
+  // Within a node, the lowest GPU index among equal scores, not the fullest.
+  const std::vector<RunningJob> one = {{job(1, 100), {{{0, 1}, 100}}, 0}};
+  const auto gpu = place_after(cluster({2}, PlacementPolicy::fgd, {share(500)}), one, job(2, 300));
+  REQUIRE(gpu.size() == 1);
+  CHECK(gpu[0].gpu.index == 0);
+}
+
 TEST_CASE("placement: node CPU counts for fitting and for fragmentation", "[placement]") {
   // Node 0: 2 GPUs, one busy; node 1: 1 GPU. 8 cores each. The workload asks
   // for 1 GPU and 6 cores.
@@ -191,8 +237,8 @@ TEST_CASE("placement: node CPU counts for fitting and for fragmentation", "[plac
   REQUIRE(std::holds_alternative<Restored>(s.restore(running)));
   CHECK(s.fragmented_milli() == Approx(0.0));
   // A CPU-only job of 4 cores strands the free GPU of either node for the
-  // workload (4 cores left < 6): equal growth, best fit breaks the tie
-  // (node 0, lower id among equally full nodes).
+  // workload (4 cores left < 6): equal growth, equal scores, the lower id
+  // (node 0) wins.
   REQUIRE(std::holds_alternative<Queued>(s.submit(job(3, 0, 4000), 1)));
   CHECK(s.schedule(1).admitted.size() == 1);
   CHECK(s.fragmented_milli() == Approx(1000.0));
