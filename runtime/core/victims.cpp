@@ -222,9 +222,35 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   const Amount g = req.gpu_milli;
   const std::uint32_t need_gpus = g > 0 && is_whole(g) ? static_cast<std::uint32_t>(g / kMilliPerGpu) : 0;
   // Whole GPUs may span nodes (placement prefers one node, then fewest).
-  const bool whole_short = need_gpus > 0 && gpus_->free_whole_gpus() < static_cast<std::int64_t>(need_gpus);
-  const bool share_short = g > 0 && !is_whole(g) && gpus_->best_free_share() < g;
-  if (deficits.empty() && !whole_short && !share_short) return std::nullopt;
+  bool whole_short = need_gpus > 0 && gpus_->free_whole_gpus() < static_cast<std::int64_t>(need_gpus);
+  bool share_short = g > 0 && !is_whole(g) && gpus_->best_free_share() < g;
+  // Where nodes count CPU and memory, one node holds the whole request (as
+  // the Placer places it): the victims must make room for all of it on one
+  // node, so the search runs per target node instead.
+  const bool by_node = placer_->models_nodes();
+  std::vector<NodeId> eligible;  // nodes the request may run on, were they empty
+  bool node_short = false;
+  if (by_node) {
+    whole_short = share_short = false;
+    bool fits_now = false;
+    for (NodeId n = 0; n < cluster_.nodes.size(); ++n) {
+      if (cordoned_[n]) continue;
+      if (!rec.job.gpu_models.empty() && !accepts_model(rec.job.gpu_models, cluster_.nodes[n].gpu_model)) continue;
+      const Amount cpu_cap = placer_->cpu_capacity(n), memory_cap = placer_->memory_capacity(n);
+      if ((cpu_cap > 0 && cpu_cap < req.cpu_milli) || (memory_cap > 0 && memory_cap < req.memory_mib)) continue;
+      if (g > 0 && topology_->gpu_count[n] < std::max<std::uint32_t>(need_gpus, 1)) continue;
+      eligible.push_back(n);
+      if (fits_now) continue;
+      bool gpus_fit = g == 0 || (need_gpus > 0 && gpus_->free_on_node(n) >= need_gpus);
+      for (std::uint32_t i = 0; g > 0 && need_gpus == 0 && i < topology_->gpu_count[n] && !gpus_fit; ++i)
+        gpus_fit = kMilliPerGpu - gpus_->used(topology_->first_gpu[n] + i) >= g;
+      fits_now = gpus_fit && (cpu_cap == 0 || placer_->cpu_free(n) >= req.cpu_milli) &&
+                 (memory_cap == 0 || placer_->memory_free(n) >= req.memory_mib);
+    }
+    if (eligible.empty()) return std::nullopt;
+    node_short = !fits_now;
+  }
+  if (deficits.empty() && !whole_short && !share_short && !node_short) return std::nullopt;
 
   // Candidates: running, preemptible, not admitted in this pass, and some
   // rule could allow it (under the best standing the preemptor could have).
@@ -251,7 +277,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
 
   // A share needs one GPU with room: the search is run per target GPU,
   // best first (least missing, then the most preferred victim on it).
-  std::vector<std::uint32_t> targets;  // flat GPU ids; empty: one run
+  std::vector<std::uint32_t> targets;  // flat GPU ids (node ids when node_short); empty: one run
   if (share_short) {
     std::vector<std::pair<FlatGpu, Amount>> freeable;  // candidates' milli per GPU
     std::vector<std::pair<FlatGpu, std::size_t>> first_on;
@@ -311,6 +337,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     std::vector<std::size_t> picked;  // indexes into candidates
     std::vector<std::pair<ScopeId, Resources>> freed_scopes;
     std::vector<std::pair<FlatGpu, Amount>> freed_gpus;
+    std::uint32_t target = 0;  // the run that found it
   };
   auto freed_in = [](const Chosen& c, ScopeId s) {
     for (const auto& [scope, res] : c.freed_scopes)
@@ -357,6 +384,70 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     for (std::size_t i : picked) add(c, i);
     return c;
   };
+  // What node `n` still lacks for the whole request once the chosen victims
+  // are gone, as a sum of fractions (0: it fits there).
+  auto node_gap = [&](const Chosen& c, NodeId n) {
+    double left = 0;
+    Amount cpu = placer_->cpu_free(n), memory = placer_->memory_free(n);
+    for (std::size_t i : c.picked)
+      if (candidates[i]->node == n) {
+        cpu += candidates[i]->job.request.cpu_milli;
+        memory += candidates[i]->job.request.memory_mib;
+      }
+    if (placer_->cpu_capacity(n) > 0 && cpu < req.cpu_milli)
+      left += static_cast<double>(req.cpu_milli - cpu) / static_cast<double>(req.cpu_milli);
+    if (placer_->memory_capacity(n) > 0 && memory < req.memory_mib)
+      left += static_cast<double>(req.memory_mib - memory) / static_cast<double>(req.memory_mib);
+    if (g <= 0) return left;
+    auto freed_gpu = [&](FlatGpu f) -> Amount {
+      for (const auto& [gpu, milli] : c.freed_gpus)
+        if (gpu == f) return milli;
+      return 0;
+    };
+    const FlatGpu first = topology_->first_gpu[n];
+    if (need_gpus > 0) {
+      // A half-emptied GPU counts as half a step, as in gap() below.
+      double have = 0;
+      std::uint32_t whole = 0;
+      for (std::uint32_t i = 0; i < topology_->gpu_count[n]; ++i) {
+        const Amount used = gpus_->used(first + i), freed = freed_gpu(first + i);
+        if (freed >= used) {
+          have += 1;
+          ++whole;
+        } else {
+          have += 0.5 * static_cast<double>(freed) / static_cast<double>(used);
+        }
+      }
+      if (whole < need_gpus)
+        left += std::max(0.0, static_cast<double>(need_gpus) - have) / static_cast<double>(need_gpus) + 1e-6;
+      return left;
+    }
+    Amount room = 0;
+    for (std::uint32_t i = 0; i < topology_->gpu_count[n]; ++i)
+      room = std::max(room, kMilliPerGpu - gpus_->used(first + i) + freed_gpu(first + i));
+    if (room < g) left += static_cast<double>(g - room) / static_cast<double>(g);
+    return left;
+  };
+  if (node_short) {
+    // Target nodes: those where all candidates together would make room,
+    // least missing now first, at most kTargets.
+    std::vector<std::pair<double, NodeId>> ranked;
+    for (NodeId n : eligible) {
+      std::vector<std::size_t> on_node;
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        bool here = candidates[i]->node == n;
+        for (const GpuSlice& sl : candidates[i]->gpus) here |= sl.gpu.node == n;
+        if (here) on_node.push_back(i);
+      }
+      if (on_node.empty() || node_gap(rebuild(on_node), n) > 1e-9) continue;
+      ranked.emplace_back(node_gap(Chosen{}, n), n);
+    }
+    if (ranked.empty()) return std::nullopt;
+    std::sort(ranked.begin(), ranked.end());
+    constexpr std::size_t kTargets = 4;
+    targets.clear();
+    for (std::size_t i = 0; i < ranked.size() && i < kTargets; ++i) targets.push_back(ranked[i].second);
+  }
   // Per level of the preemptor's path: what the chosen victims free inside
   // it (only shared scopes, a common suffix of both level lists).
   auto freed_inside = [&](const Chosen& c) {
@@ -402,6 +493,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
       for (Resource r : kAllResources)
         if (over[r] > 0) left += static_cast<double>(over[r]) / static_cast<double>(std::max<Amount>(1, req[r]));
     }
+    if (node_short) left += node_gap(c, target);
     if (share_short) {
       auto freed_gpu = [&](FlatGpu f) -> Amount {
         for (const auto& [gpu, milli] : c.freed_gpus)
@@ -462,6 +554,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
         Chosen trial = rebuild(idx);
         for (std::uint32_t target : runs)
           if (gap(trial, target) <= 1e-9 && all_justified(trial, standing_after(trial))) {
+            trial.target = target;
             best = std::move(trial);
             break;
           }
@@ -516,12 +609,14 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
       if (gap(trial, target) <= kEps && all_justified(trial, standing_after(trial))) chosen = std::move(trial);
     }
     if (!all_justified(chosen, standing_after(chosen))) continue;
+    chosen.target = target;
     if (!best || chosen.picked.size() < best->picked.size()) best = std::move(chosen);
   }
   if (!best) return std::nullopt;
   std::sort(best->picked.begin(), best->picked.end());  // preference order
   VictimPlan plan;
   plan.inside = standing_after(*best);
+  plan.node = node_short ? best->target : kNone;
   for (std::size_t i : best->picked) {
     plan.victims.push_back(candidates[i]);
     plan.why.push_back(*justify(rec, plan.inside, *candidates[i]));
@@ -676,12 +771,21 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
         }
       }
     const Amount extra = g / kMilliPerGpu - whole;
-    if (extra > 0)
+    if (extra > 0 && plan->node != kNone) {
+      // One node holds the request: the free GPUs it counts on are there.
+      std::vector<GpuSlice> slices;
+      for (std::uint64_t bits = gpus_->free_mask(plan->node); bits != 0 && static_cast<Amount>(slices.size()) < extra;
+           bits &= bits - 1)
+        slices.push_back({{plan->node, static_cast<std::uint32_t>(std::countr_zero(bits))}, kMilliPerGpu});
+      gpus_->take(slices);
+      rec.held.insert(rec.held.end(), slices.begin(), slices.end());
+    } else if (extra > 0) {
       if (auto slices = gpus_->place_whole(static_cast<std::uint32_t>(extra), own_group(rec.job.queue),
                                            group_rank_[rec.job.queue])) {
         gpus_->take(*slices);
         rec.held.insert(rec.held.end(), slices->begin(), slices->end());
       }
+    }
   } else if (g > 0) {
     bool enough = false;
     for (const auto& [f, milli] : freed) enough |= kMilliPerGpu - gpus_->used(f) + milli >= g;
