@@ -46,6 +46,7 @@ std::variant<NodePlan, std::string> load_node_plan(std::string_view text, const 
   }
   np.node = *it;
   np.cluster = runtime::restrict_to_nodes(np.plan, {node});
+  np.cluster.placement_policy = np.node.placement;  // its own pool's, not the plan's first
   for (runtime::Scope& s : np.cluster.scopes) {
     if (s.kind == runtime::ScopeKind::queue && !s.queue.grants.empty())
       s.queue.grants.push_back(runtime::Grant{admins, {}, runtime::kSubmit | runtime::kList | runtime::kCancel});

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
+#include <variant>
 
 #include "runtime/daemon/fragmentation_status.h"
 #include "runtime/daemon/node_plan.h"
@@ -103,4 +104,54 @@ TEST_CASE("fragmentation status: the reply object and the gauges") {
   CHECK(text.find("allot_node_gpus_fragmented{node=\"n1\",definition=\"next_request\"} 2.500\n") != std::string::npos);
   CHECK(text.find("allot_node_gpus_fragmented{node=\"n1\",definition=\"expected_workload\"} 1.200\n") !=
         std::string::npos);
+}
+
+TEST_CASE("node plan: allotd runs its own pool's placement policy") {
+  // Two pools, the first fgd, the second spread, the third names none.
+  const std::string plan = R"(format_version = 1
+allot_version = "0.1.0"
+source_sha256 = "abc"
+
+[[nodes]]
+name = "a1"
+pool = "pa"
+gpus = 4
+
+[[nodes]]
+name = "b1"
+pool = "pb"
+gpus = 4
+
+[[nodes]]
+name = "c1"
+pool = "pc"
+gpus = 4
+
+[[pools]]
+name = "pa"
+placement = "fgd"
+
+[[pools]]
+name = "pb"
+placement = "spread"
+
+[[pools]]
+name = "pc"
+
+[[scopes]]
+path = "q"
+kind = "queue"
+name = "q"
+pool = "pa"
+bounds = {}
+roles = []
+)";
+  auto policy_of = [&](const std::string& node) {
+    auto loaded = daemon::load_node_plan(plan, "plan.toml", node, {"root"});
+    if (const auto* e = std::get_if<std::string>(&loaded)) FAIL(*e);
+    return std::get<daemon::NodePlan>(std::move(loaded)).cluster.placement_policy;
+  };
+  CHECK(policy_of("a1") == runtime::PlacementPolicy::fgd);
+  CHECK(policy_of("b1") == runtime::PlacementPolicy::spread);
+  CHECK(policy_of("c1") == runtime::PlacementPolicy::best_fit);
 }
