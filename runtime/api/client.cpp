@@ -141,7 +141,12 @@ std::string short_reason(const Json& job) {
     const std::string over = resource == "memory" ? str(w->find("over")) + "MiB" : milli(w->find("over")) + resource;
     return fmt::format("limit:{}(+{})", str(w->find("scope")), over);
   }
-  if (kind == "no_capacity") return fmt::format("capacity({}gpu free)", milli(w->find("free_gpu_milli")));
+  if (kind == "no_capacity") {
+    const std::string resource = str(w->find("resource"));
+    if (resource == "cpu") return fmt::format("capacity({}cpu free)", milli(w->find("free")));
+    if (resource == "memory") return fmt::format("capacity({}MiB free)", str(w->find("free")));
+    return fmt::format("capacity({}gpu free)", milli(w->find("free_gpu_milli")));
+  }
   if (kind == "awaiting_victims") {
     std::string ids;
     if (const Json* v = w->find("victims"); v && v->as_array())

@@ -431,14 +431,18 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   if (node_short) {
     // Target nodes: those where all candidates together would make room,
     // least missing now first, at most kTargets.
+    std::vector<std::pair<NodeId, std::size_t>> on;  // (node, candidate), each pair once
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (candidates[i]->node != kNone) on.emplace_back(candidates[i]->node, i);
+      for (const GpuSlice& sl : candidates[i]->gpus) on.emplace_back(sl.gpu.node, i);
+    }
+    std::sort(on.begin(), on.end());
+    on.erase(std::unique(on.begin(), on.end()), on.end());
     std::vector<std::pair<double, NodeId>> ranked;
     for (NodeId n : eligible) {
+      auto it = std::lower_bound(on.begin(), on.end(), std::pair<NodeId, std::size_t>{n, 0});
       std::vector<std::size_t> on_node;
-      for (std::size_t i = 0; i < candidates.size(); ++i) {
-        bool here = candidates[i]->node == n;
-        for (const GpuSlice& sl : candidates[i]->gpus) here |= sl.gpu.node == n;
-        if (here) on_node.push_back(i);
-      }
+      for (; it != on.end() && it->first == n; ++it) on_node.push_back(it->second);
       if (on_node.empty() || node_gap(rebuild(on_node), n) > 1e-9) continue;
       ranked.emplace_back(node_gap(Chosen{}, n), n);
     }

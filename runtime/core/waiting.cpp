@@ -165,6 +165,12 @@ std::optional<WaitReason> Scheduler::wait_reason(JobId id) const {
     }
     if (!fits) {
       why.kind = WaitKind::no_capacity;
+      why.free_gpu_milli = free_milli;
+      if (with_gpus) {
+        const bool cpu_short = cpu_modelled && cpu_most < request.cpu_milli;
+        why.resource = cpu_short ? Resource::cpu : Resource::memory;
+        why.free = cpu_short ? cpu_most : memory_most;
+      }
       if (!with_gpus) {
         why.message = "no capacity: no node has room for the job's " + shown(Resource::gpu, g) + " on one node";
       } else {

@@ -37,8 +37,10 @@ out=$("$ALLOTD" submit --queue "$Q" --gpus 1 --memory 100 -- sh -c "$spin")
 import json, sys
 jobs = {j["id"]: j for j in json.load(sys.stdin)["jobs"]}
 assert jobs[2]["state"] == "pending", jobs[2]
-assert jobs[2]["waiting"]["kind"] == "no_capacity", jobs[2]["waiting"]
+w = jobs[2]["waiting"]
+assert (w["kind"], w["resource"], w["free"]) == ("no_capacity", "memory", 56), w
 ' || fail "ps --json of job 2"
+[ "$("$ALLOTD" ps | awk '$1 == 2 { print $9, $10 }')" = "capacity(56MiB free)" ] || fail "ps reason of job 2: $("$ALLOTD" ps)"
 [ "$(field 'r["node_resources"]["memory_free_mib"]')" = 56 ] || fail "free memory: $(status_json)"
 
 # CPU: more than the node counts waits too, whatever GPUs are free.

@@ -87,6 +87,8 @@ TEST_CASE("node capacity: a job waits while its node lacks CPU or memory, and sa
   CHECK(w->kind == WaitKind::no_capacity);
   CHECK(w->message ==
         "no capacity: the job needs 4 cpu on one node with room for its GPUs, node `node0` has 2 cpu free");
+  CHECK(w->resource == Resource::cpu);
+  CHECK(w->free == 2000);
   submit(s, job(3, 0, 1000, kLow, "", 5000));  // more memory than is free
   REQUIRE_FALSE(admitted(s.schedule(3), 3));
   w = s.wait_reason(3);
@@ -95,6 +97,8 @@ TEST_CASE("node capacity: a job waits while its node lacks CPU or memory, and sa
   CHECK(w->message ==
         "no capacity: the job needs 1 cpu and 5000 MiB on one node with room for its GPUs, node `node0` has 2 cpu "
         "and 4096 MiB free");
+  CHECK(w->resource == Resource::memory);
+  CHECK(w->free == 4096);
   // Once job 1 is gone there is room: job 2 starts, job 3 still lacks memory.
   REQUIRE(s.finish(1));
   const Decision d = s.schedule(3);
