@@ -251,6 +251,38 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     node_short = !fits_now;
   }
   if (deficits.empty() && !whole_short && !share_short && !node_short) return std::nullopt;
+  // Only the node is short (no limit needs room): victims can only help on
+  // the node the job will run on. The search looks at the kNear nodes
+  // missing least now, and at their jobs only, so that its cost does not
+  // grow with the pool (a full pool would otherwise search every job for
+  // every request that finds no node).
+  std::vector<char> near_node;  // per node; empty: every node
+  if (node_short && deficits.empty()) {
+    auto missing_now = [&](NodeId n) {
+      double left = 0;
+      if (placer_->cpu_capacity(n) > 0 && placer_->cpu_free(n) < req.cpu_milli)
+        left += static_cast<double>(req.cpu_milli - placer_->cpu_free(n)) / static_cast<double>(req.cpu_milli);
+      if (placer_->memory_capacity(n) > 0 && placer_->memory_free(n) < req.memory_mib)
+        left += static_cast<double>(req.memory_mib - placer_->memory_free(n)) / static_cast<double>(req.memory_mib);
+      if (need_gpus > 0 && gpus_->free_on_node(n) < need_gpus)
+        left += static_cast<double>(need_gpus - gpus_->free_on_node(n)) / static_cast<double>(need_gpus);
+      if (g > 0 && need_gpus == 0) {
+        Amount room = 0;
+        for (std::uint32_t i = 0; i < topology_->gpu_count[n]; ++i)
+          room = std::max(room, kMilliPerGpu - gpus_->used(topology_->first_gpu[n] + i));
+        if (room < g) left += static_cast<double>(g - room) / static_cast<double>(g);
+      }
+      return left;
+    };
+    std::vector<std::pair<double, NodeId>> nearest;
+    nearest.reserve(eligible.size());
+    for (NodeId n : eligible) nearest.emplace_back(missing_now(n), n);
+    constexpr std::size_t kNear = 8;
+    const std::size_t keep = std::min(kNear, nearest.size());
+    std::partial_sort(nearest.begin(), nearest.begin() + static_cast<std::ptrdiff_t>(keep), nearest.end());
+    near_node.assign(cluster_.nodes.size(), 0);
+    for (std::size_t i = 0; i < keep; ++i) near_node[nearest[i].second] = 1;
+  }
 
   // Candidates: running, preemptible, not admitted in this pass, and some
   // rule could allow it (under the best standing the preemptor could have).
@@ -259,6 +291,10 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     for (const JobRecord* v : running_by_queue_[vq]) {
       if (v->state != JobState::running || !v->preemptible) continue;
       if (exclude_pass != 0 && v->pass == exclude_pass) continue;
+      if (!near_node.empty()) {
+        const NodeId at = v->node != kNone ? v->node : v->gpus.empty() ? kNone : v->gpus.front().gpu.node;
+        if (at == kNone || !near_node[at]) continue;
+      }
       if (justify(rec, ~std::uint64_t{0}, *v)) candidates.push_back(v);
     }
   if (candidates.empty()) return std::nullopt;
@@ -443,7 +479,21 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
       auto it = std::lower_bound(on.begin(), on.end(), std::pair<NodeId, std::size_t>{n, 0});
       std::vector<std::size_t> on_node;
       for (; it != on.end() && it->first == n; ++it) on_node.push_back(it->second);
-      if (on_node.empty() || node_gap(rebuild(on_node), n) > 1e-9) continue;
+      if (on_node.empty()) continue;
+      Chosen all;  // what node_gap reads of them: the picks and their GPUs
+      for (std::size_t i : on_node) {
+        all.picked.push_back(i);
+        for (const GpuSlice& sl : candidates[i]->gpus) {
+          const FlatGpu f = topology_->flat(sl.gpu);
+          auto g_it =
+              std::find_if(all.freed_gpus.begin(), all.freed_gpus.end(), [&](const auto& e) { return e.first == f; });
+          if (g_it == all.freed_gpus.end())
+            all.freed_gpus.emplace_back(f, sl.milli);
+          else
+            g_it->second += sl.milli;
+        }
+      }
+      if (node_gap(all, n) > 1e-9) continue;
       ranked.emplace_back(node_gap(Chosen{}, n), n);
     }
     if (ranked.empty()) return std::nullopt;
@@ -548,8 +598,10 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   // Few candidates: the exact answer. Sets by size, and among sets of one
   // size in the order of their members' preference ranks (lexicographic
   // over the sorted ranks): the first set that fits and is justified.
+  // Not when only the node is short: the victims are then the target
+  // node's, which the greedy search below takes per target.
   constexpr std::size_t kExact = 10;
-  if (candidates.size() <= kExact) {
+  if (candidates.size() <= kExact && !(node_short && deficits.empty())) {
     const std::size_t n = candidates.size();
     for (std::size_t k = 1; k <= n && !best; ++k) {
       std::vector<std::size_t> idx(k);
@@ -575,6 +627,15 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   for (std::uint32_t target : best ? std::vector<std::uint32_t>{} : runs) {
     Chosen chosen;
     std::vector<char> taken(candidates.size(), 0);
+    // Only limits need room elsewhere: without them, a victim off the target
+    // node frees nothing the job can use (the exact search above still
+    // tries every candidate).
+    if (node_short && deficits.empty())
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        bool here = candidates[i]->node == target;
+        for (const GpuSlice& sl : candidates[i]->gpus) here |= sl.gpu.node == target;
+        taken[i] = here ? 0 : 1;
+      }
     double left = gap(chosen, target);
     constexpr double kEps = 1e-9;
     while (left > kEps) {
