@@ -169,6 +169,7 @@ class Scheduler {
     Time started_at = 0;
     std::uint32_t borrow_distance = 0;
     std::uint32_t queue_pos = 0;  // in running_by_queue_ while running/terminating
+    std::uint32_t node_pos = 0;   // in running_by_node_[node] while it has a node
     // Standing while running (and while a nominated preemptor reserves):
     // bit i set = inside the guarantee of levels_of_queue_[queue][i].
     std::uint64_t inside = 0;
@@ -318,6 +319,9 @@ class Scheduler {
   std::set<PendingKey> pending_;
   std::set<PendingKey> ready_nominated_;  // nominated, all victims released
   std::vector<std::vector<JobRecord*>> running_by_queue_;
+  // Per node, the running and terminating jobs it counts (JobRecord::node):
+  // the victim search's candidates when only a node is short.
+  std::vector<std::vector<JobRecord*>> running_by_node_;
   std::size_t running_count_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t epoch_ = 0;  // bumped when room frees or standings change; invalidates failed searches

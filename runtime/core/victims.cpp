@@ -287,16 +287,19 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   // Candidates: running, preemptible, not admitted in this pass, and some
   // rule could allow it (under the best standing the preemptor could have).
   std::vector<const JobRecord*> candidates;
-  for (ScopeId vq : queues_in_preorder_)
-    for (const JobRecord* v : running_by_queue_[vq]) {
-      if (v->state != JobState::running || !v->preemptible) continue;
-      if (exclude_pass != 0 && v->pass == exclude_pass) continue;
-      if (!near_node.empty()) {
-        const NodeId at = v->node != kNone ? v->node : v->gpus.empty() ? kNone : v->gpus.front().gpu.node;
-        if (at == kNone || !near_node[at]) continue;
-      }
-      if (justify(rec, ~std::uint64_t{0}, *v)) candidates.push_back(v);
-    }
+  auto consider = [&](const JobRecord* v) {
+    if (v->state != JobState::running || !v->preemptible) return;
+    if (exclude_pass != 0 && v->pass == exclude_pass) return;
+    if (justify(rec, ~std::uint64_t{0}, *v)) candidates.push_back(v);
+  };
+  if (!near_node.empty()) {  // the order does not matter: candidates are sorted below
+    for (NodeId n = 0; n < near_node.size(); ++n)
+      if (near_node[n])
+        for (const JobRecord* v : running_by_node_[n]) consider(v);
+  } else {
+    for (ScopeId vq : queues_in_preorder_)
+      for (const JobRecord* v : running_by_queue_[vq]) consider(v);
+  }
   if (candidates.empty()) return std::nullopt;
   // Preference among victims: weakest standing first, then borrowing from
   // farthest away, lowest priority, youngest; the id makes it total.
