@@ -3,7 +3,9 @@
 // under the standing the preemptor will have once the victims are gone; the
 // conditions below are the rules' text, in the same order. Longer than
 // most files: the search's shortcuts (the standing each candidate requires)
-// read the rules' exact conditions, so the two stay in one place.
+// read the rules' exact conditions, so the two stay in one place; the
+// search by target node (where nodes count CPU and memory) shares its
+// accounting of what the victims free.
 #include <algorithm>
 #include <bit>
 #include <tuple>
