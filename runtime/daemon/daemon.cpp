@@ -171,7 +171,7 @@ bool Daemon::load_initial_plan() {
 std::string Daemon::node_resources_text() const {
   for (const runtime::Node& n : plan_.cluster.nodes) {
     if (n.name != plan_.node.name) continue;
-    auto shown = [](runtime::Amount v, std::string unit) {
+    auto shown = [](runtime::Amount v, const std::string& unit) {
       return v > 0 ? (unit == "MiB" ? std::to_string(v) : milli_text(v)) + " " + unit : unit + " not counted";
     };
     return shown(n.cpu_milli, "cpu") + ", " + shown(n.memory_mib, "MiB");

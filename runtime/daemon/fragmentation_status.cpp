@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <iterator>
 
 #include "runtime/daemon/metrics.h"
@@ -47,7 +48,7 @@ Json fragmentation_json(const runtime::FragmentationNow& f, const LiveWorkload& 
   next.set("fragmented_gpu_milli", f.for_next_milli);
   j.set("next_request", std::move(next));
   Json expected;
-  expected.set("fragmented_gpu_milli", static_cast<Amount>(f.for_workload_milli + 0.5));
+  expected.set("fragmented_gpu_milli", static_cast<Amount>(std::llround(f.for_workload_milli)));
   expected.set("source", workload.fallback ? "default" : "history");
   expected.set("requests", static_cast<std::uint64_t>(workload.requests));
   JsonArray types;
@@ -74,7 +75,7 @@ std::string render_fragmentation_metrics(const std::string& node, const runtime:
   out += fmt::format("allot_node_gpus_fragmented{{node=\"{}\",definition=\"next_request\"}} {}\n", node,
                      milli_text(f.for_next_milli));
   out += fmt::format("allot_node_gpus_fragmented{{node=\"{}\",definition=\"expected_workload\"}} {}\n", node,
-                     milli_text(static_cast<Amount>(f.for_workload_milli + 0.5)));
+                     milli_text(static_cast<Amount>(std::llround(f.for_workload_milli))));
   return out;
 }
 
