@@ -141,7 +141,12 @@ std::string short_reason(const Json& job) {
     const std::string over = resource == "memory" ? str(w->find("over")) + "MiB" : milli(w->find("over")) + resource;
     return fmt::format("limit:{}(+{})", str(w->find("scope")), over);
   }
-  if (kind == "no_capacity") return fmt::format("capacity({}gpu free)", milli(w->find("free_gpu_milli")));
+  if (kind == "no_capacity") {
+    const std::string resource = str(w->find("resource"));
+    if (resource == "cpu") return fmt::format("capacity({}cpu free)", milli(w->find("free")));
+    if (resource == "memory") return fmt::format("capacity({}MiB free)", str(w->find("free")));
+    return fmt::format("capacity({}gpu free)", milli(w->find("free_gpu_milli")));
+  }
   if (kind == "awaiting_victims") {
     std::string ids;
     if (const Json* v = w->find("victims"); v && v->as_array())
@@ -179,6 +184,48 @@ void print_jobs(const Json& reply, std::ostream& out) {
   }
 }
 
+// "cpu 4 of 32 free, memory 1024 of 262144 MiB free"; a resource the core
+// does not count (capacity 0) is left out.
+void print_node_resources(const Json* r, std::ostream& out) {
+  if (!r || !r->as_object()) return;
+  auto number = [&](const char* key) {
+    const Json* v = r->find(key);
+    const std::optional<double> n = v ? v->as_number() : std::nullopt;
+    return n ? static_cast<std::int64_t>(*n) : std::int64_t{0};
+  };
+  std::string text;
+  if (number("cpu_milli") > 0)
+    text = fmt::format("cpu {} of {} free", milli(r->find("cpu_free_milli")), milli(r->find("cpu_milli")));
+  if (number("memory_mib") > 0)
+    text += fmt::format("{}memory {} of {} MiB free", text.empty() ? "" : ", ", number("memory_free_mib"),
+                        number("memory_mib"));
+  out << "node resources: " << (text.empty() ? "cpu and memory not counted" : text) << "\n";
+}
+
+// Both definitions of docs/scheduling.md, "Placement".
+void print_fragmentation(const Json* f, std::ostream& out) {
+  if (!f || !f->as_object()) return;
+  const Json* next = f->find("next_request");
+  const Json* expected = f->find("expected_workload");
+  if (!next || !expected) return;
+  const Json* job = next->find("job");
+  const std::string for_next = job && !job->is_null() ? fmt::format("{} for the next request (job {}, {} gpu)",
+                                                                    milli(next->find("fragmented_gpu_milli")), str(job),
+                                                                    milli(next->find("gpu_milli")))
+                                                      : std::string("none pending with a gpu");
+  const Json* types = expected->find("types");
+  const std::size_t type_count = types && types->as_array() ? types->as_array()->size() : 0;
+  const Json* source = expected->find("source");
+  const bool fallback = source && source->as_string() && *source->as_string() == "default";
+  const std::string workload =
+      fallback ? std::string("no gpu request yet: one whole gpu")
+               : fmt::format("{} type{} from {} recent request{}", type_count, type_count == 1 ? "" : "s",
+                             str(expected->find("requests")), str(expected->find("requests")) == "1" ? "" : "s");
+  out << fmt::format("gpus: {} of {} idle; fragmented: {}; {} for the expected workload ({})\n",
+                     milli(f->find("idle_gpu_milli")), milli(f->find("capacity_gpu_milli")), for_next,
+                     milli(expected->find("fragmented_gpu_milli")), workload);
+}
+
 void print_status(const Json& reply, std::ostream& out) {
   out << fmt::format("node {} ({} GPUs, {})\n", str(reply.find("node")), str(reply.find("gpu_count")),
                      str(reply.find("gpu_source")));
@@ -198,6 +245,8 @@ void print_status(const Json& reply, std::ostream& out) {
   }
   out << fmt::format("jobs: {} running, {} pending\n", str(reply.find("running_jobs")),
                      str(reply.find("pending_jobs")));
+  print_node_resources(reply.find("node_resources"), out);
+  print_fragmentation(reply.find("fragmentation"), out);
   out << fmt::format("{:<40} {:<9} {:>9} {:>7} {:>6} {:>8} {:>7} {:>11}\n", "SCOPE (gpu)", "KIND", "GUARANTEE", "LIMIT",
                      "USED", "BORROWED", "PENDING", "PREEMPTIONS");
   const Json* scopes = reply.find("scopes");

@@ -182,6 +182,10 @@ struct WaitReason {
   // no_capacity: whole GPUs free on the nodes it may use, against its
   // request (milli-GPU).
   Amount free_gpu_milli = 0;
+  // no_capacity: what is short (`resource`: gpu, or where nodes count them
+  // cpu or memory) and, for cpu or memory, the most of it free on a node
+  // with room for the job's GPUs.
+  Amount free = 0;
   std::string message;  // the same, in words
 };
 

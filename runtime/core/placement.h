@@ -55,6 +55,12 @@ class Placer {
   void set_cordoned(NodeId node, bool cordoned);
   // Whether any node has a CPU or memory capacity to respect.
   bool models_nodes() const { return models_nodes_; }
+  // A node's CPU and memory: what jobs may use (0: not modelled, no bound)
+  // and what is free of it now.
+  Amount cpu_capacity(NodeId node) const { return cpu_capacity_[node]; }
+  Amount memory_capacity(NodeId node) const { return memory_capacity_[node]; }
+  Amount cpu_free(NodeId node) const { return cpu_free_[node]; }
+  Amount memory_free(NodeId node) const { return memory_free_[node]; }
 
  private:
   struct Candidate {

@@ -230,15 +230,20 @@ LoadedPlan read(const toml::table& root) {
     for (PlanNode& n : plan.nodes)
       if (n.pool == name) n.pool_status = status;
   }
-  // The runtime runs one placement policy per plan: the first pool's that
-  // names one (docs/plan-format.md).
+  // A cluster runs one placement policy: the first pool's that names one
+  // (docs/plan-format.md). Each node also keeps its own pool's, for a
+  // daemon that serves it alone.
+  bool policy_set = false;
   for (const toml::table* t : tables(root, "pools")) {
     const std::string placement = string_field(*t, "placement", false);
     if (placement.empty()) continue;
     const std::optional<PlacementPolicy> policy = parse_placement_policy(placement);
     if (!policy) fail(field(*t, "placement"), "unknown placement policy `" + placement + "`");
-    cluster.placement_policy = *policy;
-    break;
+    if (!policy_set) cluster.placement_policy = *policy;
+    policy_set = true;
+    const std::string name = string_field(*t, "name", false);
+    for (PlanNode& n : plan.nodes)
+      if (n.pool == name) n.placement = *policy;
   }
 
   // Fair sharing, likewise: the first pool's that turns it on.

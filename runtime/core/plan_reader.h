@@ -26,6 +26,9 @@ struct PlanNode {
   // The status of its pool (`[[pools]] status`): `running`, `abnormal` or
   // `creating`; only a running pool's nodes admit jobs.
   std::string pool_status = "running";
+  // Its pool's placement policy (`[[pools]] placement`, best_fit where none):
+  // what a daemon serving this node alone runs.
+  PlacementPolicy placement = PlacementPolicy::best_fit;
 };
 
 struct PlanMetadata {

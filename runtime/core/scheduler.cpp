@@ -65,6 +65,7 @@ Scheduler::Scheduler(Cluster cluster) : cluster_(std::move(cluster)) {
   index_fair_sharing();
   usage_.assign(cluster_.scopes.size(), {});
   running_by_queue_.assign(cluster_.scopes.size(), {});
+  running_by_node_.assign(cluster_.nodes.size(), {});
   waiting_.assign(cluster_.scopes.size(), {});
   room_grew_flag_.assign(cluster_.scopes.size(), 0);
   // Idle, a lending scope keeps all of its kept part.
@@ -430,6 +431,10 @@ void Scheduler::start_running(JobRecord& rec, std::vector<GpuSlice> gpus, Time n
   gpus_->take(gpus);
   if (!gpus.empty()) rec.node = gpus.front().gpu.node;
   placer_->take(rec.node, rec.job.request);
+  if (rec.node != kNone && rec.node < running_by_node_.size()) {
+    rec.node_pos = static_cast<std::uint32_t>(running_by_node_[rec.node].size());
+    running_by_node_[rec.node].push_back(&rec);
+  }
   rec.borrow_distance = 0;
   for (const GpuSlice& s : gpus)
     rec.borrow_distance = std::max(rec.borrow_distance, group_distance_[q][gpus_->group_of(topology_->flat(s.gpu))]);
@@ -451,6 +456,13 @@ void Scheduler::stop_running(JobRecord& rec, bool return_gpus) {
   const ScopeId q = rec.job.queue;
   if (return_gpus) gpus_->give_back(rec.gpus);
   placer_->give_back(rec.node, rec.job.request);
+  if (rec.node != kNone && rec.node < running_by_node_.size()) {
+    std::vector<JobRecord*>& on_node = running_by_node_[rec.node];
+    JobRecord* last = on_node.back();
+    on_node[rec.node_pos] = last;
+    last->node_pos = rec.node_pos;
+    on_node.pop_back();
+  }
   rec.node = kNone;
   if (rec.state == JobState::terminating)
     for (ScopeId s = q; s != kNone; s = info_[s].parent) usage_[s].leaving -= rec.job.request;  // refreshed below

@@ -39,6 +39,22 @@
 
 namespace allot::runtime {
 
+// The pool's GPUs fragmented now, in milli-GPU, under both definitions of
+// docs/scheduling.md, "Placement" (Scheduler::fragmentation_now).
+struct FragmentationNow {
+  Amount capacity_milli = 0;
+  Amount idle_milli = 0;  // not handed out
+  // The first pending job in line and the idle capacity it cannot use: for
+  // whole GPUs, the idle GPUs of nodes with fewer fully free GPUs than it
+  // asks plus every partly used GPU's remainder; for a share, the remainders
+  // smaller than it. 0 when nothing with a GPU is pending.
+  JobId next_job = 0;
+  Amount next_request_milli = 0;
+  Amount for_next_milli = 0;
+  // The sum over nodes of F_n(M) for the given workload (fragmentation.h).
+  double for_workload_milli = 0;
+};
+
 class Scheduler {
  public:
   // Throws std::invalid_argument if the cluster is malformed (a parent after
@@ -89,6 +105,8 @@ class Scheduler {
   // Idle GPU capacity fragmented for the expected workload (the sum of
   // F_n(M) over nodes, fragmentation.h), in milli-GPU.
   double fragmented_milli() const { return placer_->fragmented_milli(*gpus_); }
+  // Both measures now, F_n(M) against `workload` (fragmentation_now.cpp).
+  FragmentationNow fragmentation_now(const std::vector<TaskType>& workload) const;
   const Placer& placer() const { return *placer_; }
 
  private:
@@ -151,6 +169,7 @@ class Scheduler {
     Time started_at = 0;
     std::uint32_t borrow_distance = 0;
     std::uint32_t queue_pos = 0;  // in running_by_queue_ while running/terminating
+    std::uint32_t node_pos = 0;   // in running_by_node_[node] while it has a node
     // Standing while running (and while a nominated preemptor reserves):
     // bit i set = inside the guarantee of levels_of_queue_[queue][i].
     std::uint64_t inside = 0;
@@ -176,6 +195,7 @@ class Scheduler {
     std::vector<const JobRecord*> victims;
     std::vector<Justification> why;
     std::uint64_t inside = 0;  // the preemptor's standing once they are gone
+    NodeId node = kNone;       // where nodes count CPU and memory: the node they make room on
   };
   // Victim searches that failed during one schedule() call while usage did
   // not change: a job of the same queue and class asking for at least as
@@ -299,6 +319,9 @@ class Scheduler {
   std::set<PendingKey> pending_;
   std::set<PendingKey> ready_nominated_;  // nominated, all victims released
   std::vector<std::vector<JobRecord*>> running_by_queue_;
+  // Per node, the running and terminating jobs it counts (JobRecord::node):
+  // the victim search's candidates when only a node is short.
+  std::vector<std::vector<JobRecord*>> running_by_node_;
   std::size_t running_count_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t epoch_ = 0;  // bumped when room frees or standings change; invalidates failed searches

@@ -3,7 +3,9 @@
 // under the standing the preemptor will have once the victims are gone; the
 // conditions below are the rules' text, in the same order. Longer than
 // most files: the search's shortcuts (the standing each candidate requires)
-// read the rules' exact conditions, so the two stay in one place.
+// read the rules' exact conditions, so the two stay in one place; the
+// search by target node (where nodes count CPU and memory) shares its
+// accounting of what the victims free.
 #include <algorithm>
 #include <bit>
 #include <tuple>
@@ -222,19 +224,84 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   const Amount g = req.gpu_milli;
   const std::uint32_t need_gpus = g > 0 && is_whole(g) ? static_cast<std::uint32_t>(g / kMilliPerGpu) : 0;
   // Whole GPUs may span nodes (placement prefers one node, then fewest).
-  const bool whole_short = need_gpus > 0 && gpus_->free_whole_gpus() < static_cast<std::int64_t>(need_gpus);
-  const bool share_short = g > 0 && !is_whole(g) && gpus_->best_free_share() < g;
-  if (deficits.empty() && !whole_short && !share_short) return std::nullopt;
+  bool whole_short = need_gpus > 0 && gpus_->free_whole_gpus() < static_cast<std::int64_t>(need_gpus);
+  bool share_short = g > 0 && !is_whole(g) && gpus_->best_free_share() < g;
+  // Where nodes count CPU and memory, one node holds the whole request (as
+  // the Placer places it): the victims must make room for all of it on one
+  // node, so the search runs per target node instead.
+  const bool by_node = placer_->models_nodes();
+  std::vector<NodeId> eligible;  // nodes the request may run on, were they empty
+  bool node_short = false;
+  if (by_node) {
+    whole_short = share_short = false;
+    bool fits_now = false;
+    for (NodeId n = 0; n < cluster_.nodes.size(); ++n) {
+      if (cordoned_[n]) continue;
+      if (!rec.job.gpu_models.empty() && !accepts_model(rec.job.gpu_models, cluster_.nodes[n].gpu_model)) continue;
+      const Amount cpu_cap = placer_->cpu_capacity(n), memory_cap = placer_->memory_capacity(n);
+      if ((cpu_cap > 0 && cpu_cap < req.cpu_milli) || (memory_cap > 0 && memory_cap < req.memory_mib)) continue;
+      if (g > 0 && topology_->gpu_count[n] < std::max<std::uint32_t>(need_gpus, 1)) continue;
+      eligible.push_back(n);
+      if (fits_now) continue;
+      bool gpus_fit = g == 0 || (need_gpus > 0 && gpus_->free_on_node(n) >= need_gpus);
+      for (std::uint32_t i = 0; g > 0 && need_gpus == 0 && i < topology_->gpu_count[n] && !gpus_fit; ++i)
+        gpus_fit = kMilliPerGpu - gpus_->used(topology_->first_gpu[n] + i) >= g;
+      fits_now = gpus_fit && (cpu_cap == 0 || placer_->cpu_free(n) >= req.cpu_milli) &&
+                 (memory_cap == 0 || placer_->memory_free(n) >= req.memory_mib);
+    }
+    if (eligible.empty()) return std::nullopt;
+    node_short = !fits_now;
+  }
+  if (deficits.empty() && !whole_short && !share_short && !node_short) return std::nullopt;
+  // Only the node is short (no limit needs room): victims can only help on
+  // the node the job will run on. The search looks at the kNear nodes
+  // missing least now, and at their jobs only, so that its cost does not
+  // grow with the pool (a full pool would otherwise search every job for
+  // every request that finds no node).
+  std::vector<char> near_node;  // per node; empty: every node
+  if (node_short && deficits.empty()) {
+    auto missing_now = [&](NodeId n) {
+      double left = 0;
+      if (placer_->cpu_capacity(n) > 0 && placer_->cpu_free(n) < req.cpu_milli)
+        left += static_cast<double>(req.cpu_milli - placer_->cpu_free(n)) / static_cast<double>(req.cpu_milli);
+      if (placer_->memory_capacity(n) > 0 && placer_->memory_free(n) < req.memory_mib)
+        left += static_cast<double>(req.memory_mib - placer_->memory_free(n)) / static_cast<double>(req.memory_mib);
+      if (need_gpus > 0 && gpus_->free_on_node(n) < need_gpus)
+        left += static_cast<double>(need_gpus - gpus_->free_on_node(n)) / static_cast<double>(need_gpus);
+      if (g > 0 && need_gpus == 0) {
+        Amount room = 0;
+        for (std::uint32_t i = 0; i < topology_->gpu_count[n]; ++i)
+          room = std::max(room, kMilliPerGpu - gpus_->used(topology_->first_gpu[n] + i));
+        if (room < g) left += static_cast<double>(g - room) / static_cast<double>(g);
+      }
+      return left;
+    };
+    std::vector<std::pair<double, NodeId>> nearest;
+    nearest.reserve(eligible.size());
+    for (NodeId n : eligible) nearest.emplace_back(missing_now(n), n);
+    constexpr std::size_t kNear = 8;
+    const std::size_t keep = std::min(kNear, nearest.size());
+    std::partial_sort(nearest.begin(), nearest.begin() + static_cast<std::ptrdiff_t>(keep), nearest.end());
+    near_node.assign(cluster_.nodes.size(), 0);
+    for (std::size_t i = 0; i < keep; ++i) near_node[nearest[i].second] = 1;
+  }
 
   // Candidates: running, preemptible, not admitted in this pass, and some
   // rule could allow it (under the best standing the preemptor could have).
   std::vector<const JobRecord*> candidates;
-  for (ScopeId vq : queues_in_preorder_)
-    for (const JobRecord* v : running_by_queue_[vq]) {
-      if (v->state != JobState::running || !v->preemptible) continue;
-      if (exclude_pass != 0 && v->pass == exclude_pass) continue;
-      if (justify(rec, ~std::uint64_t{0}, *v)) candidates.push_back(v);
-    }
+  auto consider = [&](const JobRecord* v) {
+    if (v->state != JobState::running || !v->preemptible) return;
+    if (exclude_pass != 0 && v->pass == exclude_pass) return;
+    if (justify(rec, ~std::uint64_t{0}, *v)) candidates.push_back(v);
+  };
+  if (!near_node.empty()) {  // the order does not matter: candidates are sorted below
+    for (NodeId n = 0; n < near_node.size(); ++n)
+      if (near_node[n])
+        for (const JobRecord* v : running_by_node_[n]) consider(v);
+  } else {
+    for (ScopeId vq : queues_in_preorder_)
+      for (const JobRecord* v : running_by_queue_[vq]) consider(v);
+  }
   if (candidates.empty()) return std::nullopt;
   // Preference among victims: weakest standing first, then borrowing from
   // farthest away, lowest priority, youngest; the id makes it total.
@@ -251,7 +318,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
 
   // A share needs one GPU with room: the search is run per target GPU,
   // best first (least missing, then the most preferred victim on it).
-  std::vector<std::uint32_t> targets;  // flat GPU ids; empty: one run
+  std::vector<std::uint32_t> targets;  // flat GPU ids (node ids when node_short); empty: one run
   if (share_short) {
     std::vector<std::pair<FlatGpu, Amount>> freeable;  // candidates' milli per GPU
     std::vector<std::pair<FlatGpu, std::size_t>> first_on;
@@ -311,6 +378,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     std::vector<std::size_t> picked;  // indexes into candidates
     std::vector<std::pair<ScopeId, Resources>> freed_scopes;
     std::vector<std::pair<FlatGpu, Amount>> freed_gpus;
+    std::uint32_t target = 0;  // the run that found it
   };
   auto freed_in = [](const Chosen& c, ScopeId s) {
     for (const auto& [scope, res] : c.freed_scopes)
@@ -357,6 +425,88 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
     for (std::size_t i : picked) add(c, i);
     return c;
   };
+  // What node `n` still lacks for the whole request once the chosen victims
+  // are gone, as a sum of fractions (0: it fits there).
+  auto node_gap = [&](const Chosen& c, NodeId n) {
+    double left = 0;
+    Amount cpu = placer_->cpu_free(n), memory = placer_->memory_free(n);
+    for (std::size_t i : c.picked)
+      if (candidates[i]->node == n) {
+        cpu += candidates[i]->job.request.cpu_milli;
+        memory += candidates[i]->job.request.memory_mib;
+      }
+    if (placer_->cpu_capacity(n) > 0 && cpu < req.cpu_milli)
+      left += static_cast<double>(req.cpu_milli - cpu) / static_cast<double>(req.cpu_milli);
+    if (placer_->memory_capacity(n) > 0 && memory < req.memory_mib)
+      left += static_cast<double>(req.memory_mib - memory) / static_cast<double>(req.memory_mib);
+    if (g <= 0) return left;
+    auto freed_gpu = [&](FlatGpu f) -> Amount {
+      for (const auto& [gpu, milli] : c.freed_gpus)
+        if (gpu == f) return milli;
+      return 0;
+    };
+    const FlatGpu first = topology_->first_gpu[n];
+    if (need_gpus > 0) {
+      // A half-emptied GPU counts as half a step, as in gap() below.
+      double have = 0;
+      std::uint32_t whole = 0;
+      for (std::uint32_t i = 0; i < topology_->gpu_count[n]; ++i) {
+        const Amount used = gpus_->used(first + i), freed = freed_gpu(first + i);
+        if (freed >= used) {
+          have += 1;
+          ++whole;
+        } else {
+          have += 0.5 * static_cast<double>(freed) / static_cast<double>(used);
+        }
+      }
+      if (whole < need_gpus)
+        left += std::max(0.0, static_cast<double>(need_gpus) - have) / static_cast<double>(need_gpus) + 1e-6;
+      return left;
+    }
+    Amount room = 0;
+    for (std::uint32_t i = 0; i < topology_->gpu_count[n]; ++i)
+      room = std::max(room, kMilliPerGpu - gpus_->used(first + i) + freed_gpu(first + i));
+    if (room < g) left += static_cast<double>(g - room) / static_cast<double>(g);
+    return left;
+  };
+  if (node_short) {
+    // Target nodes: those where all candidates together would make room,
+    // least missing now first, at most kTargets.
+    std::vector<std::pair<NodeId, std::size_t>> on;  // (node, candidate), each pair once
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (candidates[i]->node != kNone) on.emplace_back(candidates[i]->node, i);
+      for (const GpuSlice& sl : candidates[i]->gpus) on.emplace_back(sl.gpu.node, i);
+    }
+    std::sort(on.begin(), on.end());
+    on.erase(std::unique(on.begin(), on.end()), on.end());
+    std::vector<std::pair<double, NodeId>> ranked;
+    for (NodeId n : eligible) {
+      auto it = std::lower_bound(on.begin(), on.end(), std::pair<NodeId, std::size_t>{n, 0});
+      std::vector<std::size_t> on_node;
+      for (; it != on.end() && it->first == n; ++it) on_node.push_back(it->second);
+      if (on_node.empty()) continue;
+      Chosen all;  // what node_gap reads of them: the picks and their GPUs
+      for (std::size_t i : on_node) {
+        all.picked.push_back(i);
+        for (const GpuSlice& sl : candidates[i]->gpus) {
+          const FlatGpu f = topology_->flat(sl.gpu);
+          auto g_it =
+              std::find_if(all.freed_gpus.begin(), all.freed_gpus.end(), [&](const auto& e) { return e.first == f; });
+          if (g_it == all.freed_gpus.end())
+            all.freed_gpus.emplace_back(f, sl.milli);
+          else
+            g_it->second += sl.milli;
+        }
+      }
+      if (node_gap(all, n) > 1e-9) continue;
+      ranked.emplace_back(node_gap(Chosen{}, n), n);
+    }
+    if (ranked.empty()) return std::nullopt;
+    std::sort(ranked.begin(), ranked.end());
+    constexpr std::size_t kTargets = 4;
+    targets.clear();
+    for (std::size_t i = 0; i < ranked.size() && i < kTargets; ++i) targets.push_back(ranked[i].second);
+  }
   // Per level of the preemptor's path: what the chosen victims free inside
   // it (only shared scopes, a common suffix of both level lists).
   auto freed_inside = [&](const Chosen& c) {
@@ -402,6 +552,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
       for (Resource r : kAllResources)
         if (over[r] > 0) left += static_cast<double>(over[r]) / static_cast<double>(std::max<Amount>(1, req[r]));
     }
+    if (node_short) left += node_gap(c, target);
     if (share_short) {
       auto freed_gpu = [&](FlatGpu f) -> Amount {
         for (const auto& [gpu, milli] : c.freed_gpus)
@@ -452,8 +603,10 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   // Few candidates: the exact answer. Sets by size, and among sets of one
   // size in the order of their members' preference ranks (lexicographic
   // over the sorted ranks): the first set that fits and is justified.
+  // Not when only the node is short: the victims are then the target
+  // node's, which the greedy search below takes per target.
   constexpr std::size_t kExact = 10;
-  if (candidates.size() <= kExact) {
+  if (candidates.size() <= kExact && !(node_short && deficits.empty())) {
     const std::size_t n = candidates.size();
     for (std::size_t k = 1; k <= n && !best; ++k) {
       std::vector<std::size_t> idx(k);
@@ -462,6 +615,7 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
         Chosen trial = rebuild(idx);
         for (std::uint32_t target : runs)
           if (gap(trial, target) <= 1e-9 && all_justified(trial, standing_after(trial))) {
+            trial.target = target;
             best = std::move(trial);
             break;
           }
@@ -478,6 +632,15 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
   for (std::uint32_t target : best ? std::vector<std::uint32_t>{} : runs) {
     Chosen chosen;
     std::vector<char> taken(candidates.size(), 0);
+    // Only limits need room elsewhere: without them, a victim off the target
+    // node frees nothing the job can use (the exact search above still
+    // tries every candidate).
+    if (node_short && deficits.empty())
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        bool here = candidates[i]->node == target;
+        for (const GpuSlice& sl : candidates[i]->gpus) here |= sl.gpu.node == target;
+        taken[i] = here ? 0 : 1;
+      }
     double left = gap(chosen, target);
     constexpr double kEps = 1e-9;
     while (left > kEps) {
@@ -516,12 +679,14 @@ std::optional<Scheduler::VictimPlan> Scheduler::find_victims(const JobRecord& re
       if (gap(trial, target) <= kEps && all_justified(trial, standing_after(trial))) chosen = std::move(trial);
     }
     if (!all_justified(chosen, standing_after(chosen))) continue;
+    chosen.target = target;
     if (!best || chosen.picked.size() < best->picked.size()) best = std::move(chosen);
   }
   if (!best) return std::nullopt;
   std::sort(best->picked.begin(), best->picked.end());  // preference order
   VictimPlan plan;
   plan.inside = standing_after(*best);
+  plan.node = node_short ? best->target : kNone;
   for (std::size_t i : best->picked) {
     plan.victims.push_back(candidates[i]);
     plan.why.push_back(*justify(rec, plan.inside, *candidates[i]));
@@ -676,12 +841,21 @@ void Scheduler::attempt(JobRecord& rec, Time now, Decision& out, SearchMemo& mem
         }
       }
     const Amount extra = g / kMilliPerGpu - whole;
-    if (extra > 0)
+    if (extra > 0 && plan->node != kNone) {
+      // One node holds the request: the free GPUs it counts on are there.
+      std::vector<GpuSlice> slices;
+      for (std::uint64_t bits = gpus_->free_mask(plan->node); bits != 0 && static_cast<Amount>(slices.size()) < extra;
+           bits &= bits - 1)
+        slices.push_back({{plan->node, static_cast<std::uint32_t>(std::countr_zero(bits))}, kMilliPerGpu});
+      gpus_->take(slices);
+      rec.held.insert(rec.held.end(), slices.begin(), slices.end());
+    } else if (extra > 0) {
       if (auto slices = gpus_->place_whole(static_cast<std::uint32_t>(extra), own_group(rec.job.queue),
                                            group_rank_[rec.job.queue])) {
         gpus_->take(*slices);
         rec.held.insert(rec.held.end(), slices->begin(), slices->end());
       }
+    }
   } else if (g > 0) {
     bool enough = false;
     for (const auto& [f, milli] : freed) enough |= kMilliPerGpu - gpus_->used(f) + milli >= g;

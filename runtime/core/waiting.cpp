@@ -138,6 +138,57 @@ std::optional<WaitReason> Scheduler::wait_reason(JobId id) const {
                   " free" + (share_short ? " (and no GPU with room for the share)" : "");
     return why;
   }
+  // With CPU or memory modelled, one node holds the whole request (as the
+  // Placer places it): the GPUs, the CPU and the memory.
+  if (placer_->models_nodes()) {
+    bool fits = false, with_gpus = false, cpu_modelled = false, memory_modelled = false;
+    Amount cpu_most = 0, memory_most = 0;  // the most free on a node with room for the GPUs
+    for (NodeId n = 0; n < cluster_.nodes.size() && !fits; ++n) {
+      if (cordoned_[n]) continue;
+      if (!rec.job.gpu_models.empty() && !accepts_model(rec.job.gpu_models, cluster_.nodes[n].gpu_model)) continue;
+      if (g > 0 && g % kMilliPerGpu == 0 && static_cast<Amount>(gpus_->free_on_node(n)) * kMilliPerGpu < g) continue;
+      if (g > 0 && g % kMilliPerGpu != 0) {
+        bool room = false;
+        const FlatGpu first = topology_->first_gpu[n];
+        for (std::uint32_t i = 0; i < topology_->gpu_count[n] && !room; ++i)
+          room = kMilliPerGpu - gpus_->used(first + i) >= g;
+        if (!room) continue;
+      }
+      with_gpus = true;
+      const Amount cpu_cap = placer_->cpu_capacity(n), memory_cap = placer_->memory_capacity(n);
+      cpu_modelled |= cpu_cap > 0;
+      memory_modelled |= memory_cap > 0;
+      cpu_most = std::max(cpu_most, placer_->cpu_free(n));
+      memory_most = std::max(memory_most, placer_->memory_free(n));
+      fits = (cpu_cap == 0 || placer_->cpu_free(n) >= request.cpu_milli) &&
+             (memory_cap == 0 || placer_->memory_free(n) >= request.memory_mib);
+    }
+    if (!fits) {
+      why.kind = WaitKind::no_capacity;
+      why.free_gpu_milli = free_milli;
+      if (with_gpus) {
+        const bool cpu_short = cpu_modelled && cpu_most < request.cpu_milli;
+        why.resource = cpu_short ? Resource::cpu : Resource::memory;
+        why.free = cpu_short ? cpu_most : memory_most;
+      }
+      if (!with_gpus) {
+        why.message = "no capacity: no node has room for the job's " + shown(Resource::gpu, g) + " on one node";
+      } else {
+        std::string needs, most;
+        if (cpu_modelled && request.cpu_milli > 0)
+          needs = shown(Resource::cpu, request.cpu_milli), most = shown(Resource::cpu, cpu_most);
+        if (memory_modelled && request.memory_mib > 0) {
+          needs += (needs.empty() ? "" : " and ") + shown(Resource::memory, request.memory_mib);
+          most += (most.empty() ? "" : " and ") + shown(Resource::memory, memory_most);
+        }
+        why.message = "no capacity: the job needs " + needs + " on one node with room for its GPUs" +
+                      (cluster_.nodes.size() == 1 ? ", node `" + cluster_.nodes[0].name + "` has "
+                                                  : ", the most such a node has is ") +
+                      most + " free";
+      }
+      return why;
+    }
+  }
   why.kind = WaitKind::next_pass;
   why.free_gpu_milli = free_milli;
   why.message = "it fits now: the next scheduling pass places it, unless a stronger claim takes the room first";

@@ -18,6 +18,7 @@
 #include <filesystem>
 
 #include "runtime/daemon/clock.h"
+#include "runtime/daemon/node_resources.h"
 #include "runtime/daemon/nvml.h"
 #include "runtime/daemon/plan_change.h"
 
@@ -48,6 +49,7 @@ void Daemon::log(const std::string& line) {
 }
 
 int Daemon::run() {
+  system_ = runtime::daemon::read_node_resources();
   if (!prepare_state_dir() || !load_initial_plan()) return 2;
   discover_devices();
   if (device_ids_.empty() && plan_.node.gpus > 0) return 2;
@@ -77,8 +79,9 @@ int Daemon::run() {
   if (!open_signals() || !open_socket() || (config_.metrics_port && !open_metrics_port())) return 2;
   if (!config_.metrics_file.empty()) write_metrics_file();
   if (!polled_adopted_.empty()) arm(kLivenessIntervalMs, LivenessTimer{});
-  log(fmt::format("serving node {} ({} GPUs, {}) on {}; plan {} ({}); {} jobs known", plan_.node.name, plan_.node.gpus,
-                  gpu_source_, config_.socket_path, plan_.path, plan_.fingerprint, jobs_.size()));
+  log(fmt::format("serving node {} ({} GPUs, {}; {} for jobs) on {}; plan {} ({}); {} jobs known", plan_.node.name,
+                  plan_.node.gpus, gpu_source_, node_resources_text(), config_.socket_path, plan_.path,
+                  plan_.fingerprint, jobs_.size()));
   loop();
   commit(true);
   // The processes that commit spawned: their pids synced, their gates opened.
@@ -163,7 +166,19 @@ bool Daemon::load_initial_plan() {
     return false;
   }
   plan_ = std::get<NodePlan>(std::move(loaded));
+  use_node_resources(plan_, system_.cpu_milli, system_.memory_mib);
   return true;
+}
+
+std::string Daemon::node_resources_text() const {
+  for (const runtime::Node& n : plan_.cluster.nodes) {
+    if (n.name != plan_.node.name) continue;
+    auto shown = [](runtime::Amount v, const std::string& unit) {
+      return v > 0 ? (unit == "MiB" ? std::to_string(v) : milli_text(v)) + " " + unit : unit + " not counted";
+    };
+    return shown(n.cpu_milli, "cpu") + ", " + shown(n.memory_mib, "MiB");
+  }
+  return "cpu not counted, MiB not counted";
 }
 
 void Daemon::discover_devices() {
@@ -278,6 +293,7 @@ std::string Daemon::apply_plan_file(const std::string& path, bool from_config, c
   auto loaded = load_node_plan(*text, path, config_.node, {"root", daemon_user_});
   if (const auto* e = std::get_if<std::string>(&loaded)) return "invalid plan: " + *e;
   NodePlan next = std::get<NodePlan>(std::move(loaded));
+  use_node_resources(next, system_.cpu_milli, system_.memory_mib);
   if (next.node.gpus != plan_.node.gpus) {
     return fmt::format("invalid plan: it gives node {} {} GPUs but this node has {}", config_.node, next.node.gpus,
                        plan_.node.gpus);

@@ -47,6 +47,7 @@
 #include "runtime/daemon/journal.h"
 #include "runtime/daemon/metrics.h"
 #include "runtime/daemon/node_plan.h"
+#include "runtime/daemon/node_resources.h"
 #include "runtime/daemon/process.h"
 
 namespace allot::daemon {
@@ -183,9 +184,10 @@ class Daemon {
   std::string handle(const Identity& who, const api::NodeRequest& r);
   std::string handle(const Identity& who, const api::ExplainRequest& r);
   // ---- node operations and reasons (node_ops.cpp)
-  void apply_cordon();                // the node's cordon onto the current core
-  std::string node_state() const;     // schedulable, cordoned, draining or drained
-  api::Json node_event_json() const;  // journal record and snapshot entry
+  void apply_cordon();                      // the node's cordon onto the current core
+  std::string node_resources_text() const;  // "32 cpu, 262144 MiB" as the core counts them
+  std::string node_state() const;           // schedulable, cordoned, draining or drained
+  api::Json node_event_json() const;        // journal record and snapshot entry
   void restore_node_event(const api::Json& event);
   std::optional<runtime::WaitReason> wait_reason(const JobRecord& rec) const;
   api::Json job_json(const JobRecord& rec) const;  // to_json() plus `waiting` for pending jobs
@@ -206,6 +208,9 @@ class Daemon {
   std::string daemon_user_;
 
   NodePlan plan_;
+  // The machine's CPU and memory, read at start (node_resources.h); the
+  // core counts the node's as the plan's cut to these.
+  runtime::daemon::NodeResources system_;
   std::string configured_fingerprint_;  // of the --plan file, to tell whether an applied plan is still current
   std::unique_ptr<runtime::Scheduler> scheduler_;
   std::vector<std::string> device_ids_;  // CUDA_VISIBLE_DEVICES value per GPU index

@@ -9,6 +9,7 @@
 #include "runtime/api/cli.h"
 #include "runtime/daemon/clock.h"
 #include "runtime/daemon/daemon.h"
+#include "runtime/daemon/fragmentation_status.h"
 #include "runtime/daemon/plan_change.h"
 
 namespace allot::daemon {
@@ -241,6 +242,16 @@ std::string Daemon::handle(const Identity&, const api::StatusRequest&) {
   body.set("journal", std::move(journal_state));
   body.set("running_jobs", static_cast<std::uint64_t>(scheduler_->running_count()));
   body.set("pending_jobs", static_cast<std::uint64_t>(scheduler_->pending_count()));
+  // The node as the core counts it: 0 capacity where it is not modelled.
+  const runtime::Placer& placer = scheduler_->placer();
+  Json resources;
+  resources.set("cpu_milli", placer.cpu_capacity(0));
+  resources.set("memory_mib", placer.memory_capacity(0));
+  resources.set("cpu_free_milli", placer.cpu_capacity(0) > 0 ? Json(placer.cpu_free(0)) : Json());
+  resources.set("memory_free_mib", placer.memory_capacity(0) > 0 ? Json(placer.memory_free(0)) : Json());
+  body.set("node_resources", std::move(resources));
+  const LiveWorkload workload = live_workload(jobs_);
+  body.set("fragmentation", fragmentation_json(scheduler_->fragmentation_now(workload.types), workload));
   JsonArray scopes;
   for (const ScopeFigures& f : scope_figures()) {
     Json s;
@@ -356,7 +367,8 @@ std::string Daemon::metrics_text() const {
   std::map<std::string, std::size_t> by_state;
   for (const auto& [id, rec] : jobs_) ++by_state[to_string(rec.phase)];
   return render_metrics(scope_figures(), by_state, journal_problems_.empty(), gpu_source_, device_ids_.size()) +
-         render_node_metrics(plan_.node.name, node_state(), plan_.node.pool, plan_.node.pool_status);
+         render_node_metrics(plan_.node.name, node_state(), plan_.node.pool, plan_.node.pool_status) +
+         render_fragmentation_metrics(plan_.node.name, scheduler_->fragmentation_now(live_workload(jobs_).types));
 }
 
 std::string Daemon::handle(const Identity&, const api::MetricsRequest&) {

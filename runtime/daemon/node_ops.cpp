@@ -102,6 +102,10 @@ Json wait_json(const runtime::WaitReason& w, const runtime::Cluster& cluster) {
   }
   if (w.kind == runtime::WaitKind::no_capacity || w.kind == runtime::WaitKind::next_pass)
     j.set("free_gpu_milli", w.free_gpu_milli);
+  if (w.kind == runtime::WaitKind::no_capacity) {
+    j.set("resource", runtime::to_string(w.resource));
+    if (w.resource != runtime::Resource::gpu) j.set("free", w.free);
+  }
   j.set("message", w.message);
   return j;
 }

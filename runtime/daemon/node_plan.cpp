@@ -12,6 +12,24 @@ namespace allot::daemon {
 
 std::string text_fingerprint(std::string_view text) { return fmt::format("crc32:{:08x}:{}", crc32(text), text.size()); }
 
+namespace {
+
+runtime::Amount smaller_known(runtime::Amount planned, runtime::Amount system) {
+  if (planned <= 0) return std::max<runtime::Amount>(system, 0);
+  if (system <= 0) return planned;
+  return std::min(planned, system);
+}
+
+}  // namespace
+
+void use_node_resources(NodePlan& plan, runtime::Amount system_cpu_milli, runtime::Amount system_memory_mib) {
+  for (runtime::Node& n : plan.cluster.nodes) {
+    if (n.name != plan.node.name) continue;
+    n.cpu_milli = smaller_known(plan.node.cpu_milli, system_cpu_milli);
+    n.memory_mib = smaller_known(plan.node.memory_mib, system_memory_mib);
+  }
+}
+
 std::variant<NodePlan, std::string> load_node_plan(std::string_view text, const std::string& path,
                                                    const std::string& node, const std::vector<std::string>& admins) {
   runtime::PlanReadResult read = runtime::read_plan(text, path);
@@ -28,6 +46,7 @@ std::variant<NodePlan, std::string> load_node_plan(std::string_view text, const 
   }
   np.node = *it;
   np.cluster = runtime::restrict_to_nodes(np.plan, {node});
+  np.cluster.placement_policy = np.node.placement;  // its own pool's, not the plan's first
   for (runtime::Scope& s : np.cluster.scopes) {
     if (s.kind == runtime::ScopeKind::queue && !s.queue.grants.empty())
       s.queue.grants.push_back(runtime::Grant{admins, {}, runtime::kSubmit | runtime::kList | runtime::kCancel});

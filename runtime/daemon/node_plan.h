@@ -31,4 +31,11 @@ std::variant<NodePlan, std::string> load_node_plan(std::string_view text, const 
 
 std::string text_fingerprint(std::string_view text);
 
+// The node's CPU and memory as the core counts them (Node::cpu_milli,
+// Node::memory_mib): what the plan gives the node, cut to what the machine
+// has (`system_*`, read from it; 0 where unknown). Either alone where only
+// one is known; 0 (not modelled) where neither is. docs/runtime-api.md,
+// "Node resources".
+void use_node_resources(NodePlan& plan, runtime::Amount system_cpu_milli, runtime::Amount system_memory_mib);
+
 }  // namespace allot::daemon
