@@ -145,6 +145,9 @@ class LevelWitness {
   // then goes through holder by holder.
   bool build(Parent& P, Index p, Index left_out);
   void build_exact(Parent& P, Index p, Index left_out);
+  // What both start from: P's path (`left_out`, then `p` up to its root)
+  // and its per-level sums at zero. Returns the path's depth.
+  std::size_t start(Parent& P, Index p, Index left_out) const;
   // The later passes and the claim's property on top of `used`.
   bool refutes(const Parent& P, const Claim& claim, std::vector<Amount> used, Amount x_fill) const;
   // The queues distribute() puts `amount` of c's work on, in order.

@@ -261,7 +261,7 @@ const LevelWitness::Ancestor& LevelWitness::ancestor(Index a) {
   return *ancestors_.emplace(a, std::move(made)).first->second;
 }
 
-bool LevelWitness::build(Parent& P, Index p, Index left_out) {
+std::size_t LevelWitness::start(Parent& P, Index p, Index left_out) const {
   const Policy& policy = f_.policy;
   P.path.assign(1, left_out);
   for (Index y = p; y != kNone; y = policy.scopes[y].parent) P.path.push_back(y);
@@ -272,6 +272,12 @@ bool LevelWitness::build(Parent& P, Index p, Index left_out) {
   P.np_own.assign(d + 1, 0);
   P.share.assign(d + 1, 0);
   P.own_bound.assign(d + 1, -1);
+  return d;
+}
+
+bool LevelWitness::build(Parent& P, Index p, Index left_out) {
+  const Policy& policy = f_.policy;
+  const std::size_t d = start(P, p, left_out);
   const Amount cap = f_.capacity.amount;
   std::vector<const Ancestor*> levels(d + 1, nullptr);
   std::vector<std::size_t> out(d + 1, kNoSlot);
@@ -319,15 +325,7 @@ bool LevelWitness::build(Parent& P, Index p, Index left_out) {
 void LevelWitness::build_exact(Parent& P, Index p, Index left_out) {
   const Policy& policy = f_.policy;
   const std::size_t n = policy.scopes.size();
-  P.path.assign(1, left_out);
-  for (Index y = p; y != kNone; y = policy.scopes[y].parent) P.path.push_back(y);
-  const std::size_t d = P.path.size() - 1;
-  P.used.assign(d + 1, 0);
-  P.fill.assign(d + 1, 0);
-  P.fill_own.assign(d + 1, 0);
-  P.np_own.assign(d + 1, 0);
-  P.share.assign(d + 1, 0);
-  P.own_bound.assign(d + 1, -1);
+  const std::size_t d = start(P, p, left_out);
   const Amount cap = f_.capacity.amount;
   auto room = [&](std::size_t level) {
     Amount r = cap - P.used[d];
