@@ -104,6 +104,15 @@ double decimal(const Field& f, std::uint32_t line, std::string_view what) {
   return v;
 }
 
+// A time in whole seconds, no later than the 9e15 ms that `scaled` allows,
+// so that it can be turned into milliseconds and two of them subtracted.
+std::int64_t seconds(const Field& f, std::uint32_t line, std::string_view what) {
+  const std::int64_t v = integer(f, line, what);
+  if (v < 0) throw Failure{line, f.column, "`" + std::string(what) + "` must not be negative"};
+  if (v > 9'000'000'000'000) throw Failure{line, f.column, "`" + std::string(what) + "` is too large"};
+  return v;
+}
+
 std::int64_t scaled(const Field& f, std::uint32_t line, std::string_view what, double scale) {
   const double v = decimal(f, line, what);
   if (v < 0) throw Failure{line, f.column, "`" + std::string(what) + "` must not be negative"};
@@ -189,10 +198,9 @@ void parse_openb_line(const Header& h, const Row& row, Trace& trace) {
                   "unknown qos `" + std::string(qos.text) + "` (expected LS, Guaranteed, BE or Burstable)"};
   }
   job.qos = std::string(qos.text);
-  const std::int64_t created = integer(row.at(h.find("creation_time"), "creation_time"), row.line, "creation_time");
+  const std::int64_t created = seconds(row.at(h.find("creation_time"), "creation_time"), row.line, "creation_time");
   const Field& deleted = row.at(h.find("deletion_time"), "deletion_time");
   const Field& scheduled = row.at(h.find("scheduled_time"), "scheduled_time");
-  if (created < 0) throw Failure{row.line, row.at(h.find("creation_time"), "").column, "negative creation_time"};
   job.submit_ms = created * 1000;
   trace.pods.push_back(job);
   if (num_gpu == 0) {
@@ -203,8 +211,8 @@ void parse_openb_line(const Header& h, const Row& row, Trace& trace) {
     ++trace.skipped[static_cast<std::size_t>(SkipReason::not_deleted)];
     return;
   }
-  const std::int64_t deleted_at = integer(deleted, row.line, "deletion_time");
-  const std::int64_t started_at = scheduled.text.empty() ? created : integer(scheduled, row.line, "scheduled_time");
+  const std::int64_t deleted_at = seconds(deleted, row.line, "deletion_time");
+  const std::int64_t started_at = scheduled.text.empty() ? created : seconds(scheduled, row.line, "scheduled_time");
   if (deleted_at - started_at <= 0) {
     ++trace.skipped[static_cast<std::size_t>(SkipReason::non_positive_runtime)];
     return;

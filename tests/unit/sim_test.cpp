@@ -190,6 +190,14 @@ TEST_CASE("sim: malformed trace lines give located errors", "[sim]") {
     CHECK(e.line == 2);
     CHECK(e.message.find("missing column `qos`") != std::string::npos);
   }
+  SECTION("a time too large to count in milliseconds") {
+    const InputError e =
+        parse_error(std::string(kOpenbHeader) + "p0,12000,16384,1,1000,,LS,Running,0,99999999999999001,0\n");
+    CHECK(e.line == 2);
+    CHECK(e.to_string() == "t.csv:2:37: `deletion_time` is too large");
+    CHECK(parse_error(std::string(kOpenbHeader) + "p0,12000,16384,1,1000,,LS,Running,-1,100,0\n").message ==
+          "`creation_time` must not be negative");
+  }
   SECTION("an unknown qos") {
     const InputError e = parse_error(std::string(kOpenbHeader) + "p0,12000,16384,1,1000,,XX,Running,0,100,0\n");
     CHECK(e.line == 2);
